@@ -1,0 +1,113 @@
+// NalaSR public API: the upscaling engine.
+//
+// Basic usage:
+//
+//     nalasr::Model model;
+//     if (auto st = nalasr::Model::load_default(&model); !st) { report(st.message()); }
+//     nalasr::EngineParams ep;                      // backend Auto: CUDA if a GPU is usable, else CPU
+//     std::unique_ptr<nalasr::Engine> engine;
+//     if (auto st = nalasr::Engine::create(model, ep, &engine); !st) { ... }
+//     nalasr::Image in, out;
+//     nalasr::load_image("photo.png", &in);
+//     nalasr::UpscaleParams up;                     // progress / abort callbacks are optional
+//     nalasr::UpscaleStats stats;
+//     if (auto st = engine->upscale(in, &out, up, &stats); !st) { ... }
+//     nalasr::save_image("photo_x4.png", out);
+//
+// The whole image is one attention sequence: no tiles, no seams. Before running, the engine's memory
+// planner predicts the peak; if it does not fit, upscale() returns OutOfMemory with the largest size that
+// would fit, before allocating anything.
+//
+// Thread safety: upscale() is const and may be called from several threads at once on one Engine; each call
+// uses its own working memory (the CUDA backend serialises calls on its stream).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nalasr/image.h"
+#include "nalasr/model.h"
+#include "nalasr/status.h"
+
+namespace nalasr {
+
+enum class BackendKind { Auto, Cpu, Cuda };
+const char* backend_kind_name(BackendKind kind);  // "auto", "cpu", "cuda"
+bool parse_backend_kind(const std::string& name, BackendKind* out);
+
+struct GpuInfo {
+    int index = 0;
+    std::string name;
+    std::size_t total_bytes = 0;
+    std::size_t free_bytes = 0;
+    int compute_major = 0, compute_minor = 0;
+};
+
+// CUDA devices usable by this build (empty in a CPU-only build or without a driver/GPU).
+std::vector<GpuInfo> list_gpus();
+// Whether this library was compiled with the CUDA backend.
+bool cuda_compiled();
+std::string version_string();
+
+struct EngineParams {
+    BackendKind backend = BackendKind::Auto;
+    int gpu_index = 0;    // CUDA device, for backend Cuda/Auto
+    int cpu_threads = 0;  // 0: all cores
+};
+
+// Progress: `done` of `total` units of work finished; `stage` names the current stage ("network", ...).
+using ProgressFn = std::function<void(double fraction, const char* stage)>;
+// Polled between units of work; returning true cancels the upscale (Status Cancelled, no output).
+using AbortFn = std::function<bool()>;
+
+struct UpscaleParams {
+    ProgressFn progress;  // optional
+    AbortFn should_abort; // optional
+};
+
+struct StageTime {
+    std::string stage;  // "prepare", "upload", "network", "download", "alpha", "convert"
+    double ms = 0;
+};
+
+struct UpscaleStats {
+    std::string backend;        // "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)"
+    std::size_t tokens = 0;     // attention sequence length = input width * height
+    std::vector<StageTime> stages;
+    double total_ms = 0;
+    std::size_t planned_peak_bytes = 0;   // the planner's prediction of working memory (device, or host for CPU)
+    std::size_t observed_peak_bytes = 0;  // as measured (cudaMemGetInfo / the CPU arena's high-water mark)
+    std::size_t peak_host_rss_bytes = 0;  // process peak resident set size after the call
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+
+    // Builds an engine for a model on a backend. Uploads/repacks the weights once.
+    static Status create(const Model& model, const EngineParams& params, std::unique_ptr<Engine>* out);
+
+    // Upscales `in` (any size, 1-4 channels, u8/u16/f32) by the model's scale. The output has the input's
+    // channels and sample type. Colour runs through the network; alpha is upscaled with bicubic; grey
+    // images go through the network as R=G=B and come back grey.
+    virtual Status upscale(const Image& in, Image* out, const UpscaleParams& params,
+                           UpscaleStats* stats) const = 0;
+
+    // Runs the network on float RGB (H, W, 3) in [0, 1] → (sH, sW, 3), unclamped. For tests and eval.
+    virtual Status run_network(const float* rgb, int width, int height, std::vector<float>* out,
+                               const UpscaleParams& params, UpscaleStats* stats) const = 0;
+
+    // The planner's peak working memory for an input of this size, in bytes (no allocation).
+    virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
+    // Bytes the backend may use now (free device memory, or available host memory for CPU).
+    virtual std::size_t available_bytes() const = 0;
+
+    virtual std::string backend_name() const = 0;
+    virtual const ModelConfig& config() const = 0;
+};
+
+}  // namespace nalasr
