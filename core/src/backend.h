@@ -1,0 +1,62 @@
+// The backend interface (private to core/). A backend runs the whole NalaSR network for one image; the
+// Engine (engine.cpp) does everything around it: sample conversion, alpha, statistics, progress.
+//
+// Backends: CPU (cpu/cpu_backend.cpp, the numerical reference) and CUDA (cuda/cuda_backend.cpp, only in
+// builds with NALASR_WITH_CUDA). Both are created from a loaded Model; both are safe to call from several
+// threads at once (each call owns its working memory; CUDA serialises on its stream).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nalasr/engine.h"
+#include "nalasr/model.h"
+#include "nalasr/status.h"
+
+namespace nalasr {
+
+// What a backend reports back from one forward pass.
+struct ForwardStats {
+    std::size_t planned_peak_bytes = 0;   // the planner's figure for this size
+    std::size_t observed_peak_bytes = 0;  // measured: arena high-water mark (CPU), cudaMemGetInfo delta (CUDA)
+    std::vector<StageTime> stages;        // e.g. upload / network / download
+};
+
+// Progress and cancellation for one forward pass. `report` receives a fraction in [0, 1] of the network;
+// `cancelled` is polled between blocks (at least every ~100 ms of work) and stops the pass with Cancelled.
+struct ForwardControl {
+    std::function<void(double fraction)> report;
+    std::function<bool()> cancelled;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    // "cpu", or "cuda:0 (NVIDIA H100 80GB HBM3)".
+    virtual std::string name() const = 0;
+
+    // Runs the network: rgb is (height, width, 3) float in [0, 1], out becomes (s·height, s·width, 3),
+    // unclamped. Returns OutOfMemory (with the largest square input that would fit in the message) when
+    // the planned peak exceeds available_bytes(), before allocating.
+    virtual Status forward(const float* rgb, int width, int height, std::vector<float>* out,
+                           const ForwardControl& control, ForwardStats* stats) const = 0;
+
+    // The memory planner's peak working memory for an input of this size (bytes, no allocation).
+    virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
+
+    // Memory this backend may use now (free device memory; available host memory for CPU).
+    virtual std::size_t available_bytes() const = 0;
+};
+
+// Factories. create_cuda_backend returns BackendUnavailable in CPU-only builds or without a usable GPU.
+Status create_cpu_backend(const Model& model, int threads, std::unique_ptr<Backend>* out);
+Status create_cuda_backend(const Model& model, int gpu_index, std::unique_ptr<Backend>* out);
+
+// Largest square side (pixels) whose predicted peak fits in `budget_bytes` (bisection over predict).
+int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes);
+
+}  // namespace nalasr
