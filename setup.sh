@@ -17,9 +17,9 @@ JOBS="${JOBS:-$(nproc)}"
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libtiff-dev libopenblas-dev libomp-dev
+  libtiff-dev zlib1g-dev libopenblas-dev libomp-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev
-  qt6-base-dev
+  qt6-base-dev qt6-charts-dev
 )
 
 install_packages() {
@@ -47,7 +47,8 @@ build
 case "$mode" in
   --demo)
     mkdir -p out
-    "$BUILD_DIR/app/cli/nalasr" upscale resources/samples/sample.png -o out/sample_x4.png --report out/sample_x4.json
+    "$BUILD_DIR/app/cli/nalasr" upscale resources/samples/sample.png -o out/sample_x4.png --overwrite \
+      --report out/sample_x4.json
     echo "setup: wrote out/sample_x4.png (report: out/sample_x4.json)"
     ;;
   --test)

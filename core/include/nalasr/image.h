@@ -44,6 +44,10 @@ const char* image_format_name(ImageFormat format);  // "png", "jpg", "webp", "bm
 // From a file extension (".png", "JPEG", "tif" ...); Unknown when not recognised.
 ImageFormat image_format_from_extension(const std::string& extension);
 
+// The largest width or height a format can store (WebP 16383, JPEG 65535; others effectively unlimited), so
+// callers can refuse an output size before computing it. 0 for Unknown.
+int max_image_side(ImageFormat format);
+
 struct LoadOptions {
     // Refuse, before decoding, images whose header claims more pixels than this (decompression bombs).
     std::uint64_t max_pixels = 1ull << 30;

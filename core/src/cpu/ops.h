@@ -56,4 +56,15 @@ void softmax_attention(const float* qkvg, int H, int W, int C, int heads, float*
 // Bytes of scratch memory the attention cores allocate for an N-token input (for the memory planner).
 std::size_t attention_scratch_bytes(int kind /* AttentionKind as int */, std::size_t N, int C, int heads);
 
+// Bytes of scratch memory conv3x3 allocates (its row-band im2col buffer; independent of H beyond the band).
+std::size_t conv3x3_scratch_bytes(int H, int W, int Cin);
+
+// Helpers the network uses around the attention cores (qkvg's q | k | v | g channel slices have row stride 4C).
+// out (N, C) = the first C channels of x (row stride x_stride).
+void gather_channels(const float* x, std::size_t N, std::size_t x_stride, int C, float* out);
+// x (N, C) *= SiLU(g) (nala, softmax) or g (pola); g has row stride g_stride.
+void gate_inplace(float* x, std::size_t N, int C, const float* g, std::size_t g_stride, bool silu);
+// Pola steps 1-2 on qkvg (N, 4C): q ← q/σ, k ← k_biased/σ, with k_biased (N, C) = k + kpos(k).
+void pola_scale_qk(float* qkvg, std::size_t N, int C, const float* k_biased, const float* sigma);
+
 }  // namespace nalasr::cpu

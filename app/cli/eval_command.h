@@ -1,0 +1,21 @@
+// `nalasr eval`: PSNR/SSIM (Y channel, border shaved) of the network and of bicubic on a benchmark folder of
+// *_HR.png / *_LR.png pairs, as published tables measure them.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace nalasr::cli {
+
+struct EvalOptions {
+    std::filesystem::path dataset;  // the pairs' folder, or a set folder holding x2/ x3/ x4/
+    int scale = 4;
+    std::filesystem::path model;
+    std::string device = "auto";
+    int gpu = 0;
+    std::filesystem::path json;
+};
+
+int run_eval(const EvalOptions& options);
+
+}  // namespace nalasr::cli

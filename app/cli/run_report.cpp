@@ -1,0 +1,87 @@
+#include "run_report.h"
+
+#include <algorithm>
+#include <fstream>
+
+namespace nalasr::cli {
+namespace {
+
+nlohmann::ordered_json file_json(const FileResult& f) {
+    nlohmann::ordered_json stages = nlohmann::ordered_json::object();
+    for (const StageTime& stage : f.stats.stages) stages[stage.stage] = stage.ms;
+    return {
+        {"input", f.input},
+        {"output", f.status ? nlohmann::ordered_json(f.output) : nlohmann::ordered_json(nullptr)},
+        {"status", f.status ? "ok" : status_code_name(f.status.code())},
+        {"error", f.status ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(f.status.message())},
+        {"warnings", f.warnings},
+        {"width_in", f.width_in},
+        {"height_in", f.height_in},
+        {"width_out", f.width_out},
+        {"height_out", f.height_out},
+        {"tokens", f.stats.tokens},
+        {"stage_ms", stages},
+        {"total_ms", f.stats.total_ms},
+        {"planned_peak_bytes", f.stats.planned_peak_bytes},
+        {"observed_peak_bytes", f.stats.observed_peak_bytes},
+        {"peak_rss_bytes", f.stats.peak_host_rss_bytes},
+    };
+}
+
+}  // namespace
+
+nlohmann::ordered_json parse_or_text(const std::string& text) {
+    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(text, nullptr, false);
+    return parsed.is_discarded() ? nlohmann::ordered_json(text) : parsed;
+}
+
+int RunSummary::succeeded() const {
+    return int(std::count_if(files.begin(), files.end(), [](const FileResult& f) { return f.status.is_ok(); }));
+}
+int RunSummary::failed() const { return int(files.size()) - succeeded(); }
+
+nlohmann::ordered_json report_json(const RunSummary& summary) {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    std::size_t max_planned = 0, max_observed = 0, max_rss = 0;
+    double engine_ms = 0;
+    for (const FileResult& f : summary.files) {
+        files.push_back(file_json(f));
+        max_planned = std::max(max_planned, f.stats.planned_peak_bytes);
+        max_observed = std::max(max_observed, f.stats.observed_peak_bytes);
+        max_rss = std::max(max_rss, f.stats.peak_host_rss_bytes);
+        engine_ms += f.stats.total_ms;
+    }
+    nlohmann::ordered_json model = {{"source", summary.model_source}};
+    if (summary.model) {
+        model["name"] = summary.model->name();
+        model["config"] = parse_or_text(summary.model->config().to_json());
+        model["provenance"] = parse_or_text(summary.model->provenance());
+        model["parameters"] = summary.model->parameter_count();
+    }
+    return {
+        {"nalasr_version", version_string()},
+        {"backend", summary.backend},
+        {"model", model},
+        {"files", files},
+        {"totals",
+         {{"files", summary.files.size()},
+          {"succeeded", summary.succeeded()},
+          {"failed", summary.failed()},
+          {"interrupted", summary.interrupted},
+          {"wall_seconds", summary.wall_seconds},
+          {"engine_ms", engine_ms},
+          {"max_planned_peak_bytes", max_planned},
+          {"max_observed_peak_bytes", max_observed},
+          {"peak_rss_bytes", max_rss}}},
+    };
+}
+
+Status write_report(const std::filesystem::path& path, const RunSummary& summary) {
+    std::ofstream file(path);
+    if (!file) return {StatusCode::IoError, path.string() + ": cannot write the report"};
+    file << report_json(summary).dump(2) << '\n';
+    if (!file.flush()) return {StatusCode::IoError, path.string() + ": cannot write the report"};
+    return Status::ok();
+}
+
+}  // namespace nalasr::cli

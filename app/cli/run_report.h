@@ -1,0 +1,42 @@
+// The results of `nalasr upscale`, per file and in total, and their JSON form for --report.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "nalasr/engine.h"
+#include "nalasr/model.h"
+#include "nalasr/status.h"
+
+namespace nalasr::cli {
+
+struct FileResult {
+    std::string input, output;
+    Status status;  // ok, or why this file failed
+    int width_in = 0, height_in = 0, width_out = 0, height_out = 0;
+    UpscaleStats stats;  // filled when the engine ran
+    std::vector<std::string> warnings;
+};
+
+struct RunSummary {
+    std::string model_source;  // a path, or "default model (built in)"
+    const Model* model = nullptr;
+    std::string backend;
+    std::vector<FileResult> files;
+    bool interrupted = false;
+    double wall_seconds = 0;
+
+    int succeeded() const;
+    int failed() const;
+};
+
+// Text from a model file (config, provenance) parsed as JSON; kept as a JSON string if it does not parse.
+nlohmann::ordered_json parse_or_text(const std::string& text);
+
+nlohmann::ordered_json report_json(const RunSummary& summary);
+// Writes the report (pretty-printed); IoError when the file cannot be written.
+Status write_report(const std::filesystem::path& path, const RunSummary& summary);
+
+}  // namespace nalasr::cli

@@ -1,0 +1,12 @@
+// Human-readable numbers for terminal output: bytes, durations.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace nalasr::cli {
+
+std::string format_bytes(std::size_t bytes);  // "812 KiB", "1.27 GiB"
+std::string format_duration(double seconds);  // "0.42 s", "1:05", "1:02:03"
+
+}  // namespace nalasr::cli

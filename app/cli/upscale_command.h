@@ -1,0 +1,28 @@
+// `nalasr upscale`: loads the model and engine once, then runs every planned file, going on past bad files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nalasr::cli {
+
+struct UpscaleOptions {
+    std::vector<std::filesystem::path> inputs;
+    std::filesystem::path output;
+    int scale = 0;  // 0: the model's scale
+    std::filesystem::path model;
+    std::string device = "auto";
+    int gpu = 0;
+    std::filesystem::path report;
+    std::string format;  // "" = same as the input
+    int quality = 0;     // 0 = the format's default (JPEG 95, WebP lossless)
+    bool overwrite = false;
+    std::uint64_t max_pixels = 1ull << 30;
+};
+
+// Returns the process exit code (exit_codes.h).
+int run_upscale(const UpscaleOptions& options);
+
+}  // namespace nalasr::cli

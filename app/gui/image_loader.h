@@ -1,0 +1,34 @@
+// Decodes images off the GUI thread (with the engine's loader, so 16-bit, TIFF and WebP work): thumbnails for
+// new queue items, and the before/after pair for the preview.
+#pragma once
+
+#include <QImage>
+#include <QObject>
+#include <QThreadPool>
+#include <atomic>
+
+namespace nalasr::gui {
+
+class ImageLoader : public QObject {
+    Q_OBJECT
+public:
+    explicit ImageLoader(QObject* parent = nullptr);
+    ~ImageLoader() override;  // drops queued work and waits for the running task
+
+    void load_thumbnail(quint64 id, const QString& path);
+    // `output` may be empty (not upscaled yet). A newer request makes older, unfinished ones obsolete.
+    void load_preview(quint64 id, const QString& input, const QString& output);
+
+signals:
+    void thumbnailLoaded(quint64 id, const QImage& thumbnail, const QString& info);
+    void thumbnailFailed(quint64 id, const QString& message);
+    // `before` is the input at its own size; `after` is null when there is no output (see `error`).
+    void previewLoaded(quint64 id, const QImage& before, const QImage& after, const QString& error);
+
+private:
+    QThreadPool thumbnail_pool_;
+    QThreadPool preview_pool_;
+    std::atomic<quint64> preview_request_{0};
+};
+
+}  // namespace nalasr::gui

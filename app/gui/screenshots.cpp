@@ -1,0 +1,114 @@
+// nalasr-gui-screenshots: renders the GUI's main states to PNGs for docs/screenshots, headless
+// (QT_QPA_PLATFORM=offscreen, QWidget::grab). Driven by make_screenshots.sh.
+//
+//   nalasr-gui-screenshots <out_dir> <small_image> <large_image> [model.safetensors]
+//
+// States: empty window; a finished image in the split view; a run in progress; the memory panel.
+// Without a model file the built-in default model is used.
+#include <QAction>
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QThread>
+#include <cstdio>
+
+#include "compare_view.h"
+#include "main_window.h"
+#include "memory_panel.h"
+
+using namespace nalasr::gui;
+
+namespace {
+
+constexpr int kTimeoutMs = 600000;
+
+// Processes events until `done` holds; false on timeout.
+template <typename Predicate>
+bool wait_until(Predicate done, int timeout_ms = kTimeoutMs) {
+    QElapsedTimer clock;
+    clock.start();
+    while (!done()) {
+        if (clock.elapsed() > timeout_ms) return false;
+        QApplication::processEvents(QEventLoop::AllEvents, 50);
+        QThread::msleep(10);
+    }
+    QApplication::processEvents();
+    return true;
+}
+
+bool save(QWidget& window, const QString& folder, const char* name) {
+    QApplication::processEvents();
+    const QString path = QDir(folder).filePath(QLatin1String(name));
+    const bool ok = window.grab().toImage().save(path, "PNG", 0);  // 0: smallest file
+    std::fprintf(ok ? stdout : stderr, "%s %s\n", ok ? "wrote" : "cannot write", qPrintable(path));
+    return ok;
+}
+
+bool fail(const char* what) {
+    std::fprintf(stderr, "screenshots: %s\n", what);
+    return false;
+}
+
+bool make_screenshots(const QString& out_dir, const QString& small, const QString& large, const QString& model) {
+    QTemporaryDir work;
+    QSettings settings(work.filePath("settings.ini"), QSettings::IniFormat);
+    AppSettings initial;
+    initial.engine = {model, QStringLiteral("cpu")};
+    initial.output.folder = work.filePath("out");
+    initial.save(settings);
+
+    MainWindow window(settings);
+    window.resize(1180, 720);
+    window.show();
+    if (!save(window, out_dir, "empty.png")) return false;
+
+    // A finished image: both sides of the split view.
+    window.add_paths({small});
+    window.action("run")->trigger();
+    if (!wait_until([&] { return window.queue().at(0).state != JobState::Queued && !window.controller().is_running(); }))
+        return fail("the small image did not finish");
+    if (window.queue().at(0).state != JobState::Done) return fail(qPrintable(window.queue().at(0).result.message));
+    window.select_row(0);
+    if (!wait_until([&] { return window.compare_view().has_after(); }, 30000)) return fail("no preview");
+    window.compare_view().set_split(0.5);
+    if (!save(window, out_dir, "compare.png")) return false;
+
+    // A run in progress: a larger image, grabbed at the first progress past 10 %, then cancelled.
+    window.add_paths({large});
+    window.select_row(1);
+    window.action("run")->trigger();
+    if (!wait_until([&] { return window.queue().at(1).progress >= 0.1 || !window.controller().is_running(); }))
+        return fail("the large image did not progress");
+    if (!save(window, out_dir, "running.png")) return false;
+    window.action("cancel")->trigger();
+    if (!wait_until([&] { return !window.controller().is_running(); })) return fail("cancel did not stop the run");
+
+    window.show_memory_tab();
+    QApplication::processEvents();
+    bool computed = false;
+    QObject::connect(&window.memory_panel(), &MemoryPanel::computed, [&](bool ok) { computed = ok; });
+    window.memory_panel().compute();
+    if (!wait_until([&] { return computed || !window.memory_panel().is_busy(); })) return fail("memory sweep hung");
+    if (!computed) return fail("memory sweep failed");
+    return save(window, out_dir, "memory.png");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName(QStringLiteral("NalaSR"));
+    QApplication::setApplicationName(QStringLiteral("nalasr-gui-screenshots"));
+    if (argc < 4) {
+        std::fprintf(stderr, "usage: %s <out_dir> <small_image> <large_image> [model.safetensors]\n", argv[0]);
+        return 2;
+    }
+    const QString model = argc > 4 ? QString::fromLocal8Bit(argv[4]) : QString();
+    if (!QDir().mkpath(QString::fromLocal8Bit(argv[1]))) return fail("cannot create the output folder"), 1;
+    return make_screenshots(QString::fromLocal8Bit(argv[1]), QString::fromLocal8Bit(argv[2]),
+                            QString::fromLocal8Bit(argv[3]), model)
+               ? 0
+               : 1;
+}

@@ -1,0 +1,306 @@
+// The CUDA backend: weights resident on one GPU, activations in one arena per input size (allocated once and
+// reused while the size stays the same), the forward pass of cuda_network.cpp. Calls are serialised on the
+// backend's stream by a mutex. Every CUDA or cuBLAS failure comes back as a Status.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "backend.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_context.h"
+#include "cuda/cuda_network.h"
+#include "cuda/cuda_plan.h"
+#include "cuda/cuda_weights.h"
+#include "dwconv.cuh"
+#include "linear_attention.cuh"
+
+namespace nalasr {
+namespace {
+
+using cuda::Buf;
+
+std::string mib(std::size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / double(1 << 20));
+    return text;
+}
+
+// Why this backend cannot run a config, or "" when it can.
+std::string unsupported_reason(const ModelConfig& c) {
+    if (c.channels > kernels::kMaxLayerNormChannels)
+        return "the CUDA backend supports at most " + std::to_string(kernels::kMaxLayerNormChannels) +
+               " channels (the model has " + std::to_string(c.channels) + ")";
+    if (c.attention != AttentionKind::Softmax && c.head_dim() > kernels::kMaxLinearHeadDim)
+        return "the CUDA backend supports head widths up to " + std::to_string(kernels::kMaxLinearHeadDim) +
+               " (the model has " + std::to_string(c.head_dim()) + ")";
+    return "";
+}
+
+// Elapsed milliseconds between two recorded events (0 if the query fails).
+double elapsed_ms(cudaEvent_t a, cudaEvent_t b) {
+    float ms = 0.0f;
+    return cudaEventElapsedTime(&ms, a, b) == cudaSuccess ? double(ms) : 0.0;
+}
+
+// A captured forward pass, replayed while the arena (whose addresses it holds) stays the same. Replaying one
+// graph instead of launching a few hundred kernels and GEMMs one by one removes the launch gaps, which matter
+// at small sizes.
+class ForwardGraph {
+public:
+    ~ForwardGraph() { reset(); }
+    void reset() {
+        if (exec_) cudaGraphExecDestroy(exec_);
+        exec_ = nullptr;
+    }
+    bool ready() const { return exec_ != nullptr; }
+
+    // Captures `enqueue` (which must only enqueue work on `stream`) and instantiates it.
+    template <typename Enqueue>
+    Status capture(cudaStream_t stream, Enqueue enqueue) {
+        reset();
+        NALASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+        const Status st = enqueue();
+        cudaGraph_t graph = nullptr;
+        const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+        if (!st) {
+            if (graph) cudaGraphDestroy(graph);
+            return st;
+        }
+        NALASR_CUDA_CHECK(end);
+        const cudaError_t inst = cudaGraphInstantiate(&exec_, graph, 0);
+        cudaGraphDestroy(graph);
+        if (inst != cudaSuccess) exec_ = nullptr;
+        NALASR_CUDA_CHECK(inst);
+        return Status::ok();
+    }
+    Status launch(cudaStream_t stream) const {
+        NALASR_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
+        return Status::ok();
+    }
+
+private:
+    cudaGraphExec_t exec_ = nullptr;
+};
+
+// CUDA graphs are on unless NALASR_CUDA_GRAPHS=0 (for comparisons and debugging).
+bool graphs_enabled() {
+    const char* v = std::getenv("NALASR_CUDA_GRAPHS");
+    return !(v && std::string(v) == "0");
+}
+
+// Four timing events, destroyed with the scope.
+struct Events {
+    cudaEvent_t e[4] = {};
+    ~Events() {
+        for (cudaEvent_t ev : e)
+            if (ev) cudaEventDestroy(ev);
+    }
+    Status create() {
+        for (cudaEvent_t& ev : e) NALASR_CUDA_CHECK(cudaEventCreate(&ev));
+        return Status::ok();
+    }
+};
+
+class CudaBackend final : public Backend {
+public:
+    CudaBackend(const Model& model, int device, std::string name)
+        : config_(model.config()), name_(std::move(name)), ctx_(device) {}
+
+    Status init(const Model& model) {
+        NALASR_RETURN_IF_ERROR(ctx_.activate());
+        return cuda::upload_weights(model, &weights_);
+    }
+
+    std::string name() const override { return name_; }
+
+    std::size_t predict_peak_bytes(int width, int height) const override {
+        return cuda::plan_forward(config_, width, height).arena_bytes() + cuda::CudaContext::kWorkspaceBytes;
+    }
+
+    // Free device memory plus what this backend would give back or reuse: its arena and its workspace (both
+    // counted in predict_peak_bytes).
+    std::size_t available_bytes() const override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return available_locked();
+    }
+
+    Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
+                   ForwardStats* stats) const override {
+        if (!rgb || !out) return {StatusCode::InvalidArgument, "forward: null image or output"};
+        if (width <= 0 || height <= 0)
+            return {StatusCode::InvalidArgument,
+                    "forward: empty input " + std::to_string(width) + "x" + std::to_string(height)};
+        std::lock_guard<std::mutex> lock(mutex_);
+        NALASR_RETURN_IF_ERROR(ctx_.activate());
+
+        const cuda::ForwardPlan plan = cuda::plan_forward(config_, width, height);
+        const std::size_t planned = plan.arena_bytes() + cuda::CudaContext::kWorkspaceBytes;
+        const std::size_t available = available_locked();
+        if (planned > available) {
+            const int side = largest_square_that_fits(*this, available);
+            return {StatusCode::OutOfMemory,
+                    name_ + ": a " + std::to_string(width) + "x" + std::to_string(height) + " input needs " +
+                        mib(planned) + " of GPU memory but " + mib(available) +
+                        " is available; the largest square input that fits is about " + std::to_string(side) + "x" +
+                        std::to_string(side)};
+        }
+        std::size_t arena_observed = arena_observed_bytes_;
+        // A new size needs a new arena (and graph), even when the byte count happens to be the same.
+        if (plan.width != arena_width_ || plan.height != arena_height_) {
+            arena_width_ = arena_height_ = 0;
+            NALASR_RETURN_IF_ERROR(allocate_arena(plan, &arena_observed));
+            arena_width_ = plan.width, arena_height_ = plan.height;
+        }
+
+        Events ev;
+        NALASR_RETURN_IF_ERROR(ev.create());
+        std::size_t free_before = 0, free_after = 0, total = 0;
+        NALASR_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+        cudaStream_t s = ctx_.stream();
+        std::byte* arena = arena_.data();
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
+        NALASR_CUDA_CHECK(cudaMemcpyAsync(arena + plan.offset(Buf::Input), rgb, plan.bytes[std::size_t(Buf::Input)],
+                                          cudaMemcpyHostToDevice, s));
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+        if (Status st = run_network(plan, control); !st) {
+            cudaStreamSynchronize(s);  // let enqueued work finish before the arena can be reused
+            return st;
+        }
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
+        const std::size_t out_bytes = plan.bytes[std::size_t(Buf::Output)];
+        try {
+            out->resize(out_bytes / sizeof(float));
+        } catch (const std::bad_alloc&) {
+            cudaStreamSynchronize(s);
+            return {StatusCode::OutOfMemory, "cannot allocate the " + mib(out_bytes) + " output image in host memory"};
+        }
+        NALASR_CUDA_CHECK(
+            cudaMemcpyAsync(out->data(), arena + plan.offset(Buf::Output), out_bytes, cudaMemcpyDeviceToHost, s));
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[3], s));
+        NALASR_CUDA_CHECK(cudaStreamSynchronize(s));
+        NALASR_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
+
+        if (stats) {
+            stats->planned_peak_bytes = planned;
+            // What this backend holds for the pass (the arena as cudaMemGetInfo saw it allocated, the workspace)
+            // plus anything the libraries allocated during the pass.
+            stats->observed_peak_bytes = arena_observed + cuda::CudaContext::kWorkspaceBytes +
+                                         (free_before > free_after ? free_before - free_after : 0);
+            stats->stages.push_back({"upload", elapsed_ms(ev.e[0], ev.e[1])});
+            stats->stages.push_back({"network", elapsed_ms(ev.e[1], ev.e[2])});
+            stats->stages.push_back({"download", elapsed_ms(ev.e[2], ev.e[3])});
+        }
+        return Status::ok();
+    }
+
+private:
+    // The network on the arena: replayed from a graph when nothing needs to run between blocks (no progress or
+    // cancel callbacks), captured on the first pass of an arena.
+    Status run_network(const cuda::ForwardPlan& plan, const ForwardControl& control) const {
+        auto enqueue = [&] { return cuda::run_network(ctx_, config_, weights_, plan, arena_.data(), control); };
+        if (!use_graphs_ || control.report || control.cancelled) return enqueue();
+        if (!graph_.ready()) NALASR_RETURN_IF_ERROR(graph_.capture(ctx_.stream(), enqueue));
+        return graph_.launch(ctx_.stream());
+    }
+
+    std::size_t available_locked() const {
+        std::size_t free = 0, total = 0;
+        if (cudaSetDevice(ctx_.device()) != cudaSuccess || cudaMemGetInfo(&free, &total) != cudaSuccess) return 0;
+        return free + arena_.bytes() + cuda::CudaContext::kWorkspaceBytes;
+    }
+
+    // Replaces the arena by one of `bytes`; `observed` gets the drop in free memory cudaMemGetInfo reports.
+    Status allocate_arena(const cuda::ForwardPlan& plan, std::size_t* observed) const {
+        const std::size_t bytes = plan.arena_bytes();
+        graph_.reset();
+        arena_.reset();
+        arena_observed_bytes_ = 0;
+        std::size_t free_before = 0, free_after = 0, total = 0;
+        NALASR_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
+        NALASR_RETURN_IF_ERROR(arena_.allocate(bytes));
+        NALASR_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
+        arena_observed_bytes_ = free_before > free_after ? free_before - free_after : bytes;
+        *observed = arena_observed_bytes_;
+        return cuda::prepare_arena(config_, plan, arena_.data());
+    }
+
+    const ModelConfig config_;
+    const std::string name_;
+    mutable std::mutex mutex_;
+    mutable cuda::CudaContext ctx_;
+    cuda::NetworkWeights weights_;
+    mutable cuda::DeviceBuffer arena_;
+    mutable std::size_t arena_observed_bytes_ = 0;
+    mutable int arena_width_ = 0, arena_height_ = 0;  // the input size the arena (and graph) were made for
+    mutable ForwardGraph graph_;
+    const bool use_graphs_ = graphs_enabled();
+};
+
+// The device count, or the reason there is no usable device.
+Status device_count(int* count) {
+    *count = 0;
+    const cudaError_t e = cudaGetDeviceCount(count);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        *count = 0;
+        return {StatusCode::BackendUnavailable,
+                std::string("no usable NVIDIA GPU: ") + cudaGetErrorString(e) + " (is the NVIDIA driver installed?)"};
+    }
+    if (*count == 0) return {StatusCode::BackendUnavailable, "no NVIDIA GPU found"};
+    return Status::ok();
+}
+
+}  // namespace
+
+Status create_cuda_backend(const Model& model, int gpu_index, std::unique_ptr<Backend>* out) {
+    int count = 0;
+    NALASR_RETURN_IF_ERROR(device_count(&count));
+    if (gpu_index < 0 || gpu_index >= count)
+        return {StatusCode::InvalidArgument, "GPU index " + std::to_string(gpu_index) + " does not exist (" +
+                                                 std::to_string(count) + " GPU" + (count == 1 ? "" : "s") +
+                                                 " found; indices start at 0)"};
+    cudaDeviceProp prop{};
+    NALASR_CUDA_CHECK(cudaGetDeviceProperties(&prop, gpu_index));
+    if (prop.major < 8)
+        return {StatusCode::BackendUnavailable, std::string(prop.name) + " has compute capability " +
+                                                    std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+                                                    "; the CUDA backend needs 8.0 or newer"};
+    if (std::string why = unsupported_reason(model.config()); !why.empty())
+        return {StatusCode::BackendUnavailable, why};
+
+    auto backend = std::make_unique<CudaBackend>(model, gpu_index,
+                                                 "cuda:" + std::to_string(gpu_index) + " (" + prop.name + ")");
+    NALASR_RETURN_IF_ERROR(backend->init(model));
+    *out = std::move(backend);
+    return Status::ok();
+}
+
+std::vector<GpuInfo> list_gpus() {
+    std::vector<GpuInfo> gpus;
+    int count = 0;
+    if (!device_count(&count)) return gpus;
+    int current = 0;
+    cudaGetDevice(&current);
+    for (int i = 0; i < count; ++i) {
+        cudaDeviceProp prop{};
+        if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+        GpuInfo info;
+        info.index = i;
+        info.name = prop.name;
+        info.total_bytes = prop.totalGlobalMem;
+        info.compute_major = prop.major;
+        info.compute_minor = prop.minor;
+        std::size_t free = 0, total = 0;
+        if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free, &total) == cudaSuccess) info.free_bytes = free;
+        gpus.push_back(std::move(info));
+    }
+    cudaSetDevice(current);
+    cudaGetLastError();
+    return gpus;
+}
+
+bool cuda_compiled() { return true; }
+
+}  // namespace nalasr

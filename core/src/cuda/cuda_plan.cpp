@@ -1,0 +1,73 @@
+#include "cuda/cuda_plan.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "linear_attention.cuh"
+
+namespace nalasr::cuda {
+namespace {
+
+std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
+
+std::size_t attention_scratch_bytes(const ModelConfig& c, std::size_t N) {
+    const std::size_t d = std::size_t(c.head_dim());
+    switch (c.attention) {
+        case AttentionKind::Softmax: return (N * N + 2 * N * d) * sizeof(float);  // scores, v and o of one head
+        case AttentionKind::Nala:
+        case AttentionKind::Pola: break;
+    }
+    return kernels::linear_attention_scratch_floats(std::int64_t(N), c.channels, c.heads) * sizeof(float);
+}
+
+}  // namespace
+
+ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
+    ForwardPlan p;
+    p.width = width, p.height = height;
+    const std::size_t N = std::size_t(width) * std::size_t(height);
+    p.tokens = std::int64_t(N);
+    const std::size_t C = std::size_t(c.channels), s2 = std::size_t(c.scale) * c.scale;
+    p.work_ld = std::max(4 * c.channels, 2 * c.ffn_ratio * c.channels);
+    p.chunk_tokens = int(std::min<std::size_t>(
+        N, std::clamp<std::size_t>(N / 16, kMinConvChunkTokens, kMaxConvChunkTokens)));
+    const std::size_t k_pad = std::max<std::size_t>(round_up(27, 8), round_up(9 * C, 8));
+    const std::size_t upsample_cout = round_up(3 * s2, 4);
+    const std::size_t chunk = std::size_t(p.chunk_tokens);
+
+    auto& b = p.bytes;
+    b[std::size_t(Buf::Input)] = N * 3 * sizeof(float);
+    b[std::size_t(Buf::ResidualFinal)] = N * C * sizeof(float);
+    b[std::size_t(Buf::ResidualOther)] = N * C * sizeof(float);
+    b[std::size_t(Buf::Group16)] = N * C * 2;
+    b[std::size_t(Buf::Normed)] = N * C * 2;
+    b[std::size_t(Buf::Work)] = N * std::size_t(p.work_ld) * 2;
+    b[std::size_t(Buf::Columns)] = chunk * k_pad * 2;
+    b[std::size_t(Buf::Attention)] = attention_scratch_bytes(c, N);
+    b[std::size_t(Buf::Rope)] = c.attention == AttentionKind::Nala
+                                    ? (std::size_t(height) + std::size_t(width)) * std::size_t(c.head_dim() / 4) * 8
+                                    : 0;
+    b[std::size_t(Buf::UpsampleOut)] = chunk * upsample_cout * sizeof(float);
+    b[std::size_t(Buf::Output)] = N * s2 * 3 * sizeof(float);
+
+    // Stages: 0 head, 1 body, 2 conv_after, 3 upsample (see cuda_plan.h).
+    p.lifetime = {{
+        {0, 2},  // Input
+        {0, 3},  // ResidualFinal
+        {0, 2},  // ResidualOther
+        {0, 1},  // Group16
+        {1, 1},  // Normed
+        {1, 1},  // Work
+        {0, 3},  // Columns
+        {1, 1},  // Attention
+        {0, 3},  // Rope: written once per arena (prepare_arena), read by every pass
+        {3, 3},  // UpsampleOut
+        {3, 3},  // Output
+    }};
+    std::vector<BufferLifetime> buffers;
+    for (std::size_t i = 0; i < b.size(); ++i) buffers.push_back({b[i], p.lifetime[i].first, p.lifetime[i].second});
+    p.memory = plan_memory(buffers);
+    return p;
+}
+
+}  // namespace nalasr::cuda

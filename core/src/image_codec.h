@@ -1,0 +1,30 @@
+// Pixel codecs behind load_image/save_image: OpenCV imgcodecs for PNG/JPEG/WebP/BMP, libtiff for TIFF, and a
+// small PNG writer for grey + alpha (a layout OpenCV's PNG encoder lacks).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "image_container.h"
+#include "nalasr/image.h"
+#include "nalasr/status.h"
+
+namespace nalasr::detail {
+
+// InvalidArgument when the header's dimensions exceed options.max_pixels (checked before decoding).
+Status check_pixel_limit(std::uint64_t width, std::uint64_t height, const LoadOptions& options);
+
+// Decodes PNG/JPEG/WebP/BMP bytes whose container was probed into `info` (channels and depth kept, RGB order).
+Status decode_opencv(ByteView bytes, const ContainerInfo& info, Image* out);
+// Encodes an image whose sample type and channels the format can hold (see save_image) into `out`.
+Status encode_opencv(const Image& image, ImageFormat format, const SaveOptions& options, Bytes* out);
+
+// Encodes a 2-channel (grey + alpha) u8/u16 image as PNG.
+Bytes encode_png_grey_alpha(const Image& image, int compression);
+
+// Reads the first page of a TIFF file; pages and warnings go to `info`.
+Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, Image* out, LoadInfo* info);
+// Writes a TIFF (deflate-compressed, any sample type and channel count, ICC profile as TIFFTAG_ICCPROFILE).
+Status save_tiff(const std::filesystem::path& path, const Image& image);
+
+}  // namespace nalasr::detail

@@ -1,0 +1,98 @@
+#include "common.cuh"
+#include "convert.cuh"
+
+namespace nalasr::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset, std::int64_t t0,
+                                 int count, int k_pad, __half* __restrict__ cols) {
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= std::int64_t(count) * k_pad) return;
+    const std::int64_t row = i / k_pad;
+    const int col = int(i - row * k_pad);
+    float value = 0.0f;
+    if (col < 9 * Cin) {
+        const int tap_index = col / Cin, ci = col - tap_index * Cin;
+        const std::int64_t t = t0 + row;
+        const int y = int(t / W) + tap_index / 3 - 1, xx = int(t % W) + tap_index % 3 - 1;
+        if (y >= 0 && y < H && xx >= 0 && xx < W) value = x[(std::int64_t(y) * W + xx) * Cin + ci] - offset;
+    }
+    cols[i] = __float2half_rn(value);
+}
+
+__global__ void pixel_shuffle_kernel(const float* __restrict__ conv, int ld, std::int64_t t0, int count, int W,
+                                     int cout, int s, float* __restrict__ out) {
+    const int s2 = s * s;
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= std::int64_t(count) * cout * s2) return;
+    const std::int64_t row = i / (cout * s2);
+    const int ch = int(i - row * (cout * s2));
+    const int c = ch / s2, ij = ch - c * s2, di = ij / s, dj = ij - di * s;
+    const std::int64_t t = t0 + row;
+    const std::int64_t y = t / W, x = t % W;
+    out[((y * s + di) * (std::int64_t(W) * s) + x * s + dj) * cout + c] = conv[row * ld + ch] + 0.5f;
+}
+
+__global__ void f32_to_f16_kernel(const float* __restrict__ src, __half* __restrict__ dst, std::int64_t n) {
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = __float2half_rn(src[i]);
+}
+
+__global__ void f16_to_f32_kernel(const __half* __restrict__ src, float* __restrict__ dst, std::int64_t n) {
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = __half2float(src[i]);
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* __restrict__ y, std::int64_t rows, int cols, std::int64_t ld,
+                                const T* __restrict__ bias) {
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= rows * cols) return;
+    const std::int64_t r = i / cols;
+    const int c = int(i - r * cols);
+    y[r * ld + c] = T(float(y[r * ld + c]) + float(bias[c]));
+}
+
+unsigned blocks_for(std::int64_t n) { return unsigned(div_up(n, kThreads)); }
+
+}  // namespace
+
+cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
+                      __half* cols, cudaStream_t stream) {
+    const std::int64_t n = std::int64_t(count) * k_pad;
+    if (n > 0) im2col3x3_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, H, W, Cin, offset, t0, count, k_pad, cols);
+    return cudaGetLastError();
+}
+
+cudaError_t pixel_shuffle_add_half(const float* conv, int ld, std::int64_t t0, int count, int W, int cout, int s,
+                                   float* out, cudaStream_t stream) {
+    const std::int64_t n = std::int64_t(count) * cout * s * s;
+    if (n > 0) pixel_shuffle_kernel<<<blocks_for(n), kThreads, 0, stream>>>(conv, ld, t0, count, W, cout, s, out);
+    return cudaGetLastError();
+}
+
+cudaError_t f32_to_f16(const float* src, __half* dst, std::int64_t n, cudaStream_t stream) {
+    if (n > 0) f32_to_f16_kernel<<<blocks_for(n), kThreads, 0, stream>>>(src, dst, n);
+    return cudaGetLastError();
+}
+
+cudaError_t f16_to_f32(const __half* src, float* dst, std::int64_t n, cudaStream_t stream) {
+    if (n > 0) f16_to_f32_kernel<<<blocks_for(n), kThreads, 0, stream>>>(src, dst, n);
+    return cudaGetLastError();
+}
+
+cudaError_t add_bias_f32(float* y, std::int64_t rows, int cols, std::int64_t ld, const float* bias,
+                         cudaStream_t stream) {
+    if (rows * cols > 0) add_bias_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(y, rows, cols, ld, bias);
+    return cudaGetLastError();
+}
+
+cudaError_t add_bias_f16(__half* y, std::int64_t rows, int cols, std::int64_t ld, const __half* bias,
+                         cudaStream_t stream) {
+    if (rows * cols > 0) add_bias_kernel<<<blocks_for(rows * cols), kThreads, 0, stream>>>(y, rows, cols, ld, bias);
+    return cudaGetLastError();
+}
+
+}  // namespace nalasr::kernels

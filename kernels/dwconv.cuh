@@ -1,0 +1,28 @@
+// Depthwise 3×3 convolutions of the block, each fused with what surrounds it:
+//   cpe + residual + LayerNorm:  x_out = x + dwconv(x);  normed = LayerNorm(x_out)   (the block's cpe1/norm1 and
+//                                cpe2/norm2 pairs; x_out is the new float32 residual, normed the next GEMM's input)
+//   FFN hidden:                  out = t + dwconv(t) with t = GELU(fc1 output)        (GELU applied on the fly)
+// Depthwise weights are in PyTorch's (C, 1, 3, 3) layout, i.e. 9 floats per channel.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace nalasr::kernels {
+
+// Largest C the warp-per-token LayerNorm kernels handle (8 channel pairs per lane).
+constexpr int kMaxLayerNormChannels = 512;
+
+// x, x_out: (N, C) float32, must not alias. normed: (N, C) float16 with row stride normed_ld. C even, ≤ 512.
+cudaError_t cpe_residual_layernorm(const float* x, int H, int W, int C, const float* w, const float* bias,
+                                   const float* gamma, const float* beta, float eps, float* x_out, __half* normed,
+                                   std::int64_t normed_ld, cudaStream_t stream);
+
+// t: fc1's output before GELU, (N, Ch) float16 with row stride t_ld; out: (N, Ch) float16 with row stride
+// out_ld, must not overlap t. Ch even.
+cudaError_t ffn_gelu_dwconv(const __half* t, std::int64_t t_ld, int H, int W, int Ch, const float* w,
+                            const float* bias, __half* out, std::int64_t out_ld, cudaStream_t stream);
+
+}  // namespace nalasr::kernels

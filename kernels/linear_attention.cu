@@ -1,0 +1,337 @@
+#include "common.cuh"
+#include "linear_attention.cuh"
+
+namespace nalasr::kernels {
+namespace {
+
+enum class FeatureMap { Nala, Pola };
+
+constexpr int kPass1Threads = 256;
+constexpr int kPass2Threads = 128;
+constexpr int kChunk = 64;      // tokens staged in shared memory at a time by pass 1
+constexpr int kMaxBlocks = 512; // pass-1 blocks per head: bounds the partials to ~0.5 MB per head at d = 16
+
+// Padded head width DM (8, 16, 32): S is 2·DM × DM, followed by the 2·DM mean-key entries.
+constexpr int entries(int DM) { return 2 * DM * DM + 2 * DM; }
+
+int padded_head_dim(int d) { return d <= 8 ? 8 : d <= 16 ? 16 : d <= 32 ? 32 : 0; }
+
+// Pass-1 blocks per head and tokens per block; depends on N only, so the reduction order (and the result) is
+// the same on every GPU and every run.
+void pass1_split(std::int64_t N, int* blocks, std::int64_t* tokens_per_block) {
+    const std::int64_t chunks = div_up(N, kChunk);
+    const std::int64_t per = div_up(chunks, kMaxBlocks) * kChunk;
+    *tokens_per_block = per;
+    *blocks = int(div_up(N, per));
+}
+
+struct Params {
+    __half* qkvg;
+    std::int64_t ld;
+    int H, W, C, d;
+    std::int64_t N;
+    const float2* rope_rows;  // nala
+    const float2* rope_cols;
+    const float* kpos_w;      // pola
+    const float* kpos_b;
+    const float* inv_sigma;
+    const float* power;
+    float* partials;          // [heads][blocks][entries]
+    float* state;             // [heads][entries]: S (row-major 2·DM × DM) then m (2·DM), already divided by N
+    int blocks;
+    std::int64_t tokens_per_block;
+};
+
+// (cos, sin) of the RoPE angle for channel pair (c, c+1) of a d-wide half at token (y, x): the first d/2
+// channels turn with the row, the last d/2 with the column.
+__device__ inline float2 rope(const Params& p, int c, int y, int x) {
+    const int quarter = p.d / 4;
+    return c < p.d / 2 ? p.rope_rows[y * quarter + c / 2] : p.rope_cols[x * quarter + (c - p.d / 2) / 2];
+}
+
+__device__ inline float2 rotate(float2 v, float2 cs) {
+    return make_float2(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x);
+}
+
+// Pola's key after steps 1-2: (k + kpos(k)) / σ for global channel hc at token t.
+__device__ inline float pola_key(const Params& p, std::int64_t t, int hc) {
+    const int y = int(t / p.W), x = int(t % p.W);
+    const __half* k = p.qkvg + p.C + hc;
+    float a = __half2float(k[t * p.ld]) + p.kpos_b[hc];
+    for (int tap = 0; tap < 9; ++tap) {
+        const int ny = y + tap / 3 - 1, nx = x + tap % 3 - 1;
+        if (ny < 0 || ny >= p.H || nx < 0 || nx >= p.W) continue;
+        a += p.kpos_w[hc * 9 + tap] * __half2float(k[(std::int64_t(ny) * p.W + nx) * p.ld]);
+    }
+    return a * p.inv_sigma[hc];
+}
+
+// Pass 1. Thread layout for the S accumulation: groups of DM²/8 threads, each thread a 4×4 tile of S; the
+// groups take interleaved tokens of the chunk and are summed in a fixed order at the end.
+template <int DM, FeatureMap F>
+__global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
+    constexpr int kRows = 2 * DM;
+    constexpr int kGroupThreads = DM * DM / 8;
+    constexpr int kGroups = kPass1Threads / kGroupThreads;
+    constexpr int kColTiles = DM / 4;
+    constexpr int kStageFloats = kChunk * (kRows + kRows + DM);
+    constexpr int kReduceFloats = kGroups * kRows * DM;
+    __shared__ __align__(16) float smem[kStageFloats > kReduceFloats ? kStageFloats : kReduceFloats];
+    float* s_rot = smem;                   // φ̃k, [kChunk][kRows]
+    float* s_raw = s_rot + kChunk * kRows; // φk, [kChunk][kRows]
+    float* s_v = s_raw + kChunk * kRows;   // v, [kChunk][DM]
+
+    const int head = blockIdx.y, tid = threadIdx.x;
+    const std::int64_t t_begin = std::int64_t(blockIdx.x) * p.tokens_per_block;
+    const std::int64_t t_end = min(p.N, t_begin + p.tokens_per_block);
+    const int group = tid / kGroupThreads, in_group = tid % kGroupThreads;
+    const int r0 = (in_group / kColTiles) * 4, c0 = (in_group % kColTiles) * 4;
+
+    float acc[4][4] = {};
+    float mean_acc = 0.0f;
+    for (std::int64_t chunk = t_begin; chunk < t_end; chunk += kChunk) {
+        for (int idx = tid; idx < kChunk * (DM / 2); idx += kPass1Threads) {
+            const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
+            const std::int64_t t = chunk + tl;
+            const bool valid = t < t_end && c < p.d;
+            float2 pos = make_float2(0.0f, 0.0f), neg = pos, v = pos;
+            if (valid) {
+                const int hc = head * p.d + c;
+                const __half* row = p.qkvg + t * p.ld;
+                v = __half22float2(*reinterpret_cast<const __half2*>(row + 2 * p.C + hc));
+                if constexpr (F == FeatureMap::Nala) {
+                    const float2 k = __half22float2(*reinterpret_cast<const __half2*>(row + p.C + hc));
+                    const float k0 = k.x * k.x * k.x, k1 = k.y * k.y * k.y;
+                    pos = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
+                    neg = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
+                } else {
+                    const float k0 = pola_key(p, t, hc), k1 = pola_key(p, t, hc + 1);
+                    const float p0 = p.power[hc], p1 = p.power[hc + 1];
+                    pos = make_float2(pow_nonneg(fmaxf(k0, 0.0f), p0), pow_nonneg(fmaxf(k1, 0.0f), p1));
+                    neg = make_float2(pow_nonneg(fmaxf(-k0, 0.0f), p0), pow_nonneg(fmaxf(-k1, 0.0f), p1));
+                }
+            }
+            float* raw = s_raw + tl * kRows;
+            float* rot = s_rot + tl * kRows;
+            raw[c] = pos.x, raw[c + 1] = pos.y, raw[DM + c] = neg.x, raw[DM + c + 1] = neg.y;
+            if constexpr (F == FeatureMap::Nala) {
+                if (valid) {
+                    const float2 cs = rope(p, c, int(t / p.W), int(t % p.W));
+                    pos = rotate(pos, cs);
+                    neg = rotate(neg, cs);
+                }
+            }
+            rot[c] = pos.x, rot[c + 1] = pos.y, rot[DM + c] = neg.x, rot[DM + c + 1] = neg.y;
+            s_v[tl * DM + c] = v.x, s_v[tl * DM + c + 1] = v.y;
+        }
+        __syncthreads();
+        for (int tl = group; tl < kChunk; tl += kGroups) {
+            const float4 a = *reinterpret_cast<const float4*>(s_rot + tl * kRows + r0);
+            const float4 b = *reinterpret_cast<const float4*>(s_v + tl * DM + c0);
+            const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+        }
+        if (tid < kRows)
+            for (int tl = 0; tl < kChunk; ++tl) mean_acc += s_raw[tl * kRows + tid];
+        __syncthreads();
+    }
+
+    float* red = smem;  // reused: every thread is past the last barrier of the staging loop
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) red[group * kRows * DM + (r0 + i) * DM + c0 + j] = acc[i][j];
+    __syncthreads();
+    float* out = p.partials + (std::int64_t(head) * p.blocks + blockIdx.x) * entries(DM);
+    for (int e = tid; e < kRows * DM; e += kPass1Threads) {
+        float s = 0.0f;
+        for (int g = 0; g < kGroups; ++g) s += red[g * kRows * DM + e];
+        out[e] = s;
+    }
+    if (tid < kRows) out[kRows * DM + tid] = mean_acc;
+}
+
+// Sums the partials of every block in block order, in float64, and divides by N.
+__global__ void reduce_kernel(const float* __restrict__ partials, int blocks, int n_entries, int heads, double inv_n,
+                              float* __restrict__ state) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= heads * n_entries) return;
+    const int head = i / n_entries, e = i % n_entries;
+    double s = 0.0;
+    for (int b = 0; b < blocks; ++b) s += partials[(std::int64_t(head) * blocks + b) * n_entries + e];
+    state[i] = float(s * inv_n);
+}
+
+// Pass 2: one thread per (token, head).
+template <int DM, FeatureMap F>
+__global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
+    constexpr int kRows = 2 * DM;
+    __shared__ __align__(16) float s_state[entries(DM)];
+    const int head = blockIdx.y;
+    for (int e = threadIdx.x; e < entries(DM); e += kPass2Threads) s_state[e] = p.state[head * entries(DM) + e];
+    __syncthreads();
+    const float* S = s_state;
+    const float* m = s_state + kRows * DM;
+
+    const std::int64_t t = std::int64_t(blockIdx.x) * kPass2Threads + threadIdx.x;
+    if (t >= p.N) return;
+    __half* q_ptr = p.qkvg + t * p.ld + head * p.d;
+    float q[DM];
+#pragma unroll
+    for (int c = 0; c < DM; c += 2) {
+        float2 v = make_float2(0.0f, 0.0f);
+        if (c < p.d) v = __half22float2(*reinterpret_cast<const __half2*>(q_ptr + c));
+        q[c] = v.x, q[c + 1] = v.y;
+    }
+
+    float o[DM];
+    if constexpr (F == FeatureMap::Nala) {
+        float sq = 0.0f;
+#pragma unroll
+        for (int c = 0; c < DM; ++c) sq += q[c] * q[c];
+        const float n = sqrtf(sq) + 1e-6f;
+        const float power = 3.0f * (0.5f + tanhf(n));
+        float phi[kRows];
+#pragma unroll
+        for (int c = 0; c < DM; ++c) {
+            phi[c] = pow_nonneg(fmaxf(q[c], 0.0f) / n, power);
+            phi[DM + c] = pow_nonneg(fmaxf(-q[c], 0.0f) / n, power);
+        }
+        float den = 1e-6f;
+#pragma unroll
+        for (int i = 0; i < kRows; ++i) den += phi[i] * m[i];
+        const int y = int(t / p.W), x = int(t % p.W);
+#pragma unroll
+        for (int c = 0; c < DM; c += 2) {
+            if (c >= p.d) continue;
+            const float2 cs = rope(p, c, y, x);
+            const float2 a = rotate(make_float2(phi[c], phi[c + 1]), cs);
+            const float2 b = rotate(make_float2(phi[DM + c], phi[DM + c + 1]), cs);
+            phi[c] = a.x, phi[c + 1] = a.y, phi[DM + c] = b.x, phi[DM + c + 1] = b.y;
+        }
+#pragma unroll
+        for (int j = 0; j < DM; ++j) o[j] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kRows; ++i)
+#pragma unroll
+            for (int j = 0; j < DM; j += 4) {
+                const float4 s = *reinterpret_cast<const float4*>(S + i * DM + j);
+                o[j] += phi[i] * s.x, o[j + 1] += phi[i] * s.y, o[j + 2] += phi[i] * s.z, o[j + 3] += phi[i] * s.w;
+            }
+        const float inv_den = 1.0f / den;
+#pragma unroll
+        for (int j = 0; j < DM; ++j) o[j] *= inv_den;
+    } else {
+        // φ_sim = [q⁺, q⁻] meets S₁ = S[:, 0 … d/2) and gives o[0 … d/2); φ_opp = [q⁻, q⁺] meets
+        // S₂ = S[:, d/2 … d) and gives o[d/2 … d). Both products are formed over all columns; o picks its half.
+        float plus[DM], minus[DM];
+#pragma unroll
+        for (int c = 0; c < DM; ++c) {
+            plus[c] = minus[c] = 0.0f;
+            if (c >= p.d) continue;
+            const int hc = head * p.d + c;
+            const float qs = q[c] * p.inv_sigma[hc];
+            plus[c] = pow_nonneg(fmaxf(qs, 0.0f), p.power[hc]);
+            minus[c] = pow_nonneg(fmaxf(-qs, 0.0f), p.power[hc]);
+        }
+        float den_sim = 1e-6f, den_opp = 1e-6f;
+        float sim[DM], opp[DM];
+#pragma unroll
+        for (int j = 0; j < DM; ++j) sim[j] = opp[j] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < DM; ++c) {
+            den_sim += plus[c] * m[c] + minus[c] * m[DM + c];
+            den_opp += minus[c] * m[c] + plus[c] * m[DM + c];
+#pragma unroll
+            for (int j = 0; j < DM; ++j) {
+                sim[j] += plus[c] * S[c * DM + j] + minus[c] * S[(DM + c) * DM + j];
+                opp[j] += minus[c] * S[c * DM + j] + plus[c] * S[(DM + c) * DM + j];
+            }
+        }
+        const int half_d = p.d / 2;
+#pragma unroll
+        for (int j = 0; j < DM; ++j) {
+            o[j] = 0.0f;
+            if (j < half_d) o[j] = sim[j] / den_sim;
+            else if (j < p.d) o[j] = opp[j] / den_opp;
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < DM; c += 2)
+        if (c < p.d) *reinterpret_cast<__half2*>(q_ptr + c) = __floats2half2_rn(o[c], o[c + 1]);
+}
+
+template <int DM, FeatureMap F>
+cudaError_t launch(Params p, int heads, cudaStream_t stream) {
+    p.partials = p.state + std::int64_t(heads) * entries(DM);
+    pass1_kernel<DM, F><<<dim3(unsigned(p.blocks), unsigned(heads)), kPass1Threads, 0, stream>>>(p);
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    const int n = heads * entries(DM);
+    reduce_kernel<<<unsigned(div_up(n, 256)), 256, 0, stream>>>(p.partials, p.blocks, entries(DM), heads,
+                                                                  1.0 / double(p.N), p.state);
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    pass2_kernel<DM, F><<<dim3(unsigned(div_up(p.N, kPass2Threads)), unsigned(heads)), kPass2Threads, 0, stream>>>(p);
+    return cudaGetLastError();
+}
+
+template <FeatureMap F>
+cudaError_t dispatch(Params p, int heads, cudaStream_t stream) {
+    if (p.N == 0) return cudaSuccess;
+    pass1_split(p.N, &p.blocks, &p.tokens_per_block);
+    switch (padded_head_dim(p.d)) {
+        case 8: return launch<8, F>(p, heads, stream);
+        case 16: return launch<16, F>(p, heads, stream);
+        case 32: return launch<32, F>(p, heads, stream);
+        default: return cudaErrorInvalidValue;
+    }
+}
+
+Params base_params(__half* qkvg, const LinearAttentionShape& s, float* scratch) {
+    Params p{};
+    p.qkvg = qkvg;
+    p.ld = s.ld;
+    p.H = s.H, p.W = s.W, p.C = s.C, p.d = s.C / s.heads;
+    p.N = std::int64_t(s.H) * s.W;
+    p.state = scratch;
+    return p;
+}
+
+bool valid_shape(const LinearAttentionShape& s) {
+    return s.heads > 0 && s.C % s.heads == 0 && (s.C / s.heads) % 4 == 0 && s.C / s.heads <= kMaxLinearHeadDim &&
+           s.ld >= 4 * s.C && s.ld % 2 == 0;
+}
+
+}  // namespace
+
+std::size_t linear_attention_scratch_floats(std::int64_t N, int C, int heads) {
+    const int DM = padded_head_dim(C / heads);
+    int blocks = 0;
+    std::int64_t per = 0;
+    pass1_split(N, &blocks, &per);
+    return std::size_t(heads) * entries(DM) * (std::size_t(blocks) + 1);
+}
+
+cudaError_t nala_attention(__half* qkvg, const LinearAttentionShape& shape, const float2* rope_rows,
+                           const float2* rope_cols, float* scratch, cudaStream_t stream) {
+    if (!valid_shape(shape)) return cudaErrorInvalidValue;
+    Params p = base_params(qkvg, shape, scratch);
+    p.rope_rows = rope_rows;
+    p.rope_cols = rope_cols;
+    return dispatch<FeatureMap::Nala>(p, shape.heads, stream);
+}
+
+cudaError_t pola_attention(__half* qkvg, const LinearAttentionShape& shape, const float* kpos_w, const float* kpos_b,
+                           const float* inv_sigma, const float* power, float* scratch, cudaStream_t stream) {
+    if (!valid_shape(shape)) return cudaErrorInvalidValue;
+    Params p = base_params(qkvg, shape, scratch);
+    p.kpos_w = kpos_w;
+    p.kpos_b = kpos_b;
+    p.inv_sigma = inv_sigma;
+    p.power = power;
+    return dispatch<FeatureMap::Pola>(p, shape.heads, stream);
+}
+
+}  // namespace nalasr::kernels

@@ -1,0 +1,157 @@
+"""Training-step benchmark: ms/step, steps/s, tokens/s and peak memory for batch B x P^2 LR patches (bf16).
+
+Variants (all with cuDNN depthwise convs unless named "shift"):
+  plain-eager     plain attention formulation, no compilation (the twin as written)
+  plain-compiled  plain formulation, regional compilation of the blocks
+  fast-cudnn      fast attention formulation, regional compilation
+  fast            fast attention + shifted-sum depthwise convs, regional compilation (what train.py runs)
+For "fast", also the share of the step spent in data, attention (the compiled attention core alone,
+forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
+kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
+(compilation included) is reported separately. --json writes {variant: ms/step}.
+
+Usage: python3 models/bench_train.py --train .traindata/train [--batch 32 --patch 64 --steps 30]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import attention_math as am
+from data import PairBank
+from nalasr_model import ModelConfig
+from train import build_model, compile_blocks, make_optimizer, train_step
+
+
+def cuda_time_ms(fn, repeats):
+    """Median of `repeats` CUDA-event timings of fn()."""
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def first_call_s(fn):
+    torch.cuda.synchronize()
+    t = time.time()
+    fn()
+    torch.cuda.synchronize()
+    return time.time() - t
+
+
+def bench_variant(name, formulation, compiled, depthwise, bank, args, opt_args):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(), "cuda", depthwise)
+    model.set_formulation(formulation)
+    if compiled:
+        compile_blocks(model, "default")
+    opt = make_optimizer(model, opt_args)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    batches = [bank.batch(args.batch, gen) for _ in range(4)]  # rotate inputs, keep data out of this timing
+    torch.cuda.reset_peak_memory_stats()
+    warm_s = first_call_s(lambda: train_step(model, opt, *batches[0], 1.0))
+    for i in range(3):
+        train_step(model, opt, *batches[i % 4], 1.0)
+    counter = iter(range(10 ** 9))
+    repeats = args.steps if formulation == "fast" else max(5, args.steps // 4)
+    ms = cuda_time_ms(lambda: train_step(model, opt, *batches[next(counter) % 4], 1.0), repeats)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 30
+    tokens = args.batch * args.patch ** 2
+    print(f"{name:<26s} {ms:8.2f} ms/step  {1000 / ms:7.2f} steps/s  {tokens * 1000 / ms / 1e6:7.2f} M LR tok/s  "
+          f"peak {peak:6.2f} GiB  first step {warm_s:6.1f} s", flush=True)
+    if args.profile and formulation == "fast":
+        profile_step(lambda: train_step(model, opt, *batches[0], 1.0))
+    return model, opt, batches, ms
+
+
+def profile_step(step):
+    """Prints the CUDA kernels that take the most time over 3 steps (per step)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_device_time_total, reverse=True)
+    total = sum(e.self_device_time_total for e in events) / 3 / 1000
+    print(f"  profile: {total:.2f} ms of kernels per step; top kernels (ms/step, calls/step):")
+    for e in events[:14]:
+        print(f"    {e.self_device_time_total / 3 / 1000:7.2f}  {e.count // 3:5d}  {e.key[:110]}")
+
+
+def breakdown(model, opt, batches, bank, step_ms, args):
+    """Shares of the fast-path step: data / attention core / optimiser / rest."""
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(1)
+    data_ms = cuda_time_ms(lambda: bank.batch(args.batch, gen), 50)
+    train_step(model, opt, *batches[0], 1.0)  # leaves gradients in place for the optimiser timing
+
+    def optimiser():
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    opt_ms = cuda_time_ms(optimiser, 50)
+
+    cfg = model.cfg
+    n = args.patch ** 2
+    q, k, v = (torch.randn(args.batch, n, cfg.channels, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+               for _ in range(3))
+    cos, sin = model.rope_tables(args.patch, args.patch, "cuda", torch.float32)
+    core = torch.compile(lambda q, k, v: am.nala_fast(q.float(), k.float(), v.float(), cfg.heads, cos, sin),
+                         dynamic=False)
+    grad = torch.randn(args.batch, n, cfg.channels, device="cuda")
+
+    def attention():
+        torch.autograd.backward(core(q, k, v), grad)
+    attention()
+    attn_ms = cuda_time_ms(attention, 30) * len(model.blocks())
+    rest_ms = step_ms - attn_ms - opt_ms
+    total_ms = step_ms + data_ms
+    print(f"fast path shares of {total_ms:.2f} ms (step + data): data {data_ms:.2f} ms ({100 * data_ms / total_ms:.1f} %), "
+          f"attention core {attn_ms:.2f} ms ({100 * attn_ms / total_ms:.1f} %), "
+          f"optimiser {opt_ms:.2f} ms ({100 * opt_ms / total_ms:.1f} %), "
+          f"rest (convs, linears, norms) {rest_ms:.2f} ms ({100 * rest_ms / total_ms:.1f} %)", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", default=".traindata/train")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--variants", default="fast,fast-cudnn,plain-eager,plain-compiled")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda")
+    bank = PairBank(args.train, 4, args.patch, "cuda")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; batch {args.batch} x {args.patch}^2 LR, "
+          f"x4, bf16 autocast, {bank.count} images", flush=True)
+    variants = {"plain-eager": ("plain", False, "cudnn"), "plain-compiled": ("plain", True, "cudnn"),
+                "fast-cudnn": ("fast", True, "cudnn"), "fast": ("fast", True, "shift")}
+    timings = {}
+    for variant in args.variants.split(","):
+        if variant not in variants:
+            raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
+        formulation, compiled, depthwise = variants[variant]
+        model, opt, batches, ms = bench_variant(variant, formulation, compiled, depthwise, bank, args, opt_args)
+        if variant == "fast":
+            breakdown(model, opt, batches, bank, ms, args)
+        timings[variant] = ms
+        torch.compiler.reset()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(timings, f)
+
+
+if __name__ == "__main__":
+    main()

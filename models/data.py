@@ -1,0 +1,94 @@
+"""Training pairs on the GPU: images decoded once, LR made once, batches cut by index gathers.
+
+All HR images (modcropped to the scale) live in one flat uint8 buffer on the device and their MATLAB-bicubic
+LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each,
+made in a handful of batched ops: the dihedral transform is applied to the crop's coordinate grid, and one
+gather per buffer reads the transformed crops directly (no per-sample Python loop).
+"""
+import glob
+import os
+
+import cv2
+import torch
+
+from matlab_resize import imresize_uint8
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def list_images(root):
+    return sorted(p for p in glob.glob(os.path.join(root, "**", "*"), recursive=True)
+                  if p.lower().endswith(IMAGE_SUFFIXES))
+
+
+def read_rgb(path):
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise IOError(f"cannot decode {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def modcrop(img, scale):
+    h, w = img.shape[:2]
+    return img[:h - h % scale, :w - w % scale]
+
+
+class PairBank:
+    """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
+
+    def __init__(self, root, scale, lr_patch, device):
+        self.scale, self.patch, self.device = scale, lr_patch, device
+        hr_list, lr_list, sizes = [], [], []
+        for path in list_images(root):
+            hr = torch.from_numpy(modcrop(read_rgb(path), scale).copy()).to(device)
+            h, w = hr.shape[0] // scale, hr.shape[1] // scale
+            if min(h, w) < lr_patch:
+                continue  # too small for one crop
+            hr_list.append(hr)
+            lr_list.append(imresize_uint8(hr, 1.0 / scale))
+            sizes.append((h, w))
+        if not sizes:
+            raise ValueError(f"no training image in {root} is at least {lr_patch * scale} px on each side")
+        self.count = len(sizes)
+        self.hr = torch.cat([t.flatten() for t in hr_list])
+        self.lr = torch.cat([t.flatten() for t in lr_list])
+        lr_h, lr_w = (torch.tensor(v, device=device) for v in zip(*sizes))
+        self.lr_h, self.lr_w = lr_h, lr_w
+        lr_numel = lr_h * lr_w * 3
+        self.lr_base = torch.cumsum(lr_numel, 0) - lr_numel
+        self.hr_base = self.lr_base * scale * scale
+        # Every crop position of every image equally likely (large photos are sampled more often).
+        self.weights = ((lr_h - lr_patch + 1) * (lr_w - lr_patch + 1)).double()
+        self.hr_pixels = int(self.hr.numel() // 3)
+
+    def _gather(self, buf, base, width, y0, x0, flip_y, flip_x, swap, size):
+        """Crops (B, size, size, 3) at (y0, x0) of images (base, width), dihedral-transformed."""
+        r = torch.arange(size, device=self.device)
+        u = r.view(1, size, 1).expand(y0.shape[0], size, size)  # output row
+        v = r.view(1, 1, size).expand(y0.shape[0], size, size)  # output column
+        sw = swap.view(-1, 1, 1)
+        su, sv = torch.where(sw, v, u), torch.where(sw, u, v)
+        su = torch.where(flip_y.view(-1, 1, 1), size - 1 - su, su)
+        sv = torch.where(flip_x.view(-1, 1, 1), size - 1 - sv, sv)
+        pix = (y0.view(-1, 1, 1) + su) * width.view(-1, 1, 1) + (x0.view(-1, 1, 1) + sv)
+        idx = base.view(-1, 1, 1, 1) + pix.unsqueeze(-1) * 3 + torch.arange(3, device=self.device)
+        return buf[idx]
+
+    def crops(self, img, y0, x0, bits):
+        """Aligned crops of images `img` at LR corners (y0, x0); bit 0 flips rows, 1 columns, 2 transposes."""
+        p, s = self.patch, self.scale
+        flips = (bits & 1 > 0, bits & 2 > 0, bits & 4 > 0)
+        lr = self._gather(self.lr, self.lr_base[img], self.lr_w[img], y0, x0, *flips, p)
+        hr = self._gather(self.hr, self.hr_base[img], self.lr_w[img] * s, y0 * s, x0 * s, *flips, p * s)
+        return lr, hr
+
+    def batch(self, batch_size, gen):
+        """-> (lr, hr) float32 in [0, 1], (B, P, P, 3) and (B, sP, sP, 3)."""
+        p = self.patch
+        img = torch.multinomial(self.weights, batch_size, replacement=True, generator=gen)
+        rnd = torch.rand(batch_size, 2, device=self.device, generator=gen)
+        y0 = (rnd[:, 0] * (self.lr_h[img] - p + 1)).long()
+        x0 = (rnd[:, 1] * (self.lr_w[img] - p + 1)).long()
+        bits = torch.randint(0, 8, (batch_size,), device=self.device, generator=gen)
+        lr, hr = self.crops(img, y0, x0, bits)
+        return lr.float().div_(255), hr.float().div_(255)

@@ -1,0 +1,232 @@
+"""Resumable training of NalaSR in wall-clock chunks (one device call = one chunk).
+
+The learning-rate schedule (linear warm-up, cosine to --min-lr) spans --total-steps over all chunks, so a resumed
+chunk continues it. Each chunk ends by writing to --out: checkpoint.pt (model, optimiser, step, RNG states,
+history), the current weights as nalasr_<kind>_x<scale>.safetensors, and train_log.jsonl (one line per chunk:
+steps, loss, speed, Set5/Set14 Y-PSNR/SSIM). A checkpoint is also written every --save-every minutes.
+
+Example (first chunk, then a resumed one):
+  python3 models/train.py --train .traindata/train --bench .traindata/benchmarks --minutes 8 --out $OUT
+  python3 models/train.py ... --resume models/checkpoints/nalasr_nala_x4.pt --minutes 8 --out $OUT
+"""
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+
+from data import PairBank
+from eval import evaluate
+from export import save_model
+from nalasr_model import ModelConfig, NalaSR, parameter_count
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kind", default="nala", choices=("nala", "pola", "softmax"))
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the training loop")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=64, help="LR patch size")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--min-lr", type=float, default=1e-5)
+    ap.add_argument("--warmup", type=int, default=500, help="warm-up steps")
+    ap.add_argument("--total-steps", type=int, default=None,
+                    help="planned steps over all chunks (default: the checkpoint's, else 40000)")
+    ap.add_argument("--plan-minutes", type=float, default=None,
+                    help="re-plan --total-steps so that the schedule ends this many loop minutes after the start "
+                         "of this chunk's loop (this chunk and later ones), from the speed of its first 300 steps")
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
+    ap.add_argument("--train", default=".traindata/train")
+    ap.add_argument("--bench", default=".traindata/benchmarks")
+    ap.add_argument("--resume", default="")
+    ap.add_argument("--out", default=os.environ.get("OUT", "out"))
+    ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
+    ap.add_argument("--compile", default="regional", choices=("off", "regional"))
+    ap.add_argument("--compile-mode", default="default")
+    ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
+    return ap.parse_args(argv)
+
+
+def learning_rate(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    t = min(1.0, (step - args.warmup) / max(1, args.total_steps - args.warmup))
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def build_model(cfg, device, depthwise="shift"):
+    model = NalaSR(cfg).to(device)
+    model.set_depthwise(depthwise)
+    return model.to(memory_format=torch.channels_last)  # 4-D conv weights in the layout of the activations
+
+
+def compile_blocks(model, mode):
+    """Regional compilation: every block shares one compiled graph (same code, parameters as inputs)."""
+    for block in model.blocks():
+        block.compile(dynamic=False, mode=mode)
+
+
+def make_optimizer(model, args):
+    return torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
+                             weight_decay=args.weight_decay, fused=args.device == "cuda")
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_step(model, opt, lr_img, hr_img, clip):
+    """One optimisation step; returns the loss as a device tensor (no host sync)."""
+    on_gpu = lr_img.device.type == "cuda"  # bf16 autocast on the GPU; the CPU smoke test runs float32
+    with torch.autocast(lr_img.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+        out = model(lr_img)
+    loss = F.l1_loss(out.float(), hr_img)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)  # foreach kernels on CUDA by default
+    opt.step()
+    return loss.detach()
+
+
+def rng_state(data_gen):
+    state = {"cpu": torch.get_rng_state(), "data": data_gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
+    tmp = path + ".tmp"
+    torch.save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "step": step, "total_steps": args.total_steps, "args": vars(args), "rng": rng_state(data_gen),
+                "history": history}, tmp)
+    os.replace(tmp, path)
+
+
+def provenance(args, step, history, results):
+    return {"trained_on": "NalaSR train set: BSDS500 train+test (400) + 38 Debian wallpaper photos; "
+                          "LR by MATLAB-compatible bicubic",
+            "steps": step, "batch": args.batch, "lr_patch": args.patch,
+            "device_minutes": round(sum(h["chunk_minutes"] for h in history), 2),
+            "device": history[-1]["device"],
+            "psnr_set5": results["Set5"]["psnr"], "ssim_set5": results["Set5"]["ssim"],
+            "psnr_set14": results["Set14"]["psnr"], "ssim_set14": results["Set14"]["ssim"],
+            "created": datetime.date.today().isoformat(), "source": "models/train.py"}
+
+
+def main():
+    start = time.time()
+    args = parse_args()
+    device = args.device
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    os.makedirs(args.out, exist_ok=True)
+
+    ckpt = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume else None
+    cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind)
+    torch.manual_seed(args.seed)
+    bank = PairBank(args.train, cfg.scale, args.patch, device)
+    print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
+
+    model = build_model(cfg, device, args.depthwise)
+    opt = make_optimizer(model, args)
+    data_gen = torch.Generator(device=device)
+    data_gen.manual_seed(args.seed)
+    step, history = 0, []
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, history = ckpt["step"], ckpt["history"]
+        torch.set_rng_state(ckpt["rng"]["cpu"])
+        if "cuda" in ckpt["rng"] and device == "cuda":
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+        data_gen.set_state(ckpt["rng"]["data"])
+        if args.total_steps is None:
+            args.total_steps = ckpt["total_steps"]
+        elif ckpt["total_steps"] != args.total_steps:
+            print(f"note: planned total steps {ckpt['total_steps']} -> {args.total_steps}")
+    if args.total_steps is None:
+        args.total_steps = 40000
+    print(f"model: {cfg.attention} x{cfg.scale}, {parameter_count(model)} parameters, resuming at step {step}")
+    if args.compile == "regional":
+        compile_blocks(model, args.compile_mode)
+    model.train()
+
+    ckpt_path = os.path.join(args.out, "checkpoint.pt")
+    first_step, loop_start = step, time.time()
+    compile_s, last_save, loss_sum, loss_n, window = None, loop_start, None, 0, []
+    while time.time() - loop_start < args.minutes * 60:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, args)
+        lr_img, hr_img = bank.batch(args.batch, data_gen)
+        loss = train_step(model, opt, lr_img, hr_img, args.clip)
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        loss_n += 1
+        step += 1
+        if compile_s is None:
+            synchronize(device)
+            compile_s = time.time() - loop_start
+            graphs = dict(torch._dynamo.utils.counters["stats"]) if args.compile != "off" else {}
+            print(f"first step (compile + warm-up): {compile_s:.1f} s; dynamo stats {graphs}")
+            speed_t, speed_step = time.time(), step
+        if args.plan_minutes and step == speed_step + 300:
+            synchronize(device)
+            rate = 300 / (time.time() - speed_t)
+            left_s = args.plan_minutes * 60 - (time.time() - loop_start)
+            args.total_steps = step + int(rate * left_s)
+            print(f"re-planned: {rate:.1f} steps/s -> schedule ends at step {args.total_steps}")
+        if step % 500 == 0:
+            mean_loss = (loss_sum / loss_n).item()  # the only host sync in the loop
+            window.append(mean_loss)
+            rate = (step - speed_step) / (time.time() - speed_t)
+            print(f"step {step:6d}  loss {mean_loss:.5f}  lr {learning_rate(step, args):.2e}  {rate:.1f} steps/s  "
+                  f"t {time.time() - start:.0f} s", flush=True)
+            loss_sum, loss_n = None, 0
+            if not math.isfinite(mean_loss):
+                raise RuntimeError("loss is not finite")
+        if time.time() - last_save > args.save_every * 60:
+            save_checkpoint(ckpt_path, model, opt, step, args, cfg, data_gen, history)
+            last_save = time.time()
+    synchronize(device)
+    loop_s = time.time() - loop_start
+    steps_done = step - first_step
+    steps_per_s = (step - speed_step) / max(1e-9, time.time() - speed_t)
+
+    with torch.compiler.set_stance("force_eager"):
+        eval_start = time.time()
+        results = evaluate(model, args.bench, cfg.scale, device)
+        eval_s = time.time() - eval_start
+    history.append({
+        "chunk": len(history) + 1, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "steps_start": first_step, "steps_end": step,
+        "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
+        "compile_s": round(compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
+        "loss_last": round(window[-1], 5) if window else None,
+        "lr_end": learning_rate(step, args), "batch": args.batch, "patch": args.patch, "eval_s": round(eval_s, 1),
+        **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
+    save_checkpoint(ckpt_path, model, opt, step, args, cfg, data_gen, history)
+    weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
+    save_model(weights, model, provenance(args, step, history, results))
+    with open(os.path.join(args.out, "train_log.jsonl"), "w") as f:
+        for h in history:
+            f.write(json.dumps(h) + "\n")
+    print(f"chunk done: {steps_done} steps in {loop_s:.0f} s, total {step}; "
+          f"Set5 {results['Set5']['psnr']:.2f} dB / {results['Set5']['ssim']:.4f}, "
+          f"Set14 {results['Set14']['psnr']:.2f} dB / {results['Set14']['ssim']:.4f}; "
+          f"whole chunk {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

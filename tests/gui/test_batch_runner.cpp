@@ -1,0 +1,182 @@
+// The batch runner with a real engine (a tiny random model on the CPU backend): upscale and save, cancel
+// mid-run without leaving a file, a corrupt file failing alone, an unwritable folder, the overwrite policies.
+#include <QDir>
+#include <QElapsedTimer>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include "batch_runner.h"
+#include "gui_test_support.h"
+#include "nalasr/engine.h"
+#include "path_util.h"
+
+using namespace nalasr;
+using namespace nalasr::gui;
+
+namespace {
+
+constexpr int kTimeoutMs = 120000;
+
+// Runs `jobs` to the end and returns their results in order.
+std::vector<JobResult> run_all(BatchRunner& runner, std::vector<Job> jobs, const EngineSpec& spec,
+                               const OutputOptions& output) {
+    std::vector<JobResult> results;
+    QObject context;
+    QObject::connect(&runner, &BatchRunner::jobFinished, &context,
+                     [&](const JobResult& r) { results.push_back(r); });
+    QSignalSpy finished(&runner, &BatchRunner::batchFinished);
+    if (!runner.start(std::move(jobs), spec, output)) return results;
+    if (!finished.wait(kTimeoutMs)) qWarning("batch did not finish in time");
+    return results;
+}
+
+}  // namespace
+
+class BatchRunnerTest : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void upscales_and_saves();
+    void cancel_leaves_no_file();
+    void corrupt_file_fails_alone();
+    void unwritable_folder_is_an_error();
+    void overwrite_policies();
+    void bad_model_fails_to_start();
+
+private:
+    QTemporaryDir dir_;
+    EngineSpec spec_;
+};
+
+void BatchRunnerTest::initTestCase() {
+    QVERIFY(dir_.isValid());
+    spec_.model_path = dir_.filePath("tiny.safetensors");
+    spec_.device = QStringLiteral("cpu");
+    test::write_tiny_model(spec_.model_path);
+}
+
+void BatchRunnerTest::upscales_and_saves() {
+    const QString input = dir_.filePath("photo.png");
+    test::write_random_png(input, 24, 20, 1);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_basic");
+    BatchRunner runner;
+    QElapsedTimer clock;
+    clock.start();
+    const std::vector<JobResult> results = run_all(runner, {{1, input}}, spec_, output);
+    QCOMPARE(results.size(), std::size_t(1));
+    const JobResult& r = results[0];
+    QVERIFY2(r.state == JobState::Done, qPrintable(r.message));
+    QCOMPARE(r.output, dir_.filePath("out_basic/photo_x2.png"));
+    QCOMPARE(r.stats.tokens, std::size_t(24 * 20));
+    qInfo("upscaled 24x20 -> 48x40 in %.1f ms (batch %lld ms), peak working %zu B, host RSS %zu B, backend %s",
+          r.seconds * 1000, clock.elapsed(), r.stats.observed_peak_bytes, r.stats.peak_host_rss_bytes,
+          r.stats.backend.c_str());
+
+    // The file holds exactly what the engine computes for this input.
+    Image saved, in, direct;
+    QVERIFY(load_image(to_fs_path(r.output), &saved).is_ok());
+    QCOMPARE(saved.width, 48);
+    QCOMPARE(saved.height, 40);
+    QCOMPARE(saved.channels, 3);
+    std::unique_ptr<Engine> engine;
+    QVERIFY(create_engine(spec_, &engine).is_ok());
+    QVERIFY(load_image(to_fs_path(input), &in).is_ok());
+    UpscaleStats stats;
+    QVERIFY(engine->upscale(in, &direct, {}, &stats).is_ok());
+    QVERIFY(saved.pixels == direct.pixels);
+}
+
+void BatchRunnerTest::cancel_leaves_no_file() {
+    const QString input = dir_.filePath("large.png");
+    test::write_random_png(input, 192, 160, 2);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_cancel");
+    BatchRunner runner;
+    QElapsedTimer since_cancel;
+    // Cancel from the worker thread at the engine's first progress report: deterministic, mid-network.
+    connect(&runner, &BatchRunner::jobProgress, &runner,
+            [&](quint64, double, const QString& stage) {
+                if (stage == QLatin1String("loading") || since_cancel.isValid()) return;
+                since_cancel.start();
+                runner.cancel();
+            },
+            Qt::DirectConnection);
+    const std::vector<JobResult> results = run_all(runner, {{1, input}, {2, input}}, spec_, output);
+    QVERIFY2(since_cancel.isValid(), "the engine never reported progress");
+    qInfo("cancel: batch ended %lld ms after the request", since_cancel.elapsed());
+    QVERIFY(since_cancel.elapsed() < 1000);
+    QCOMPARE(results.size(), std::size_t(1));  // the second image never started
+    QVERIFY2(results[0].state == JobState::Cancelled, qPrintable(results[0].message));
+    // Nothing at all in the output folder: no output, no temporary file.
+    const QStringList left = QDir(output.folder).entryList(QDir::Files | QDir::Hidden | QDir::System);
+    QVERIFY2(left.isEmpty(), qPrintable(left.join(", ")));
+}
+
+void BatchRunnerTest::corrupt_file_fails_alone() {
+    const QString corrupt = dir_.filePath("broken.png");
+    const QString good = dir_.filePath("good.png");
+    test::write_corrupt_png(corrupt);
+    test::write_random_png(good, 16, 12, 3);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_corrupt");
+    BatchRunner runner;
+    const std::vector<JobResult> results = run_all(runner, {{1, corrupt}, {2, good}}, spec_, output);
+    QCOMPARE(results.size(), std::size_t(2));
+    QCOMPARE(results[0].state, JobState::Failed);
+    QVERIFY(!results[0].message.isEmpty());
+    qInfo("corrupt file message: %s", qPrintable(results[0].message));
+    QVERIFY2(results[1].state == JobState::Done, qPrintable(results[1].message));
+    QVERIFY(QFile::exists(results[1].output));
+    QVERIFY(!QFile::exists(dir_.filePath("out_corrupt/broken_x2.png")));
+}
+
+void BatchRunnerTest::unwritable_folder_is_an_error() {
+    const QString input = dir_.filePath("small.png");
+    test::write_random_png(input, 8, 8, 4);
+    QFile blocker(dir_.filePath("not_a_folder"));
+    QVERIFY(blocker.open(QIODevice::WriteOnly));
+    blocker.close();
+    OutputOptions output;
+    output.folder = dir_.filePath("not_a_folder/out");  // a folder cannot live inside a file
+    BatchRunner runner;
+    const std::vector<JobResult> results = run_all(runner, {{1, input}, {2, input}}, spec_, output);
+    QCOMPARE(results.size(), std::size_t(2));
+    for (const JobResult& r : results) {
+        QCOMPARE(r.state, JobState::Failed);
+        QVERIFY(r.message.contains("output folder"));
+    }
+    qInfo("unwritable folder message: %s", qPrintable(results[0].message));
+}
+
+void BatchRunnerTest::overwrite_policies() {
+    const QString input = dir_.filePath("again.png");
+    test::write_random_png(input, 8, 6, 5);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_policies");
+    BatchRunner runner;
+    QCOMPARE(run_all(runner, {{1, input}}, spec_, output).at(0).state, JobState::Done);
+    output.overwrite = OverwritePolicy::Rename;
+    const JobResult renamed = run_all(runner, {{1, input}}, spec_, output).at(0);
+    QCOMPARE(renamed.state, JobState::Done);
+    QCOMPARE(renamed.output, dir_.filePath("out_policies/again_x2_1.png"));
+    output.overwrite = OverwritePolicy::Skip;
+    const JobResult skipped = run_all(runner, {{1, input}}, spec_, output).at(0);
+    QCOMPARE(skipped.state, JobState::Skipped);
+    QCOMPARE(QDir(output.folder).entryList(QDir::Files).size(), 2);
+}
+
+void BatchRunnerTest::bad_model_fails_to_start() {
+    BatchRunner runner;
+    QSignalSpy failed(&runner, &BatchRunner::engineFailed);
+    EngineSpec spec = spec_;
+    spec.model_path = dir_.filePath("missing.safetensors");
+    const std::vector<JobResult> results = run_all(runner, {{1, dir_.filePath("photo.png")}}, spec, {});
+    QVERIFY(results.empty());
+    QCOMPARE(failed.size(), 1);
+    qInfo("missing model message: %s", qPrintable(failed.at(0).at(0).toString()));
+}
+
+QTEST_MAIN(BatchRunnerTest)
+#include "test_batch_runner.moc"
