@@ -22,6 +22,32 @@ __global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int 
     cols[i] = __float2half_rn(value);
 }
 
+// The same for Cin a multiple of 8 (so k_pad = 9·Cin): one thread per 8 channels of one tap, 16-byte stores.
+__global__ void im2col3x3_vec8_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset,
+                                      std::int64_t t0, int count, __half* __restrict__ cols) {
+    const int groups = Cin / 8, per_row = 9 * groups;
+    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= std::int64_t(count) * per_row) return;
+    const std::int64_t row = i / per_row;
+    const int rem = int(i - row * per_row), tap_index = rem / groups, ci = (rem - tap_index * groups) * 8;
+    const std::int64_t t = t0 + row;
+    const int y = int(t / W) + tap_index / 3 - 1, xx = int(t % W) + tap_index % 3 - 1;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+    if (y >= 0 && y < H && xx >= 0 && xx < W) {
+        const float4* src = reinterpret_cast<const float4*>(x + (std::int64_t(y) * W + xx) * Cin + ci);
+        a = src[0], b = src[1];
+        a.x -= offset, a.y -= offset, a.z -= offset, a.w -= offset;
+        b.x -= offset, b.y -= offset, b.z -= offset, b.w -= offset;
+    }
+    union {
+        __half2 h[4];
+        uint4 u;
+    } packed;
+    packed.h[0] = __floats2half2_rn(a.x, a.y), packed.h[1] = __floats2half2_rn(a.z, a.w);
+    packed.h[2] = __floats2half2_rn(b.x, b.y), packed.h[3] = __floats2half2_rn(b.z, b.w);
+    *reinterpret_cast<uint4*>(cols + row * (9 * Cin) + tap_index * Cin + ci) = packed.u;
+}
+
 __global__ void pixel_shuffle_kernel(const float* __restrict__ conv, int ld, std::int64_t t0, int count, int W,
                                      int cout, int s, float* __restrict__ out) {
     const int s2 = s * s;
@@ -61,6 +87,11 @@ unsigned blocks_for(std::int64_t n) { return unsigned(div_up(n, kThreads)); }
 
 cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
                       __half* cols, cudaStream_t stream) {
+    if (Cin % 8 == 0 && k_pad == 9 * Cin) {
+        const std::int64_t n = std::int64_t(count) * 9 * (Cin / 8);
+        if (n > 0) im2col3x3_vec8_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, H, W, Cin, offset, t0, count, cols);
+        return cudaGetLastError();
+    }
     const std::int64_t n = std::int64_t(count) * k_pad;
     if (n > 0) im2col3x3_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, H, W, Cin, offset, t0, count, k_pad, cols);
     return cudaGetLastError();

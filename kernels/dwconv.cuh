@@ -1,4 +1,4 @@
-// Depthwise 3×3 convolutions of the block, each fused with what surrounds it:
+// Depthwise 3×3 convolutions of the block, each fused with what surrounds it (shared-memory tiles, tile.cuh):
 //   cpe + residual + LayerNorm:  x_out = x + dwconv(x);  normed = LayerNorm(x_out)   (the block's cpe1/norm1 and
 //                                cpe2/norm2 pairs; x_out is the new float32 residual, normed the next GEMM's input)
 //   FFN hidden:                  out = t + dwconv(t) with t = GELU(fc1 output)        (GELU applied on the fly)
@@ -15,13 +15,14 @@ namespace nalasr::kernels {
 // Largest C the warp-per-token LayerNorm kernels handle (8 channel pairs per lane).
 constexpr int kMaxLayerNormChannels = 512;
 
-// x, x_out: (N, C) float32, must not alias. normed: (N, C) float16 with row stride normed_ld. C even, ≤ 512.
+// x, x_out: (N, C) float32, must not alias. normed: (N, C) float16 with row stride normed_ld. C a multiple of 4,
+// ≤ 512 (above 200 channels the tile needs more than 48 KB of shared memory, which the launcher requests).
 cudaError_t cpe_residual_layernorm(const float* x, int H, int W, int C, const float* w, const float* bias,
                                    const float* gamma, const float* beta, float eps, float* x_out, __half* normed,
                                    std::int64_t normed_ld, cudaStream_t stream);
 
 // t: fc1's output before GELU, (N, Ch) float16 with row stride t_ld; out: (N, Ch) float16 with row stride
-// out_ld, must not overlap t. Ch even.
+// out_ld, must not overlap t. Ch, t_ld and the address of t multiples of 4 elements.
 cudaError_t ffn_gelu_dwconv(const __half* t, std::int64_t t_ld, int H, int W, int Ch, const float* w,
                             const float* bias, __half* out, std::int64_t out_ld, cudaStream_t stream);
 

@@ -4,7 +4,8 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   plain-eager     plain attention formulation, no compilation (the twin as written)
   plain-compiled  plain formulation, regional compilation of the blocks
   fast-cudnn      fast attention formulation, regional compilation
-  fast            fast attention + shifted-sum depthwise convs, regional compilation (what train.py runs)
+  fast            fast attention + shifted-sum depthwise convs, regional compilation
+  fast-graph      fast, with the whole step captured in a CUDA graph (what train.py runs)
 For "fast", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -13,6 +14,7 @@ kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; 
 Usage: python3 models/bench_train.py --train .traindata/train [--batch 32 --patch 64 --steps 30]
 """
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -22,6 +24,7 @@ import torch
 import attention_math as am
 from data import PairBank
 from nalasr_model import ModelConfig
+from graphed_step import GraphedStep
 from train import build_model, compile_blocks, make_optimizer, train_step
 
 
@@ -39,36 +42,43 @@ def cuda_time_ms(fn, repeats):
 
 
 def first_call_s(fn):
+    """-> (seconds, result) of one call of fn, synchronised."""
     torch.cuda.synchronize()
     t = time.time()
-    fn()
+    result = fn()
     torch.cuda.synchronize()
-    return time.time() - t
+    return time.time() - t, result
 
 
-def bench_variant(name, formulation, compiled, depthwise, bank, args, opt_args):
+def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     torch.manual_seed(0)
     model = build_model(ModelConfig(), "cuda", depthwise)
     model.set_formulation(formulation)
     if compiled:
         compile_blocks(model, "default")
+    opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on" if graph else "off")
     opt = make_optimizer(model, opt_args)
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)
     batches = [bank.batch(args.batch, gen) for _ in range(4)]  # rotate inputs, keep data out of this timing
     torch.cuda.reset_peak_memory_stats()
-    warm_s = first_call_s(lambda: train_step(model, opt, *batches[0], 1.0))
+    step = functools.partial(train_step, model, opt)
+    if graph:
+        warm_s, graphed = first_call_s(lambda: GraphedStep(train_step, model, opt, *batches[0], 1.0))
+        step = lambda lr, hr, clip: graphed(lr, hr)  # noqa: E731
+    else:
+        warm_s, _ = first_call_s(lambda: step(*batches[0], 1.0))
     for i in range(3):
-        train_step(model, opt, *batches[i % 4], 1.0)
+        step(*batches[i % 4], 1.0)
     counter = iter(range(10 ** 9))
     repeats = args.steps if formulation == "fast" else max(5, args.steps // 4)
-    ms = cuda_time_ms(lambda: train_step(model, opt, *batches[next(counter) % 4], 1.0), repeats)
+    ms = cuda_time_ms(lambda: step(*batches[next(counter) % 4], 1.0), repeats)
     peak = torch.cuda.max_memory_allocated() / 2 ** 30
     tokens = args.batch * args.patch ** 2
     print(f"{name:<26s} {ms:8.2f} ms/step  {1000 / ms:7.2f} steps/s  {tokens * 1000 / ms / 1e6:7.2f} M LR tok/s  "
           f"peak {peak:6.2f} GiB  first step {warm_s:6.1f} s", flush=True)
     if args.profile and formulation == "fast":
-        profile_step(lambda: train_step(model, opt, *batches[0], 1.0))
+        profile_step(lambda: step(*batches[0], 1.0))
     return model, opt, batches, ms
 
 
@@ -125,25 +135,24 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--variants", default="fast,fast-cudnn,plain-eager,plain-compiled")
+    ap.add_argument("--variants", default="fast-graph,fast,fast-cudnn,plain-eager,plain-compiled")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
-    opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda")
     bank = PairBank(args.train, 4, args.patch, "cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; batch {args.batch} x {args.patch}^2 LR, "
           f"x4, bf16 autocast, {bank.count} images", flush=True)
-    variants = {"plain-eager": ("plain", False, "cudnn"), "plain-compiled": ("plain", True, "cudnn"),
-                "fast-cudnn": ("fast", True, "cudnn"), "fast": ("fast", True, "shift")}
+    variants = {"plain-eager": ("plain", False, "cudnn", False), "plain-compiled": ("plain", True, "cudnn", False),
+                "fast-cudnn": ("fast", True, "cudnn", False), "fast": ("fast", True, "shift", False),
+                "fast-graph": ("fast", True, "shift", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
             raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
-        formulation, compiled, depthwise = variants[variant]
-        model, opt, batches, ms = bench_variant(variant, formulation, compiled, depthwise, bank, args, opt_args)
+        model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
         if variant == "fast":
             breakdown(model, opt, batches, bank, ms, args)
         timings[variant] = ms

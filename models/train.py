@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from data import PairBank
 from eval import evaluate
 from export import save_model
+from graphed_step import WARMUP_STEPS, GraphedStep
 from nalasr_model import ModelConfig, NalaSR, parameter_count
 
 
@@ -51,16 +52,27 @@ def parse_args(argv=None):
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
     ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift"))
+    ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
+                    help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
     return ap.parse_args(argv)
 
 
 def learning_rate(step, args):
+    """Linear warm-up, then cosine from --lr to --min-lr at total_steps. After a re-plan (--plan-minutes) the
+    cosine restarts from the rate it had reached (anchor_step, anchor_lr), so the rate never jumps."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    t = min(1.0, (step - args.warmup) / max(1, args.total_steps - args.warmup))
-    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * t))
+    start, top = (args.anchor_step, args.anchor_lr) if args.anchor_step is not None else (args.warmup, args.lr)
+    t = min(1.0, max(0, step - start) / max(1, args.total_steps - start))
+    return args.min_lr + 0.5 * (top - args.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def replan(step, new_total, args):
+    """Moves the end of the schedule to new_total, continuing from the current learning rate."""
+    args.anchor_lr, args.anchor_step = learning_rate(step, args), step
+    args.total_steps = new_total
 
 
 def build_model(cfg, device, depthwise="shift"):
@@ -75,9 +87,32 @@ def compile_blocks(model, mode):
         block.compile(dynamic=False, mode=mode)
 
 
+def graphed(args):
+    return args.device == "cuda" and args.cuda_graph == "on"
+
+
 def make_optimizer(model, args):
-    return torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
-                             weight_decay=args.weight_decay, fused=args.device == "cuda")
+    """Fused AdamW; for CUDA-graph capture it is capturable with the learning rate in a device tensor."""
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
+                            weight_decay=args.weight_decay, fused=args.device == "cuda")
+    fit_optimizer(opt, args)
+    return opt
+
+
+def fit_optimizer(opt, args):
+    """(Re)applies the capture settings, also after load_state_dict, which restores the saved ones."""
+    for group in opt.param_groups:
+        group["capturable"] = graphed(args)
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=args.device) if graphed(args) else lr
+
+
+def set_learning_rate(opt, value):
+    for group in opt.param_groups:
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(value)  # in place: the captured graph reads this tensor
+        else:
+            group["lr"] = value
 
 
 def synchronize(device):
@@ -88,7 +123,8 @@ def synchronize(device):
 def train_step(model, opt, lr_img, hr_img, clip):
     """One optimisation step; returns the loss as a device tensor (no host sync)."""
     on_gpu = lr_img.device.type == "cuda"  # bf16 autocast on the GPU; the CPU smoke test runs float32
-    with torch.autocast(lr_img.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+    # No autocast weight cache: its casts must be part of a captured graph, not cached across replays.
+    with torch.autocast(lr_img.device.type, dtype=torch.bfloat16, enabled=on_gpu, cache_enabled=False):
         out = model(lr_img)
     loss = F.l1_loss(out.float(), hr_img)
     opt.zero_grad(set_to_none=True)
@@ -134,6 +170,7 @@ def main():
     torch.backends.cudnn.benchmark = True
     os.makedirs(args.out, exist_ok=True)
 
+    args.anchor_step = args.anchor_lr = None
     ckpt = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume else None
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind)
     torch.manual_seed(args.seed)
@@ -148,11 +185,14 @@ def main():
     if ckpt:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        fit_optimizer(opt, args)
         step, history = ckpt["step"], ckpt["history"]
         torch.set_rng_state(ckpt["rng"]["cpu"])
         if "cuda" in ckpt["rng"] and device == "cuda":
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
         data_gen.set_state(ckpt["rng"]["data"])
+        args.anchor_step = ckpt["args"].get("anchor_step")
+        args.anchor_lr = ckpt["args"].get("anchor_lr")
         if args.total_steps is None:
             args.total_steps = ckpt["total_steps"]
         elif ckpt["total_steps"] != args.total_steps:
@@ -167,11 +207,17 @@ def main():
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     first_step, loop_start = step, time.time()
     compile_s, last_save, loss_sum, loss_n, window = None, loop_start, None, 0, []
+    graph = None
     while time.time() - loop_start < args.minutes * 60:
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, args)
+        set_learning_rate(opt, learning_rate(step, args))
         lr_img, hr_img = bank.batch(args.batch, data_gen)
-        loss = train_step(model, opt, lr_img, hr_img, args.clip)
+        if graphed(args) and graph is None:
+            graph = GraphedStep(train_step, model, opt, lr_img, hr_img, args.clip)
+            step += WARMUP_STEPS  # the warm-up steps before capture are real updates
+        if graph is not None:
+            loss = graph(lr_img, hr_img)
+        else:
+            loss = train_step(model, opt, lr_img, hr_img, args.clip)
         loss_sum = loss if loss_sum is None else loss_sum + loss
         loss_n += 1
         step += 1
@@ -185,8 +231,9 @@ def main():
             synchronize(device)
             rate = 300 / (time.time() - speed_t)
             left_s = args.plan_minutes * 60 - (time.time() - loop_start)
-            args.total_steps = step + int(rate * left_s)
-            print(f"re-planned: {rate:.1f} steps/s -> schedule ends at step {args.total_steps}")
+            replan(step, step + int(rate * left_s), args)
+            print(f"re-planned: {rate:.1f} steps/s -> schedule ends at step {args.total_steps}, "
+                  f"cosine from lr {args.anchor_lr:.2e}")
         if step % 500 == 0:
             mean_loss = (loss_sum / loss_n).item()  # the only host sync in the loop
             window.append(mean_loss)

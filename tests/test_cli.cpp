@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "job_plan.h"
+#include "nalasr/engine.h"
 #include "nalasr/image.h"
 #include "nalasr/model.h"
 
@@ -118,6 +119,59 @@ TEST_F(CliTest, FolderWithAGoodAndABadImage) {
     EXPECT_TRUE(json["model"]["provenance"].is_object());
 }
 
+// Several files through the overlapped load/upscale/save pipeline: results in input order, every layout kept.
+TEST_F(CliTest, BatchKeepsOrderDepthAndChannels) {
+    using nalasr::SampleType;
+    fs::create_directories(dir_ / "in");
+    ASSERT_TRUE(nalasr::save_image(dir_ / "in/a ü.png", random_image(10, 8, 3, SampleType::U8, 1)).is_ok());
+    write_text(dir_ / "in/b.png", "broken");
+    ASSERT_TRUE(nalasr::save_image(dir_ / "in/c.png", random_image(7, 9, 2, SampleType::U16, 2)).is_ok());
+    ASSERT_TRUE(nalasr::save_image(dir_ / "in/d.jpg", random_image(12, 12, 3, SampleType::U8, 3)).is_ok());
+    nalasr::Image f32;
+    f32.allocate(6, 5, 4, SampleType::F32);
+    for (std::size_t i = 0; i < f32.pixels.size() / 4; ++i) reinterpret_cast<float*>(f32.pixels.data())[i] = float(i % 7) / 7;
+    ASSERT_TRUE(nalasr::save_image(dir_ / "in/e.tif", f32).is_ok());
+    const fs::path report = dir_ / "r.json";
+    CliRun run = run_cli({"upscale", (dir_ / "in").string(), "-o", (dir_ / "out").string(), "-m", model_.string(),
+                          "--device", "cpu", "--report", report.string()});
+    std::printf("%s", run.output.c_str());
+    EXPECT_EQ(run.exit_code, 1);
+    const auto json = nlohmann::json::parse(read_text(report), nullptr, false);
+    ASSERT_FALSE(json.is_discarded());
+    ASSERT_EQ(json["files"].size(), 5u);
+    const char* names[] = {"a ü.png", "b.png", "c.png", "d.jpg", "e.tif"};
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(fs::path(json["files"][i]["input"].get<std::string>()).filename(), fs::u8path(names[i]));
+        EXPECT_EQ(json["files"][i]["status"], i == 1 ? "unsupported_format" : "ok") << names[i];
+    }
+    struct Expected { const char* file; int channels; SampleType type; int width; };
+    for (const Expected& e : {Expected{"a ü_x2.png", 3, SampleType::U8, 20}, Expected{"c_x2.png", 2, SampleType::U16, 14},
+                              Expected{"d_x2.jpg", 3, SampleType::U8, 24}, Expected{"e_x2.tif", 4, SampleType::F32, 12}}) {
+        nalasr::Image out;
+        ASSERT_TRUE(nalasr::load_image(dir_ / "out" / fs::u8path(e.file), &out).is_ok()) << e.file;
+        EXPECT_EQ(out.channels, e.channels) << e.file;
+        EXPECT_EQ(out.type, e.type) << e.file;
+        EXPECT_EQ(out.width, e.width) << e.file;
+    }
+}
+
+TEST_F(CliTest, MetadataIsKeptUnlessStripped) {
+    nalasr::Image in = random_image(8, 8, 3, nalasr::SampleType::U8, 11);
+    in.icc_profile.assign(200, 7);  // TIFF carries the ICC tag's bytes as they are
+    ASSERT_TRUE(nalasr::save_image(dir_ / "m.tif", in).is_ok());
+    const std::vector<std::string> base = {"upscale", (dir_ / "m.tif").string(), "-o", (dir_ / "out").string(),
+                                           "-m", model_.string(), "--device", "cpu"};
+    ASSERT_EQ(run_cli(base).exit_code, 0);
+    nalasr::Image out;
+    ASSERT_TRUE(nalasr::load_image(dir_ / "out/m_x2.tif", &out).is_ok());
+    EXPECT_EQ(out.icc_profile, in.icc_profile);
+    auto stripped = base;
+    stripped.insert(stripped.end(), {"--strip-metadata", "--overwrite"});
+    ASSERT_EQ(run_cli(stripped).exit_code, 0);
+    ASSERT_TRUE(nalasr::load_image(dir_ / "out/m_x2.tif", &out).is_ok());
+    EXPECT_TRUE(out.icc_profile.empty());
+}
+
 TEST_F(CliTest, ExistingOutputIsRefusedWithoutOverwrite) {
     ASSERT_TRUE(nalasr::save_image(dir_ / "a.png", random_image(8, 8, 3, nalasr::SampleType::U8, 2)).is_ok());
     write_text(dir_ / "result.png", "precious");
@@ -175,6 +229,11 @@ TEST_F(CliTest, SetupErrorsExitWith2) {
     CliRun broken = run_cli({"upscale", in, "-o", out, "-m", (dir_ / "broken.safetensors").string()});
     EXPECT_EQ(broken.exit_code, 2);
     std::printf("%s", broken.output.c_str());
+    if (nalasr::list_gpus().empty()) {  // CUDA asked for where none is usable: a setup error, not a CPU run
+        CliRun cuda = run_cli({"upscale", in, "-o", out, "-m", model_.string(), "--device", "cuda"});
+        EXPECT_EQ(cuda.exit_code, 2);
+        std::printf("%s", cuda.output.c_str());
+    }
     EXPECT_EQ(run_cli({"frobnicate"}).exit_code, 2);
     EXPECT_EQ(run_cli({"--help"}).exit_code, 0);
 }
@@ -305,4 +364,8 @@ TEST_F(PlanTest, SingleFileOutputAndRefusals) {
     request.inputs = {dir_ / "a.png", dir_ / "b.png"};  // several inputs need a folder
     request.output = dir_ / "b.png";
     EXPECT_FALSE(nalasr::cli::plan_jobs(request).error.empty());
+    request.output = dir_ / "new.png";  // not there yet, but named like an image file
+    EXPECT_FALSE(nalasr::cli::plan_jobs(request).error.empty());
+    request.output = dir_ / "new folder";
+    EXPECT_TRUE(nalasr::cli::plan_jobs(request).error.empty());
 }

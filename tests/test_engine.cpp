@@ -154,6 +154,24 @@ TEST(Engine, ConcurrentCallsMatchSerial) {
     for (const Image& r : results) EXPECT_EQ(r.pixels, serial.pixels);
 }
 
+// The thread count changes only the speed: linear-attention sums are chunked by N, not by thread.
+TEST(Engine, OneThreadMatchesAllThreads) {
+    const Model model = Model::random(small_config(2), 12);
+    auto all = cpu_engine(model);
+    EngineParams params;
+    params.backend = BackendKind::Cpu;
+    params.cpu_threads = 1;
+    std::unique_ptr<Engine> one;
+    ASSERT_TRUE(Engine::create(model, params, &one));
+    const auto rgb = test::random_floats(40 * 50 * 3, 13, 0.0f, 1.0f);
+    std::vector<float> a, b;
+    ASSERT_TRUE(all->run_network(rgb.data(), 50, 40, &a, {}, nullptr));
+    ASSERT_TRUE(one->run_network(rgb.data(), 50, 40, &b, {}, nullptr));
+    const double err = test::rel_l2(b, a);
+    test::print_error("1 thread vs all threads", err);
+    EXPECT_LE(err, 1e-6);
+}
+
 TEST(Engine, ProgressIsMonotonicAndCancelStops) {
     const Model model = Model::random(small_config(2), 6);
     auto engine = cpu_engine(model);

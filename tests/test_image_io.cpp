@@ -125,16 +125,17 @@ Bytes exif_with_orientation(int orientation, bool big_endian) {
     return b;
 }
 
-// An uncompressed 8-bit grey TIFF with one strip per page, pages filled with 10, 20, 30, ...
-Bytes make_multipage_tiff(int w, int h, int pages) {
+// An uncompressed 8-bit grey TIFF with one strip per page; pixel i of page p is 10 (p + 1) + i. A non-zero
+// `orientation` adds that tag.
+Bytes make_tiff(int w, int h, int pages, int orientation = 0) {
     using namespace nalasr::detail;
     Bytes b = {'I', 'I', 42, 0};
     append_le32(&b, 8);
-    const std::uint32_t ifd_size = 2 + 9 * 12 + 4;
+    const std::uint32_t entries = orientation ? 10 : 9, ifd_size = 2 + entries * 12 + 4;
     for (int p = 0; p < pages; ++p) {
         const std::uint32_t ifd_at = std::uint32_t(b.size()), data_at = ifd_at + ifd_size;
         const std::uint32_t next = p + 1 < pages ? data_at + std::uint32_t(w * h) : 0;
-        b.insert(b.end(), {9, 0});
+        b.insert(b.end(), {std::uint8_t(entries), 0});
         auto entry = [&](std::uint32_t tag, std::uint32_t type, std::uint32_t value) {
             b.insert(b.end(), {std::uint8_t(tag), std::uint8_t(tag >> 8), std::uint8_t(type), 0, 1, 0, 0, 0});
             append_le32(&b, value);
@@ -145,11 +146,12 @@ Bytes make_multipage_tiff(int w, int h, int pages) {
         entry(259, 3, 1);
         entry(262, 3, 1);
         entry(273, 4, data_at);
+        if (orientation) entry(274, 3, std::uint32_t(orientation));
         entry(277, 3, 1);
         entry(278, 4, std::uint32_t(h));
         entry(279, 4, std::uint32_t(w * h));
         append_le32(&b, next);
-        b.insert(b.end(), std::size_t(w * h), std::uint8_t(10 * (p + 1)));
+        for (int i = 0; i < w * h; ++i) b.push_back(std::uint8_t(10 * (p + 1) + i));
     }
     return b;
 }
@@ -206,10 +208,11 @@ TEST(ImageIoRoundTrip, TiffAllLayoutsAndDepthsLossless) {
         for (int c = 1; c <= 4; ++c) {
             SCOPED_TRACE(std::string(name(type)) + " channels " + std::to_string(c));
             const Image in = random_image(41, 19, c, type, unsigned(c * 11));
-            ASSERT_TRUE(nalasr::save_image(dir / "t.tif", in).is_ok());
+            const fs::path path = dir / "tïff mit leerzeichen.tif";  // libtiff opens the path itself
+            ASSERT_TRUE(nalasr::save_image(path, in).is_ok());
             Image out;
             nalasr::LoadInfo info;
-            auto st = nalasr::load_image(dir / "t.tif", &out, {}, &info);
+            auto st = nalasr::load_image(path, &out, {}, &info);
             ASSERT_TRUE(st.is_ok()) << st.message();
             EXPECT_EQ(info.format, ImageFormat::Tiff);
             EXPECT_EQ(info.pages, 1);
@@ -222,7 +225,7 @@ TEST(ImageIoRoundTrip, TiffAllLayoutsAndDepthsLossless) {
 
 TEST(ImageIoRoundTrip, TiffMultiPageLoadsFirstPageWithWarning) {
     TempDir dir;
-    write_bytes(dir / "pages.tiff", make_multipage_tiff(6, 5, 3));
+    write_bytes(dir / "pages.tiff", make_tiff(6, 5, 3));
     Image out;
     nalasr::LoadInfo info;
     auto st = nalasr::load_image(dir / "pages.tiff", &out, {}, &info);
@@ -233,7 +236,42 @@ TEST(ImageIoRoundTrip, TiffMultiPageLoadsFirstPageWithWarning) {
     EXPECT_EQ(out.width, 6);
     EXPECT_EQ(out.height, 5);
     EXPECT_EQ(out.channels, 1);
-    EXPECT_EQ(out.pixels, Bytes(30, 10));  // first page's value
+    for (int i = 0; i < 30; ++i) ASSERT_EQ(out.pixels[i], 10 + i);  // the first page
+}
+
+TEST(ImageIoRoundTrip, TiffOrientationTagIsApplied) {
+    TempDir dir;
+    write_bytes(dir / "rot.tif", make_tiff(3, 2, 1, 6));  // stored rows {10 11 12}, {13 14 15}; rotate 90° clockwise
+    Image out;
+    ASSERT_TRUE(nalasr::load_image(dir / "rot.tif", &out).is_ok());
+    ASSERT_EQ(out.width, 2);
+    ASSERT_EQ(out.height, 3);
+    EXPECT_EQ(out.pixels, (Bytes{13, 10, 14, 11, 15, 12}));
+}
+
+// A TIFF whose alpha is associated (premultiplied) loads as straight alpha. The file is one of ours, with its
+// ExtraSamples value patched from 2 (unassociated) to 1 (associated).
+TEST(ImageIoRoundTrip, TiffAssociatedAlphaIsUnpremultiplied) {
+    TempDir dir;
+    Image in;
+    in.allocate(1, 1, 4, SampleType::U8);
+    in.pixels = {100, 50, 0, 128};
+    ASSERT_TRUE(nalasr::save_image(dir / "a.tif", in).is_ok());
+    Bytes file = read_bytes(dir / "a.tif");
+    std::uint32_t ifd = 0, count = 0;
+    ASSERT_TRUE(nalasr::detail::read_le32(file, 4, &ifd) && nalasr::detail::read_le16(file, ifd, &count));
+    bool patched = false;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const std::size_t entry = ifd + 2 + 12 * i;
+        std::uint32_t tag = 0;
+        nalasr::detail::read_le16(file, entry, &tag);
+        if (tag == 338 && file[entry + 8] == 2) file[entry + 8] = 1, patched = true;  // EXTRASAMPLE_ASSOCALPHA
+    }
+    ASSERT_TRUE(patched);
+    write_bytes(dir / "a.tif", file);
+    Image out;
+    ASSERT_TRUE(nalasr::load_image(dir / "a.tif", &out).is_ok());
+    EXPECT_EQ(out.pixels, (Bytes{199, 100, 0, 128}));  // 100 / (128/255) = 199.2, 50 / (128/255) = 99.6
 }
 
 TEST(ImageIoRoundTrip, JpegColourAndGrey) {

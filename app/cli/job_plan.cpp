@@ -69,8 +69,10 @@ Plan plan_jobs(const PlanRequest& request) {
     const bool single_file = !any_folder && files.size() == 1 && has_image_extension(request.output) &&
                              !fs::is_directory(request.output, ec);
     if (!single_file) {
-        if (fs::exists(request.output, ec) && !fs::is_directory(request.output, ec)) {
-            plan.error = request.output.string() + " is a file; with several inputs or a folder, -o must be a folder";
+        const bool names_a_file = fs::exists(request.output, ec) ? !fs::is_directory(request.output, ec)
+                                                                 : has_image_extension(request.output);
+        if (names_a_file) {
+            plan.error = request.output.string() + " names a file; with several inputs or a folder, -o must be a folder";
             return plan;
         }
         plan.output_folder = request.output;

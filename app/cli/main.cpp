@@ -34,6 +34,7 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
     cmd->add_option("-q,--quality", o.quality, "JPEG/WebP quality 1-100 (default: JPEG 95, WebP lossless)")
         ->check(CLI::Range(1, 100));
     cmd->add_flag("--overwrite", o.overwrite, "Replace existing output files (never an input file)");
+    cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");
     cmd->add_option("--max-pixels", o.max_pixels, "Refuse inputs with more pixels than this, before decoding")
         ->capture_default_str();
     cmd->footer(std::string("Output names in a folder: {name}_x{scale}.{ext}.\n") + kExitCodesHelp);

@@ -68,6 +68,7 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
           {"succeeded", summary.succeeded()},
           {"failed", summary.failed()},
           {"interrupted", summary.interrupted},
+          {"not_started", summary.not_started},
           {"wall_seconds", summary.wall_seconds},
           {"engine_ms", engine_ms},
           {"max_planned_peak_bytes", max_planned},

@@ -26,6 +26,7 @@ struct RunSummary {
     std::string backend;
     std::vector<FileResult> files;
     bool interrupted = false;
+    int not_started = 0;  // jobs left when Ctrl-C stopped the run
     double wall_seconds = 0;
 
     int succeeded() const;

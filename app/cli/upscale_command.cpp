@@ -4,12 +4,12 @@
 #include <cstdio>
 #include <memory>
 
+#include "batch_runner.h"
 #include "exit_codes.h"
 #include "interrupt.h"
 #include "job_plan.h"
 #include "model_select.h"
 #include "nalasr/engine.h"
-#include "progress_display.h"
 #include "run_report.h"
 #include "text_format.h"
 
@@ -22,90 +22,10 @@ int setup_error(const std::string& message) {
     return kExitSetup;
 }
 
-// Messages from load/save already start with the path; others get the input's name in front.
-Status about_input(const fs::path& input, const Status& st) {
-    if (st.message().rfind(input.string(), 0) == 0) return st;
-    return {st.code(), input.string() + ": " + st.message()};
-}
-
-SaveOptions save_options(const UpscaleOptions& options, ImageFormat format) {
-    SaveOptions save;
-    save.format = format;
-    if (options.quality > 0) {
-        save.jpeg_quality = options.quality;
-        save.webp_quality = options.quality;
-    }
-    return save;
-}
-
-// Warnings about what the output format cannot keep.
-void add_format_warnings(const Image& in, ImageFormat format, std::vector<std::string>* warnings) {
-    const bool keeps_alpha = format == ImageFormat::Png || format == ImageFormat::Tiff || format == ImageFormat::Webp;
-    if (in.has_alpha() && !keeps_alpha)
-        warnings->push_back(std::string("alpha channel dropped: ") + image_format_name(format) + " has no alpha");
-    if (in.type != SampleType::U8 && format != ImageFormat::Png && format != ImageFormat::Tiff)
-        warnings->push_back(std::string(sample_type_name(in.type)) + " samples reduced to 8 bits for " +
-                            image_format_name(format));
-    if (in.type == SampleType::F32 && format == ImageFormat::Png)
-        warnings->push_back("float samples stored as 16-bit PNG (use tiff to keep float)");
-}
-
-FileResult process(const Job& job, const Engine& engine, const UpscaleOptions& options, const std::string& label) {
-    FileResult result;
-    result.input = job.input.string();
-    result.output = job.output.string();
-    if (!job.error.empty()) {
-        result.status = {StatusCode::InvalidArgument, job.input.string() + ": " + job.error};
-        return result;
-    }
-    if (!job.note.empty()) result.warnings.push_back(job.note);
-
-    Image in;
-    LoadOptions load;
-    load.max_pixels = options.max_pixels;
-    LoadInfo info;
-    if (auto st = load_image(job.input, &in, load, &info); !st) {
-        result.status = st;
-        return result;
-    }
-    result.warnings.insert(result.warnings.end(), info.warnings.begin(), info.warnings.end());
-    const int scale = engine.config().scale;
-    result.width_in = in.width;
-    result.height_in = in.height;
-    // Refuse sizes the output format cannot hold before spending any compute on them.
-    const long long out_w = 1LL * in.width * scale, out_h = 1LL * in.height * scale;
-    if (out_w > max_image_side(job.format) || out_h > max_image_side(job.format)) {
-        result.status = {StatusCode::InvalidArgument,
-                         job.input.string() + ": the output would be " + std::to_string(out_w) + "x" +
-                             std::to_string(out_h) + ", more than " + image_format_name(job.format) + " can hold (" +
-                             std::to_string(max_image_side(job.format)) + " px a side); choose -f png or tiff"};
-        return result;
-    }
-    add_format_warnings(in, job.format, &result.warnings);
-
-    ProgressDisplay progress(stderr, stderr_is_terminal(), label);
-    UpscaleParams params;
-    params.progress = [&](double fraction, const char* stage) { progress.update(fraction, stage); };
-    params.should_abort = interrupt_requested;
-    Image out;
-    Status st = engine.upscale(in, &out, params, &result.stats);
-    progress.finish();
-    if (!st) {
-        result.status = about_input(job.input, st);
-        return result;
-    }
-    if (out.icc_profile.empty()) out.icc_profile = in.icc_profile;
-    if (out.exif.empty()) out.exif = in.exif;
-    result.width_out = out.width;
-    result.height_out = out.height;
-    if (auto saved = save_image(job.output, out, save_options(options, job.format)); !saved) result.status = saved;
-    return result;
-}
-
 void print_result(const FileResult& r) {
     for (const std::string& warning : r.warnings) std::fprintf(stderr, "warning: %s: %s\n", r.input.c_str(), warning.c_str());
     if (!r.status) {
-        std::fprintf(stderr, "error: %s\n", about_input(r.input, r.status).message().c_str());
+        std::fprintf(stderr, "error: %s\n", r.status.message().c_str());
         return;
     }
     const UpscaleStats& s = r.stats;
@@ -128,6 +48,11 @@ int run_upscale(const UpscaleOptions& options) {
         if (format == ImageFormat::Unknown) return setup_error("unknown format '" + options.format + "'");
     }
 
+    if (const fs::path folder = options.report.parent_path(); !options.report.empty() && !folder.empty()) {
+        std::error_code ec;
+        if (!fs::is_directory(folder, ec)) return setup_error("the report's folder " + folder.string() + " does not exist");
+    }
+
     RunSummary summary;
     Model model;
     if (auto st = select_model(options.model, options.scale, &model, &summary.model_source); !st)
@@ -145,8 +70,12 @@ int run_upscale(const UpscaleOptions& options) {
     std::unique_ptr<Engine> engine;
     if (auto st = Engine::create(model, engine_params, &engine); !st) return setup_error(st.message());
     summary.backend = engine->backend_name();
-    std::fprintf(stderr, "nalasr: %s (x%d, %s), running on %s\n", summary.model_source.c_str(), model.config().scale,
-                 attention_kind_name(model.config().attention), summary.backend.c_str());
+    std::string why_cpu;  // say plainly when "auto" could not use a GPU
+    if (backend == BackendKind::Auto && summary.backend.rfind("cpu", 0) == 0)
+        why_cpu = cuda_compiled() ? " (no usable NVIDIA GPU found)" : " (this build has no CUDA backend)";
+    std::fprintf(stderr, "nalasr: %s (x%d, %s), running on %s%s\n", summary.model_source.c_str(),
+                 model.config().scale, attention_kind_name(model.config().attention), summary.backend.c_str(),
+                 why_cpu.c_str());
 
     if (!plan.output_folder.empty()) {
         std::error_code ec;
@@ -155,19 +84,18 @@ int run_upscale(const UpscaleOptions& options) {
     }
 
     install_interrupt_handler();
-    for (std::size_t i = 0; i < plan.jobs.size(); ++i) {
-        if (interrupt_requested()) break;
-        char counter[48];
-        std::snprintf(counter, sizeof(counter), "[%zu/%zu] ", i + 1, plan.jobs.size());
-        const std::string label = counter + plan.jobs[i].input.filename().string();
-        summary.files.push_back(process(plan.jobs[i], *engine, options, label));
-        print_result(summary.files.back());
-    }
+    BatchSettings settings{options.max_pixels, options.quality, options.strip_metadata};
+    run_batch(plan.jobs, *engine, settings, interrupt_requested, [&](FileResult result) {
+        print_result(result);
+        summary.files.push_back(std::move(result));
+    });
     summary.interrupted = interrupt_requested();
+    summary.not_started = int(plan.jobs.size() - summary.files.size());
     summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    std::printf("%zu file(s): %d ok, %d failed%s; %s\n", summary.files.size(), summary.succeeded(), summary.failed(),
-                summary.interrupted ? ", interrupted (Ctrl-C)" : "", format_duration(summary.wall_seconds).c_str());
+    std::printf("%zu file(s): %d ok, %d failed", summary.files.size(), summary.succeeded(), summary.failed());
+    if (summary.interrupted) std::printf(", interrupted (Ctrl-C) with %d not started", summary.not_started);
+    std::printf("; %s\n", format_duration(summary.wall_seconds).c_str());
     if (!options.report.empty()) {
         if (auto st = write_report(options.report, summary); !st) {
             std::fprintf(stderr, "nalasr: error: %s\n", st.message().c_str());

@@ -19,6 +19,7 @@ struct UpscaleOptions {
     std::string format;  // "" = same as the input
     int quality = 0;     // 0 = the format's default (JPEG 95, WebP lossless)
     bool overwrite = false;
+    bool strip_metadata = false;
     std::uint64_t max_pixels = 1ull << 30;
 };
 

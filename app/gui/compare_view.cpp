@@ -15,8 +15,6 @@ constexpr double kMinZoom = 1.0 / 64;
 constexpr double kMaxZoom = 64;
 constexpr double kZoomStep = 1.25;
 constexpr double kSplitGrabPixels = 6;
-// The bicubic "before" image is materialised at output size; above this it would cost too much memory.
-constexpr qint64 kMaxBicubicPixels = 64ll << 20;
 
 }  // namespace
 
@@ -27,19 +25,17 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     setAttribute(Qt::WA_OpaquePaintEvent);
 }
 
-void CompareView::set_images(const QImage& input, int scale, const QImage& after) {
+void CompareView::set_images(const PreviewImages& images) {
     const QSize old_size = output_size();
-    input_ = input;
-    scale_ = std::max(1, scale);
-    after_ = after;
-    bicubic_ = QImage();
+    images_ = images;
+    images_.scale = std::max(1, images.scale);
     message_.clear();
     if (output_size() != old_size || fit_) zoom_to_fit();
     update();
 }
 
 void CompareView::clear(const QString& message) {
-    input_ = bicubic_ = after_ = QImage();
+    images_ = PreviewImages();
     message_ = message;
     update();
 }
@@ -49,7 +45,9 @@ void CompareView::set_resampler(BeforeResampler resampler) {
     update();
 }
 
-QSize CompareView::output_size() const { return input_.isNull() ? QSize() : input_.size() * scale_; }
+QSize CompareView::output_size() const {
+    return images_.input.isNull() ? QSize() : images_.input.size() * images_.scale;
+}
 
 double CompareView::screen_scale() const { return zoom_ / devicePixelRatioF(); }
 
@@ -92,7 +90,7 @@ void CompareView::zoom_out() {
 
 void CompareView::zoom_to_fit() {
     fit_ = true;
-    if (input_.isNull() || width() <= 0 || height() <= 0) return;
+    if (images_.input.isNull() || width() <= 0 || height() <= 0) return;
     const QSizeF size = output_size();
     const double dpr = devicePixelRatioF();
     zoom_ = std::clamp(std::min(width() / size.width(), height() / size.height()) * dpr, kMinZoom, kMaxZoom);
@@ -111,13 +109,9 @@ void CompareView::set_split(double split) {
     update();
 }
 
-const QImage& CompareView::before_image() {
-    const QSize size = output_size();
-    if (resampler_ == BeforeResampler::Nearest || scale_ == 1 ||
-        qint64(size.width()) * size.height() > kMaxBicubicPixels)
-        return input_;
-    if (bicubic_.isNull()) bicubic_ = bicubic_upscale(input_, scale_);
-    return bicubic_.isNull() ? input_ : bicubic_;
+const QImage& CompareView::before_image() const {
+    const bool bicubic = resampler_ == BeforeResampler::Bicubic && !images_.input_bicubic.isNull();
+    return bicubic ? images_.input_bicubic : images_.input;
 }
 
 void CompareView::draw_side(QPainter& painter, const QRectF& clip, const QImage& image, bool smooth) {
@@ -145,7 +139,7 @@ void CompareView::draw_label(QPainter& painter, const QString& text, Qt::Alignme
 void CompareView::paintEvent(QPaintEvent*) {
     QPainter painter(this);
     painter.fillRect(rect(), QColor(0x30, 0x30, 0x30));
-    if (input_.isNull()) {
+    if (images_.input.isNull()) {
         painter.setPen(QColor(0xc8, 0xc8, 0xc8));
         painter.drawText(rect().adjusted(20, 20, -20, -20), Qt::AlignCenter | Qt::TextWordWrap,
                          message_.isEmpty() ? tr("Open images (Ctrl+O), drop files or folders here, or paste (Ctrl+V).\n"
@@ -158,8 +152,8 @@ void CompareView::paintEvent(QPaintEvent*) {
     const QRectF right(x, 0, width() - x, height());
     const QImage& before = before_image();
     draw_side(painter, left, before, true);
-    if (!after_.isNull()) {
-        draw_side(painter, right, after_, true);
+    if (!images_.after.isNull()) {
+        draw_side(painter, right, images_.after, true);
     } else {
         draw_side(painter, right, before, true);
         painter.fillRect(right, QColor(0, 0, 0, 110));
@@ -171,10 +165,11 @@ void CompareView::paintEvent(QPaintEvent*) {
     painter.setBrush(QColor(0x20, 0x20, 0x20));
     painter.drawEllipse(QPointF(x, height() / 2.0), 9, 9);
 
-    const bool bicubic = &before == &bicubic_;
-    draw_label(painter, tr("Before · %1 ×%2").arg(bicubic ? tr("bicubic") : tr("nearest")).arg(scale_),
+    const bool bicubic = &before == &images_.input_bicubic;
+    draw_label(painter, tr("Before · %1 ×%2").arg(bicubic ? tr("bicubic") : tr("nearest")).arg(images_.scale),
                Qt::AlignTop | Qt::AlignLeft);
-    draw_label(painter, after_.isNull() ? tr("After · not upscaled yet") : tr("After · NalaSR ×%1").arg(scale_),
+    draw_label(painter,
+               images_.after.isNull() ? tr("After · not upscaled yet") : tr("After · NalaSR ×%1").arg(images_.scale),
                Qt::AlignTop | Qt::AlignRight);
     draw_label(painter, tr("%1 × %2 · %3 %").arg(output_size().width()).arg(output_size().height())
                             .arg(zoom_ * 100, 0, 'f', zoom_ < 0.1 ? 1 : 0),
@@ -186,7 +181,7 @@ void CompareView::resizeEvent(QResizeEvent*) {
 }
 
 void CompareView::wheelEvent(QWheelEvent* event) {
-    if (input_.isNull()) return;
+    if (images_.input.isNull()) return;
     fit_ = false;
     const double steps = event->angleDelta().y() / 120.0;
     set_zoom(zoom_ * std::pow(kZoomStep, steps), event->position());
@@ -194,7 +189,7 @@ void CompareView::wheelEvent(QWheelEvent* event) {
 }
 
 void CompareView::mousePressEvent(QMouseEvent* event) {
-    if (event->button() != Qt::LeftButton || input_.isNull()) return;
+    if (event->button() != Qt::LeftButton || images_.input.isNull()) return;
     drag_ = near_split(event->position()) ? Drag::Split : Drag::Pan;
     last_pos_ = event->position();
     if (drag_ == Drag::Pan) setCursor(Qt::ClosedHandCursor);
@@ -220,7 +215,7 @@ void CompareView::mouseReleaseEvent(QMouseEvent* event) {
 }
 
 void CompareView::mouseDoubleClickEvent(QMouseEvent* event) {
-    if (input_.isNull()) return;
+    if (images_.input.isNull()) return;
     if (fit_) {
         fit_ = false;
         set_zoom(1.0, event->position());
@@ -230,7 +225,7 @@ void CompareView::mouseDoubleClickEvent(QMouseEvent* event) {
 }
 
 void CompareView::update_cursor(QPointF pos) {
-    if (input_.isNull()) unsetCursor();
+    if (images_.input.isNull()) unsetCursor();
     else setCursor(near_split(pos) ? Qt::SplitHCursor : Qt::OpenHandCursor);
 }
 

@@ -8,6 +8,7 @@
 #include <QWidget>
 
 #include "app_settings.h"
+#include "image_display.h"
 
 namespace nalasr::gui {
 
@@ -16,9 +17,9 @@ class CompareView : public QWidget {
 public:
     explicit CompareView(QWidget* parent = nullptr);
 
-    // `after` may be null (not upscaled yet). The view stays where it was when the output size is unchanged,
-    // otherwise it fits the new image.
-    void set_images(const QImage& input, int scale, const QImage& after);
+    // The view stays where it was when the output size is unchanged, otherwise it fits the new image.
+    // Without `input_bicubic` the before side is drawn with nearest.
+    void set_images(const PreviewImages& images);
     // No image: shows `message` (or the drop hint) instead.
     void clear(const QString& message = {});
     void set_resampler(BeforeResampler resampler);
@@ -26,7 +27,7 @@ public:
     double zoom() const { return zoom_; }    // device pixels per output pixel
     double split() const { return split_; }  // position of the line, 0..1 of the width
     QSize output_size() const;
-    bool has_after() const { return !after_.isNull(); }
+    bool has_after() const { return !images_.after.isNull(); }
     // Where an output-pixel coordinate lands in the widget (logical pixels).
     QPointF map_to_widget(QPointF output_point) const;
 
@@ -58,14 +59,11 @@ private:
     bool near_split(QPointF pos) const;
     void set_zoom(double zoom, QPointF anchor);
     void update_cursor(QPointF pos);
-    const QImage& before_image();  // the input, or its bicubic enlargement
+    const QImage& before_image() const;  // the input, or its bicubic enlargement
     void draw_side(QPainter& painter, const QRectF& clip, const QImage& image, bool smooth);
     void draw_label(QPainter& painter, const QString& text, Qt::Alignment corner);
 
-    QImage input_;
-    QImage bicubic_;  // cached enlargement of input_, made on first use
-    QImage after_;
-    int scale_ = 1;
+    PreviewImages images_;
     BeforeResampler resampler_ = BeforeResampler::Bicubic;
     QString message_;
 

@@ -67,7 +67,8 @@ QString describe_image(const Image& image) {
         .arg(QLatin1String(channel_layout_name(image.channels)), QLatin1String(depth));
 }
 
-QImage bicubic_upscale(const QImage& image, int scale) {
+QImage bicubic_upscale(const QImage& image, int scale, qint64 max_pixels) {
+    if (qint64(image.width()) * image.height() * scale * scale > max_pixels) return {};
     const QImage src = image.convertToFormat(QImage::Format_RGBA8888);
     QImage out(src.width() * scale, src.height() * scale, QImage::Format_RGBA8888);
     if (src.isNull() || out.isNull()) return {};

@@ -13,7 +13,16 @@ namespace nalasr::gui {
 QImage to_display_image(const Image& image);
 // "1920×1080 · RGB 16-bit".
 QString describe_image(const Image& image);
-// The image enlarged `scale` times with bicubic interpolation (Format_RGBA8888).
-QImage bicubic_upscale(const QImage& image, int scale);
+// The image enlarged `scale` times with bicubic interpolation (Format_RGBA8888); null when the result
+// would exceed `max_pixels` (the view then falls back to nearest).
+QImage bicubic_upscale(const QImage& image, int scale, qint64 max_pixels);
+
+// What the compare view shows for one queue item.
+struct PreviewImages {
+    QImage input;          // at its own size
+    QImage input_bicubic;  // input enlarged to the output size; may be null
+    int scale = 1;
+    QImage after;  // the upscaled result; null when not upscaled yet
+};
 
 }  // namespace nalasr::gui

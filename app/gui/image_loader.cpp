@@ -10,6 +10,8 @@ namespace nalasr::gui {
 namespace {
 
 constexpr int kThumbnailSize = 64;
+// The bicubic "before" image is made at output size; above this it would cost too much memory.
+constexpr qint64 kMaxBicubicPixels = 64ll << 20;
 
 // Loads a file for display; on failure returns a null image and sets `error`.
 QImage load_for_display(const QString& path, QString* error, QString* info = nullptr) {
@@ -27,6 +29,7 @@ QImage load_for_display(const QString& path, QString* error, QString* info = nul
 }  // namespace
 
 ImageLoader::ImageLoader(QObject* parent) : QObject(parent) {
+    qRegisterMetaType<nalasr::gui::PreviewImages>();
     // One thread each: decoding is memory-hungry, and the upscaler needs the cores more.
     thumbnail_pool_.setMaxThreadCount(1);
     preview_pool_.setMaxThreadCount(1);
@@ -53,17 +56,24 @@ void ImageLoader::load_thumbnail(quint64 id, const QString& path) {
     });
 }
 
-void ImageLoader::load_preview(quint64 id, const QString& input, const QString& output) {
+void ImageLoader::load_preview(quint64 id, const QString& input, const QString& output, int scale) {
     const quint64 request = ++preview_request_;
     preview_pool_.clear();  // queued, not yet started requests are obsolete
-    (void)QtConcurrent::run(&preview_pool_, [this, request, id, input, output] {
+    (void)QtConcurrent::run(&preview_pool_, [this, request, id, input, output, scale] {
         QString error;
-        const QImage before = load_for_display(input, &error);
+        PreviewImages images;
+        images.scale = scale;
+        images.input = load_for_display(input, &error);
+        if (request != preview_request_ || images.input.isNull()) {
+            if (request == preview_request_) emit previewLoaded(id, images, error);
+            return;
+        }
+        if (!output.isEmpty()) images.after = load_for_display(output, &error);
+        if (!images.after.isNull()) images.scale = std::max(1, images.after.width() / images.input.width());
         if (request != preview_request_) return;
-        QImage after;
-        if (!before.isNull() && !output.isEmpty()) after = load_for_display(output, &error);
+        images.input_bicubic = bicubic_upscale(images.input, images.scale, kMaxBicubicPixels);
         if (request != preview_request_) return;
-        emit previewLoaded(id, before, after, error);
+        emit previewLoaded(id, images, error);
     });
 }
 

@@ -7,6 +7,8 @@
 #include <QThreadPool>
 #include <atomic>
 
+#include "image_display.h"
+
 namespace nalasr::gui {
 
 class ImageLoader : public QObject {
@@ -16,14 +18,15 @@ public:
     ~ImageLoader() override;  // drops queued work and waits for the running task
 
     void load_thumbnail(quint64 id, const QString& path);
-    // `output` may be empty (not upscaled yet). A newer request makes older, unfinished ones obsolete.
-    void load_preview(quint64 id, const QString& input, const QString& output);
+    // `output` may be empty (not upscaled yet); then `scale` says how far the model enlarges. A newer
+    // request makes older, unfinished ones obsolete.
+    void load_preview(quint64 id, const QString& input, const QString& output, int scale);
 
 signals:
     void thumbnailLoaded(quint64 id, const QImage& thumbnail, const QString& info);
     void thumbnailFailed(quint64 id, const QString& message);
-    // `before` is the input at its own size; `after` is null when there is no output (see `error`).
-    void previewLoaded(quint64 id, const QImage& before, const QImage& after, const QString& error);
+    // `images.input` is null when the input cannot be read; `images.after` when the output cannot (see `error`).
+    void previewLoaded(quint64 id, const nalasr::gui::PreviewImages& images, const QString& error);
 
 private:
     QThreadPool thumbnail_pool_;
@@ -32,3 +35,5 @@ private:
 };
 
 }  // namespace nalasr::gui
+
+Q_DECLARE_METATYPE(nalasr::gui::PreviewImages)

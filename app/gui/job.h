@@ -9,7 +9,6 @@
 namespace nalasr::gui {
 
 enum class JobState { Queued, Running, Done, Failed, Skipped, Cancelled };
-const char* job_state_name(JobState state);  // "queued", "running", "done", ...
 
 struct Job {
     quint64 id = 0;  // the queue item's id (stable while rows move)

@@ -17,6 +17,7 @@
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QStyle>
 #include <QTabWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -95,6 +96,7 @@ void MainWindow::create_layout() {
 
     progress_->setRange(0, 100);
     progress_->setTextVisible(true);
+    progress_->setVisible(false);  // until the first run
     progress_text_->setMinimumWidth(200);
     cancel_button_->setToolTip(tr("Stop the running image (Esc); no partial file is left"));
     auto* run_bar = new QHBoxLayout;
@@ -167,6 +169,10 @@ void MainWindow::create_actions() {
     QToolBar* toolbar = addToolBar(tr("Main"));
     toolbar->setObjectName("main_toolbar");
     toolbar->setMovable(false);
+    toolbar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    action("open")->setIcon(style()->standardIcon(QStyle::SP_DialogOpenButton));
+    action("run")->setIcon(style()->standardIcon(QStyle::SP_MediaPlay));
+    action("cancel")->setIcon(style()->standardIcon(QStyle::SP_MediaStop));
     for (const char* name : {"open", "run", "cancel"}) toolbar->addAction(action(name));
     toolbar->addSeparator();
     for (const char* name : {"zoom_fit", "zoom_100", "zoom_in", "zoom_out"}) toolbar->addAction(action(name));
@@ -180,6 +186,7 @@ void MainWindow::create_connections() {
 
     connect(&controller_, &QueueController::runningChanged, this, &MainWindow::set_running);
     connect(&controller_, &QueueController::progressChanged, this, [this](int percent, const QString& text) {
+        progress_->setVisible(true);
         progress_->setValue(percent);
         progress_text_->setText(text);
     });
@@ -198,14 +205,15 @@ void MainWindow::create_connections() {
     connect(&loader_, &ImageLoader::thumbnailLoaded, &queue_, &QueueModel::set_image_info);
     connect(&loader_, &ImageLoader::thumbnailFailed, &queue_, &QueueModel::set_load_error);
     connect(&loader_, &ImageLoader::previewLoaded, this,
-            [this](quint64 id, const QImage& before, const QImage& after, const QString& error) {
+            [this](quint64 id, const PreviewImages& images, const QString& error) {
                 if (id != selected_id()) return;
-                if (before.isNull()) {
+                if (images.input.isNull()) {
                     compare_->clear(error);
-                    return;
+                } else {
+                    compare_->set_images(images);
+                    memory_->set_marker(std::size_t(images.input.width()) * images.input.height(),
+                                        QFileInfo(queue_.item(id)->input).fileName());
                 }
-                const int scale = after.isNull() ? model_scale_ : std::max(1, after.width() / before.width());
-                compare_->set_images(before, scale, after);
                 if (!error.isEmpty()) statusBar()->showMessage(error);
             });
     connect(&model_probe_, &QFutureWatcher<ModelProbe>::finished, this, [this] {
@@ -261,7 +269,6 @@ void MainWindow::select_row(int row) {
 }
 
 void MainWindow::show_memory_tab() { tabs_->setCurrentWidget(memory_); }
-void MainWindow::show_compare_tab() { tabs_->setCurrentWidget(compare_); }
 
 quint64 MainWindow::selected_id() const {
     const QModelIndex current = list_->currentIndex();
@@ -275,7 +282,7 @@ void MainWindow::refresh_preview() {
         return;
     }
     const QString output = item->state == JobState::Done ? item->result.output : QString();
-    loader_.load_preview(item->id, item->input, output);
+    loader_.load_preview(item->id, item->input, output, model_scale_);
 }
 
 void MainWindow::remove_selected() {

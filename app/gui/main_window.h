@@ -36,14 +36,11 @@ public:
     int add_paths(const QStringList& paths);
     void select_row(int row);
     void show_memory_tab();
-    void show_compare_tab();
 
     QueueModel& queue() { return queue_; }
     QueueController& controller() { return controller_; }
     CompareView& compare_view() { return *compare_; }
     MemoryPanel& memory_panel() { return *memory_; }
-    ControlsPanel& controls() { return *controls_; }
-    const AppSettings& current_settings() const { return settings_; }
     // The action with this object name ("open", "run", "cancel", "zoom_in", ...), for tests.
     QAction* action(const QString& name) const;
 

@@ -7,6 +7,7 @@
 #include <QVBoxLayout>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
+#include <QtCharts/QLegendMarker>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QLogValueAxis>
 #include <QtCharts/QScatterSeries>
@@ -40,12 +41,12 @@ QColor kind_colour(AttentionKind kind) {
     return Qt::black;
 }
 
-QLogValueAxis* log_axis(const QString& title) {
+QLogValueAxis* log_axis(const QString& title, const QString& label_format) {
     auto* axis = new QLogValueAxis;
     axis->setBase(10);
     axis->setTitleText(title);
-    axis->setLabelFormat(QStringLiteral("%.0e"));
-    axis->setMinorTickCount(-1);
+    axis->setLabelFormat(label_format);
+    axis->setMinorTickCount(0);
     return axis;
 }
 
@@ -89,7 +90,41 @@ MemoryPanel::~MemoryPanel() {
     watcher_.waitForFinished();
 }
 
-void MemoryPanel::set_engine_spec(const EngineSpec& spec) { spec_ = spec; }
+void MemoryPanel::set_engine_spec(const EngineSpec& spec) {
+    spec_ = spec;
+    if (has_result_ && !(spec_ == computed_spec_))
+        header_->setText(tr("The model or device changed: press Compute to update the plot."));
+}
+
+void MemoryPanel::set_marker(std::size_t tokens, const QString& label) {
+    marker_tokens_ = tokens;
+    marker_label_ = label;
+    update_marker();
+}
+
+void MemoryPanel::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    if (!has_result_ && !watcher_.isRunning()) compute();
+}
+
+void MemoryPanel::update_marker() {
+    if (marker_) {
+        chart_->removeSeries(marker_);
+        delete marker_;
+        marker_ = nullptr;
+    }
+    const QList<QAbstractAxis*> x_axes = chart_->axes(Qt::Horizontal), y_axes = chart_->axes(Qt::Vertical);
+    if (marker_tokens_ == 0 || x_axes.isEmpty() || y_axes.isEmpty()) return;
+    const auto* y_axis = static_cast<QLogValueAxis*>(y_axes.first());
+    marker_ = new QLineSeries;
+    marker_->setName(tr("%1: %2 tokens").arg(marker_label_, format_count(marker_tokens_)));
+    marker_->setPen(QPen(Qt::black, 1.5, Qt::DotLine));
+    marker_->append(double(marker_tokens_), y_axis->min());
+    marker_->append(double(marker_tokens_), y_axis->max());
+    chart_->addSeries(marker_);
+    marker_->attachAxis(x_axes.first());
+    marker_->attachAxis(y_axes.first());
+}
 
 void MemoryPanel::compute() {
     if (watcher_.isRunning()) return;
@@ -101,6 +136,7 @@ void MemoryPanel::compute() {
     options.measure_up_to_side = measure_->isChecked() ? kMeasureUpToSide : 0;
     options.should_abort = [this] { return abort_.load(); };
     const EngineSpec spec = spec_;
+    computed_spec_ = spec;
     watcher_.setFuture(QtConcurrent::run([spec, options]() mutable {
         Outcome outcome;
         if (outcome.status = parse_device(spec.device, &options.engine); !outcome.status) return outcome;
@@ -127,13 +163,15 @@ void MemoryPanel::show_outcome(const Outcome& outcome) {
                          .arg(c.channels).arg(c.heads).arg(c.groups).arg(c.blocks).arg(c.scale)
                          .arg(QString::fromStdString(sweep.backend)));
 
+    has_result_ = true;
     chart_->removeAllSeries();
+    marker_ = nullptr;
     for (QAbstractAxis* axis : chart_->axes()) {
         chart_->removeAxis(axis);
         delete axis;
     }
-    auto* x_axis = log_axis(tr("tokens (input width × height)"));
-    auto* y_axis = log_axis(tr("peak working memory (MiB)"));
+    auto* x_axis = log_axis(tr("tokens (input width × height)"), QStringLiteral("%g"));
+    auto* y_axis = log_axis(tr("peak working memory (MiB)"), QStringLiteral("%g"));
     chart_->addAxis(x_axis, Qt::AlignBottom);
     chart_->addAxis(y_axis, Qt::AlignLeft);
     auto attach = [&](QXYSeries* series) {
@@ -142,26 +180,33 @@ void MemoryPanel::show_outcome(const Outcome& outcome) {
         series->attachAxis(y_axis);
     };
 
-    double min_tokens = 1e300, max_tokens = 0;
-    for (const MemoryCurve& curve : sweep.curves) {
+    // Softmax leaves the top of the plot on purpose: the range follows the linear kinds and the free memory.
+    double min_tokens = 1e300, max_tokens = 0, min_mib = 1e300, max_linear_mib = 0;
+    // Reverse order: NaLa is drawn last, on top of Pola where their curves coincide.
+    for (auto curve = sweep.curves.rbegin(); curve != sweep.curves.rend(); ++curve) {
         auto* predicted = new QLineSeries;
-        predicted->setName(tr("%1 predicted").arg(kind_label(curve.kind)));
-        predicted->setPen(QPen(kind_colour(curve.kind), 2));
-        for (const MemoryPoint& p : curve.predicted) {
+        predicted->setName(kind_label(curve->kind));
+        QPen pen(kind_colour(curve->kind), curve->kind == AttentionKind::Nala ? 2.5 : 2);
+        if (curve->kind == AttentionKind::Pola) pen.setStyle(Qt::DashLine);
+        predicted->setPen(pen);
+        for (const MemoryPoint& p : curve->predicted) {
             if (p.bytes == 0) continue;  // a zero has no place on a log axis
             predicted->append(double(p.tokens), p.bytes / kMiB);
             min_tokens = std::min(min_tokens, double(p.tokens));
             max_tokens = std::max(max_tokens, double(p.tokens));
+            min_mib = std::min(min_mib, p.bytes / kMiB);
+            if (curve->kind != AttentionKind::Softmax) max_linear_mib = std::max(max_linear_mib, p.bytes / kMiB);
         }
         attach(predicted);
-        if (curve.measured.empty()) continue;
+        if (curve->measured.empty()) continue;
         auto* measured = new QScatterSeries;
-        measured->setName(tr("%1 measured").arg(kind_label(curve.kind)));
-        measured->setColor(kind_colour(curve.kind));
-        measured->setMarkerSize(8);
-        for (const MemoryPoint& p : curve.measured)
+        measured->setColor(kind_colour(curve->kind));
+        measured->setBorderColor(Qt::white);
+        measured->setMarkerSize(9);
+        for (const MemoryPoint& p : curve->measured)
             if (p.bytes > 0) measured->append(double(p.tokens), p.bytes / kMiB);
         attach(measured);
+        chart_->legend()->markers(measured).first()->setVisible(false);  // the header explains the dots
     }
     if (sweep.available_bytes > 0 && max_tokens > 0) {
         auto* available = new QLineSeries;
@@ -171,6 +216,11 @@ void MemoryPanel::show_outcome(const Outcome& outcome) {
         available->append(max_tokens, sweep.available_bytes / kMiB);
         attach(available);
     }
+    if (max_tokens > 0) {
+        x_axis->setRange(min_tokens, max_tokens);
+        y_axis->setRange(min_mib / 2, std::max(max_linear_mib, sweep.available_bytes / kMiB) * 4);
+    }
+    update_marker();
     summary_->setText(summary(sweep));
     emit computed(true);
 }

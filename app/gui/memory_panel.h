@@ -15,6 +15,7 @@ class QLabel;
 class QPushButton;
 class QChart;
 class QChartView;
+class QLineSeries;
 
 namespace nalasr::gui {
 
@@ -26,6 +27,8 @@ public:
 
     // The model whose size (C, heads, G, B, scale) the sweep uses, and the device it predicts for.
     void set_engine_spec(const EngineSpec& spec);
+    // Marks an image's size on the plot (the selected queue item); 0 tokens removes the mark.
+    void set_marker(std::size_t tokens, const QString& label);
     bool is_busy() const { return watcher_.isRunning(); }
 
 public slots:
@@ -33,6 +36,9 @@ public slots:
 
 signals:
     void computed(bool ok);
+
+protected:
+    void showEvent(QShowEvent* event) override;  // the first showing computes
 
 private:
     struct Outcome {
@@ -42,8 +48,14 @@ private:
     };
     void show_outcome(const Outcome& outcome);
     QString summary(const MemorySweep& sweep) const;
+    void update_marker();
 
     EngineSpec spec_;
+    EngineSpec computed_spec_;
+    bool has_result_ = false;
+    std::size_t marker_tokens_ = 0;
+    QString marker_label_;
+    QLineSeries* marker_ = nullptr;  // owned by the chart
     QChart* chart_;
     QChartView* view_;
     QLabel* header_;

@@ -55,17 +55,14 @@ QVariant QueueModel::data(const QModelIndex& index, int role) const {
             if (item.state == JobState::Failed) return QBrush(QColor(0xc0, 0x20, 0x20));
             return {};
         case IdRole: return item.id;
-        case PathRole: return item.input;
-        case StateRole: return int(item.state);
-        case OutputRole: return item.result.output;
     }
     return {};
 }
 
 quint64 QueueModel::add(const QString& path) {
     const QString absolute = QFileInfo(path).absoluteFilePath();
-    for (const QueueItem& item : items_)
-        if (item.input == absolute) return 0;
+    if (inputs_.contains(absolute)) return 0;
+    inputs_.insert(absolute);
     const int row = int(items_.size());
     beginInsertRows({}, row, row);
     QueueItem item;
@@ -79,14 +76,9 @@ quint64 QueueModel::add(const QString& path) {
 void QueueModel::remove_rows(int first, int count) {
     if (first < 0 || count <= 0 || first + count > int(items_.size())) return;
     beginRemoveRows({}, first, first + count - 1);
+    for (int row = first; row < first + count; ++row) inputs_.remove(items_[std::size_t(row)].input);
     items_.erase(items_.begin() + first, items_.begin() + first + count);
     endRemoveRows();
-}
-
-void QueueModel::clear() {
-    beginResetModel();
-    items_.clear();
-    endResetModel();
 }
 
 QueueItem* QueueModel::find(quint64 id) {

@@ -3,6 +3,7 @@
 
 #include <QAbstractListModel>
 #include <QImage>
+#include <QSet>
 #include <vector>
 
 #include "job.h"
@@ -23,7 +24,7 @@ struct QueueItem {
 class QueueModel : public QAbstractListModel {
     Q_OBJECT
 public:
-    enum Role { IdRole = Qt::UserRole + 1, PathRole, StateRole, OutputRole };
+    static constexpr int IdRole = Qt::UserRole + 1;  // the item's id (quint64)
 
     explicit QueueModel(QObject* parent = nullptr);
 
@@ -33,7 +34,6 @@ public:
     // Adds a file unless it is already queued; returns its new id, or 0 when it was a duplicate.
     quint64 add(const QString& path);
     void remove_rows(int first, int count);
-    void clear();
 
     const QueueItem* item(quint64 id) const;
     const QueueItem& at(int row) const { return items_[std::size_t(row)]; }
@@ -56,6 +56,7 @@ private:
     QString status_line(const QueueItem& item) const;
 
     std::vector<QueueItem> items_;
+    QSet<QString> inputs_;  // the items' paths, for the duplicate check of large drops
     quint64 next_id_ = 1;
 };
 

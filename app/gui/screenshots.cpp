@@ -1,15 +1,18 @@
 // nalasr-gui-screenshots: renders the GUI's main states to PNGs for docs/screenshots, headless
 // (QT_QPA_PLATFORM=offscreen, QWidget::grab). Driven by make_screenshots.sh.
 //
-//   nalasr-gui-screenshots <out_dir> <small_image> <large_image> [model.safetensors]
+//   nalasr-gui-screenshots <out_dir> <image> [model.safetensors]
 //
-// States: empty window; a finished image in the split view; a run in progress; the memory panel.
-// Without a model file the built-in default model is used.
+// States: the empty window; the upscaled image in the split view at 100 %; a run in progress (a copy of
+// the image, queued as a folder); the memory panel. Without a model file the built-in default model is used.
 #include <QAction>
 #include <QApplication>
 #include <QDir>
 #include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
 #include <QSettings>
+#include <QStatusBar>
 #include <QTemporaryDir>
 #include <QThread>
 #include <cstdio>
@@ -41,7 +44,8 @@ bool wait_until(Predicate done, int timeout_ms = kTimeoutMs) {
 bool save(QWidget& window, const QString& folder, const char* name) {
     QApplication::processEvents();
     const QString path = QDir(folder).filePath(QLatin1String(name));
-    const bool ok = window.grab().toImage().save(path, "PNG", 0);  // 0: smallest file
+    // Opaque RGB and the strongest compression keep the files small.
+    const bool ok = window.grab().toImage().convertToFormat(QImage::Format_RGB888).save(path, "PNG", 0);
     std::fprintf(ok ? stdout : stderr, "%s %s\n", ok ? "wrote" : "cannot write", qPrintable(path));
     return ok;
 }
@@ -51,8 +55,11 @@ bool fail(const char* what) {
     return false;
 }
 
-bool make_screenshots(const QString& out_dir, const QString& small, const QString& large, const QString& model) {
+bool make_screenshots(const QString& out_dir, const QString& image, const QString& model) {
     QTemporaryDir work;
+    const QString batch_folder = work.filePath("batch");
+    if (!QDir().mkpath(batch_folder) || !QFile::copy(image, batch_folder + "/" + QFileInfo(image).fileName()))
+        return fail("cannot copy the image");
     QSettings settings(work.filePath("settings.ini"), QSettings::IniFormat);
     AppSettings initial;
     initial.engine = {model, QStringLiteral("cpu")};
@@ -60,27 +67,28 @@ bool make_screenshots(const QString& out_dir, const QString& small, const QStrin
     initial.save(settings);
 
     MainWindow window(settings);
-    window.resize(1180, 720);
+    window.resize(1024, 640);
     window.show();
     if (!save(window, out_dir, "empty.png")) return false;
 
     // A finished image: both sides of the split view.
-    window.add_paths({small});
+    window.add_paths({image});
     window.action("run")->trigger();
-    if (!wait_until([&] { return window.queue().at(0).state != JobState::Queued && !window.controller().is_running(); }))
-        return fail("the small image did not finish");
-    if (window.queue().at(0).state != JobState::Done) return fail(qPrintable(window.queue().at(0).result.message));
+    if (!wait_until([&] { return !window.controller().is_running(); })) return fail("the image did not finish");
+    if (window.queue().at(0).state != JobState::Done)
+        return fail(qPrintable(QStringLiteral("the image was not upscaled: ") + window.statusBar()->currentMessage()));
     window.select_row(0);
     if (!wait_until([&] { return window.compare_view().has_after(); }, 30000)) return fail("no preview");
+    window.compare_view().zoom_to_actual_size();
     window.compare_view().set_split(0.5);
     if (!save(window, out_dir, "compare.png")) return false;
 
-    // A run in progress: a larger image, grabbed at the first progress past 10 %, then cancelled.
-    window.add_paths({large});
+    // A run in progress, grabbed at the first progress past 10 %, then cancelled.
+    window.add_paths({batch_folder});
     window.select_row(1);
     window.action("run")->trigger();
     if (!wait_until([&] { return window.queue().at(1).progress >= 0.1 || !window.controller().is_running(); }))
-        return fail("the large image did not progress");
+        return fail("the second image did not progress");
     if (!save(window, out_dir, "running.png")) return false;
     window.action("cancel")->trigger();
     if (!wait_until([&] { return !window.controller().is_running(); })) return fail("cancel did not stop the run");
@@ -101,14 +109,15 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("NalaSR"));
     QApplication::setApplicationName(QStringLiteral("nalasr-gui-screenshots"));
-    if (argc < 4) {
-        std::fprintf(stderr, "usage: %s <out_dir> <small_image> <large_image> [model.safetensors]\n", argv[0]);
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s <out_dir> <image> [model.safetensors]\n", argv[0]);
         return 2;
     }
-    const QString model = argc > 4 ? QString::fromLocal8Bit(argv[4]) : QString();
-    if (!QDir().mkpath(QString::fromLocal8Bit(argv[1]))) return fail("cannot create the output folder"), 1;
-    return make_screenshots(QString::fromLocal8Bit(argv[1]), QString::fromLocal8Bit(argv[2]),
-                            QString::fromLocal8Bit(argv[3]), model)
-               ? 0
-               : 1;
+    const QString out_dir = QString::fromLocal8Bit(argv[1]);
+    const QString model = argc > 3 ? QString::fromLocal8Bit(argv[3]) : QString();
+    if (!QDir().mkpath(out_dir)) {
+        fail("cannot create the output folder");
+        return 1;
+    }
+    return make_screenshots(out_dir, QString::fromLocal8Bit(argv[2]), model) ? 0 : 1;
 }

@@ -46,9 +46,6 @@ inline void append_be16(Bytes* out, std::uint32_t v) {
 inline void append_be32(Bytes* out, std::uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out->push_back(std::uint8_t(v >> shift));
 }
-inline void append_le24(Bytes* out, std::uint32_t v) {
-    for (int shift = 0; shift <= 16; shift += 8) out->push_back(std::uint8_t(v >> shift));
-}
 inline void append_le32(Bytes* out, std::uint32_t v) {
     for (int shift = 0; shift <= 24; shift += 8) out->push_back(std::uint8_t(v >> shift));
 }

@@ -2,12 +2,15 @@
 // planar; other layouts (palette, YCbCr, 1-bit, CMYK ...) go through libtiff's RGBA reader as 8-bit.
 #include <tiffio.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "image_codec.h"
+#include "image_transform.h"
 
 namespace nalasr::detail {
 namespace {
@@ -115,6 +118,28 @@ void invert_grey(Image* im) {
     }
 }
 
+// Associated (premultiplied) alpha → straight alpha, the layout Image uses: colour /= alpha.
+template <typename T>
+void unpremultiply(Image* im, double max_value) {
+    T* px = reinterpret_cast<T*>(im->pixels.data());
+    const int c = im->channels;
+    const std::size_t n = std::size_t(im->width) * im->height;
+    for (std::size_t p = 0; p < n; ++p, px += c) {
+        const double alpha = double(px[c - 1]) / max_value;
+        if (alpha <= 0) continue;
+        for (int k = 0; k < c - 1; ++k) {
+            const double v = double(px[k]) / alpha;
+            px[k] = std::is_floating_point_v<T> ? T(v) : T(std::min(v, max_value) + 0.5);
+        }
+    }
+}
+
+bool has_associated_alpha(TIFF* tif) {
+    std::uint16_t extra = 0, *types = nullptr;
+    return TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &extra, &types) && extra == 1 && types &&
+           types[0] == EXTRASAMPLE_ASSOCALPHA;
+}
+
 Status read_rgba(TIFF* tif, const TiffLayout& t, Image* out) {
     char reason[1024] = "";
     if (!TIFFRGBAImageOK(tif, reason)) return {StatusCode::UnsupportedFormat, std::string("TIFF layout not supported: ") + reason};
@@ -174,6 +199,17 @@ Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, 
         out->allocate(int(t.width), int(t.height), t.samples, type);
         st = t.tiled ? read_tiles(tif.get(), t, out) : read_strips(tif.get(), t, out);
         if (st && t.photometric == PHOTOMETRIC_MINISWHITE) invert_grey(out);
+        if (st && out->has_alpha() && has_associated_alpha(tif.get())) {
+            switch (out->type) {
+            case SampleType::U8: unpremultiply<std::uint8_t>(out, 255.0); break;
+            case SampleType::U16: unpremultiply<std::uint16_t>(out, 65535.0); break;
+            case SampleType::F32: unpremultiply<float>(out, 1.0); break;
+            }
+        }
+        // TIFF orientation values mean the same as EXIF's (the RGBA reader below applies them itself).
+        std::uint16_t orientation = ORIENTATION_TOPLEFT;
+        TIFFGetFieldDefaulted(tif.get(), TIFFTAG_ORIENTATION, &orientation);
+        if (st && orientation != ORIENTATION_TOPLEFT) *out = apply_orientation(*out, orientation);
     } else {
         st = read_rgba(tif.get(), t, out);
     }

@@ -3,8 +3,6 @@
 // and EXIF block where the container carries them. Also the reverse: inserting ICC/EXIF into encoded bytes.
 #pragma once
 
-#include <string>
-
 #include "image_bytes.h"
 #include "nalasr/image.h"
 #include "nalasr/status.h"
@@ -32,9 +30,9 @@ Status probe_webp(ByteView bytes, ContainerInfo* info);
 Status probe_bmp(ByteView bytes, ContainerInfo* info);
 
 // Insert metadata into freshly encoded files (which carry none). Empty blocks are skipped. Blocks a container
-// cannot hold (EXIF over 64 KiB in JPEG) are dropped and named in `dropped` (may be null).
+// cannot hold (JPEG: EXIF over 64 KiB, an ICC profile over 255 segments) are left out.
 Status png_insert_metadata(Bytes* png, const Bytes& icc_profile, const Bytes& exif);
-void jpeg_insert_metadata(Bytes* jpeg, const Bytes& icc_profile, const Bytes& exif, std::string* dropped);
+void jpeg_insert_metadata(Bytes* jpeg, const Bytes& icc_profile, const Bytes& exif);
 Status webp_insert_metadata(Bytes* webp, const Bytes& icc_profile, const Bytes& exif);
 
 // A PNG chunk (length, type, data, CRC) appended to `out`.

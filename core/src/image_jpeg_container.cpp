@@ -66,7 +66,7 @@ Status probe_jpeg(ByteView b, ContainerInfo* info) {
     return Status::ok();
 }
 
-void jpeg_insert_metadata(Bytes* jpeg, const Bytes& icc_profile, const Bytes& exif, std::string* dropped) {
+void jpeg_insert_metadata(Bytes* jpeg, const Bytes& icc_profile, const Bytes& exif) {
     if (jpeg->size() < 4) return;
     // Insert after SOI and, if present, the JFIF APP0 segment (readers expect JFIF first).
     std::size_t at = 2;
@@ -75,14 +75,9 @@ void jpeg_insert_metadata(Bytes* jpeg, const Bytes& icc_profile, const Bytes& ex
 
     Bytes segments;
     const ByteView exif_id(reinterpret_cast<const std::uint8_t*>(kExifId), 6);
-    if (!exif.empty()) {
-        if (exif.size() + 6 <= kMaxSegmentData) append_segment(&segments, 0xe1, exif_id, exif);
-        else if (dropped) *dropped = "EXIF (larger than a JPEG segment)";
-    }
+    if (!exif.empty() && exif.size() + 6 <= kMaxSegmentData) append_segment(&segments, 0xe1, exif_id, exif);
     const std::size_t chunks = (icc_profile.size() + kIccChunkBytes - 1) / kIccChunkBytes;
-    if (chunks > 255) {
-        if (dropped) *dropped = "ICC profile (too large for JPEG)";
-    } else {
+    if (chunks <= 255) {
         for (std::size_t i = 0; i < chunks; ++i) {
             Bytes id(kIccId, kIccId + 12);
             id.push_back(std::uint8_t(i + 1));

@@ -56,7 +56,7 @@ Status save_converted(const std::filesystem::path& path, const Image& image, Ima
     case ImageFormat::Png:
         if (auto st = png_insert_metadata(&encoded, image.icc_profile, image.exif); !st) return st;
         break;
-    case ImageFormat::Jpeg: jpeg_insert_metadata(&encoded, image.icc_profile, image.exif, nullptr); break;
+    case ImageFormat::Jpeg: jpeg_insert_metadata(&encoded, image.icc_profile, image.exif); break;
     case ImageFormat::Webp:
         if (auto st = webp_insert_metadata(&encoded, image.icc_profile, image.exif); !st) return st;
         break;
@@ -100,12 +100,11 @@ Status save_image(const std::filesystem::path& path, const Image& image, const S
     const SampleType stored_type = widest_type(format);
     const bool narrow = sample_size(image.type) > sample_size(stored_type);
     const int channels = stored_channels(format, image.channels);
-    if (!narrow && channels == image.channels) {
-        if (auto st = save_converted(path, image, format, options); !st) return fail(st);
-        return Status::ok();
-    }
-    Image converted = convert_channels(narrow ? convert_sample_type(image, stored_type) : image, channels);
-    if (auto st = save_converted(path, converted, format, options); !st) return fail(st);
+    Image converted;  // only when the format cannot hold the image as it is
+    if (narrow) converted = convert_sample_type(image, stored_type);
+    if (channels != image.channels) converted = convert_channels(narrow ? converted : image, channels);
+    const bool is_converted = narrow || channels != image.channels;
+    if (auto st = save_converted(path, is_converted ? converted : image, format, options); !st) return fail(st);
     return Status::ok();
 }
 

@@ -42,6 +42,7 @@ private slots:
     void corrupt_file_fails_alone();
     void unwritable_folder_is_an_error();
     void overwrite_policies();
+    void out_of_memory_is_reported_per_item();
     void bad_model_fails_to_start();
 
 private:
@@ -90,22 +91,25 @@ void BatchRunnerTest::upscales_and_saves() {
 
 void BatchRunnerTest::cancel_leaves_no_file() {
     const QString input = dir_.filePath("large.png");
-    test::write_random_png(input, 192, 160, 2);
+    test::write_random_png(input, 320, 256, 2);
     OutputOptions output;
     output.folder = dir_.filePath("out_cancel");
     BatchRunner runner;
     QElapsedTimer since_cancel;
-    // Cancel from the worker thread at the engine's first progress report: deterministic, mid-network.
+    // Cancel from the worker thread at the first progress report inside the network: deterministic, mid-run.
+    double cancelled_at = -1;
     connect(&runner, &BatchRunner::jobProgress, &runner,
-            [&](quint64, double, const QString& stage) {
-                if (stage == QLatin1String("loading") || since_cancel.isValid()) return;
+            [&](quint64, double fraction, const QString& stage) {
+                if (stage == QLatin1String("loading") || fraction <= 0 || since_cancel.isValid()) return;
+                cancelled_at = fraction;
                 since_cancel.start();
                 runner.cancel();
             },
             Qt::DirectConnection);
     const std::vector<JobResult> results = run_all(runner, {{1, input}, {2, input}}, spec_, output);
-    QVERIFY2(since_cancel.isValid(), "the engine never reported progress");
-    qInfo("cancel: batch ended %lld ms after the request", since_cancel.elapsed());
+    QVERIFY2(since_cancel.isValid(), "the engine reported no progress inside the network");
+    qInfo("cancelled at %.0f %% of the network: the batch ended %lld ms after the request",
+          cancelled_at * 100, since_cancel.elapsed());
     QVERIFY(since_cancel.elapsed() < 1000);
     QCOMPARE(results.size(), std::size_t(1));  // the second image never started
     QVERIFY2(results[0].state == JobState::Cancelled, qPrintable(results[0].message));
@@ -165,6 +169,28 @@ void BatchRunnerTest::overwrite_policies() {
     const JobResult skipped = run_all(runner, {{1, input}}, spec_, output).at(0);
     QCOMPARE(skipped.state, JobState::Skipped);
     QCOMPARE(QDir(output.folder).entryList(QDir::Files).size(), 2);
+}
+
+void BatchRunnerTest::out_of_memory_is_reported_per_item() {
+    // Softmax attention over a 1024² image needs an N² matrix (~TiB): the planner refuses it before
+    // allocating, the item says so, and the small image after it still runs.
+    ModelConfig config = test::tiny_config();
+    config.attention = AttentionKind::Softmax;
+    EngineSpec spec = spec_;
+    spec.model_path = dir_.filePath("tiny_softmax.safetensors");
+    QVERIFY(Model::random(config, 3).save_file(to_fs_path(spec.model_path)).is_ok());
+    const QString huge = dir_.filePath("huge.png"), small = dir_.filePath("fits.png");
+    test::write_random_png(huge, 1024, 1024, 6);
+    test::write_random_png(small, 12, 12, 7);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_oom");
+    BatchRunner runner;
+    const std::vector<JobResult> results = run_all(runner, {{1, huge}, {2, small}}, spec, output);
+    QCOMPARE(results.size(), std::size_t(2));
+    QCOMPARE(results[0].state, JobState::Failed);
+    qInfo("out of memory message: %s", qPrintable(results[0].message));
+    QVERIFY(!results[0].message.isEmpty());
+    QVERIFY2(results[1].state == JobState::Done, qPrintable(results[1].message));
 }
 
 void BatchRunnerTest::bad_model_fails_to_start() {

@@ -35,6 +35,7 @@ private slots:
     void queue_model_states();
     void settings_round_trip();
     void display_conversion_matches_reference();
+    void bicubic_preview_matches_reference();
 };
 
 void LogicTest::output_name_keeps_input_format() {
@@ -162,6 +163,9 @@ void LogicTest::queue_model_states() {
     model.set_running(b);
     model.reset_running();
     QCOMPARE(model.item(b)->state, JobState::Queued);
+    model.remove_rows(0, 1);
+    QCOMPARE(model.rowCount(), 1);
+    QVERIFY(model.add("/tmp/a.png") != 0);  // removed, so it may come back
 }
 
 void LogicTest::settings_round_trip() {
@@ -216,6 +220,51 @@ void LogicTest::display_conversion_matches_reference() {
     QVERIFY(worst_u16 <= 0.5 + 1e-9);
     QVERIFY(worst_f32 <= 0.5 + 1e-4);
     QCOMPARE(describe_image(u16), QStringLiteral("13×7 · RGB 16-bit"));
+}
+
+// Keys' cubic with a = -0.75 (OpenCV's INTER_CUBIC), pixel centres aligned, edges replicated.
+static double cubic_weight(double t) {
+    const double a = -0.75;
+    t = std::abs(t);
+    if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+    if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+    return 0;
+}
+
+void LogicTest::bicubic_preview_matches_reference() {
+    const int w = 11, h = 7, s = 3;
+    QImage input(w, h, QImage::Format_RGBA8888);
+    std::uint32_t state = 5;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w * 4; ++x) {
+            state = state * 1664525u + 1013904223u;
+            input.scanLine(y)[x] = (x % 4 == 3) ? 255 : std::uint8_t(1 + (state >> 24) % 254);
+        }
+    const QImage out = bicubic_upscale(input, s, 1 << 20);
+    QCOMPARE(out.size(), QSize(w * s, h * s));
+    double worst = 0, err2 = 0, ref2 = 0;
+    for (int oy = 0; oy < h * s; ++oy)
+        for (int ox = 0; ox < w * s; ++ox)
+            for (int c = 0; c < 3; ++c) {
+                const double sx = (ox + 0.5) / s - 0.5, sy = (oy + 0.5) / s - 0.5;
+                const int ix = int(std::floor(sx)), iy = int(std::floor(sy));
+                double ref = 0;
+                for (int j = -1; j <= 2; ++j)
+                    for (int i = -1; i <= 2; ++i) {
+                        const int px = std::clamp(ix + i, 0, w - 1), py = std::clamp(iy + j, 0, h - 1);
+                        ref += cubic_weight(sx - (ix + i)) * cubic_weight(sy - (iy + j)) *
+                               input.constScanLine(py)[px * 4 + c];
+                    }
+                ref = std::clamp(ref, 0.0, 255.0);
+                const double diff = out.constScanLine(oy)[ox * 4 + c] - ref;
+                worst = std::max(worst, std::abs(diff));
+                err2 += diff * diff;
+                ref2 += ref * ref;
+            }
+    qInfo("bicubic preview vs float64 reference: max |error| %.3f of 255, relative L2 error %.2e", worst,
+          std::sqrt(err2 / ref2));
+    QVERIFY(worst <= 1.0);  // 8-bit output, fixed-point weights
+    QVERIFY(bicubic_upscale(input, s, 10).isNull());  // over the pixel budget
 }
 
 QTEST_MAIN(LogicTest)

@@ -1,6 +1,10 @@
 // Widgets under the offscreen platform: the main window end to end (queue → run → preview), the compare
 // view's pixel accuracy at 100 %, the shortcuts, and the memory sweep behind the memory panel.
 #include <QAction>
+#include <QClipboard>
+#include <QDir>
+#include <QMimeData>
+#include <QUrl>
 #include <QSignalSpy>
 #include <QStatusBar>
 #include <QTemporaryDir>
@@ -9,6 +13,7 @@
 
 #include "about.h"
 #include "compare_view.h"
+#include "image_display.h"
 #include "gui_test_support.h"
 #include "main_window.h"
 #include "memory_panel.h"
@@ -46,6 +51,7 @@ class WidgetsTest : public QObject {
 private slots:
     void initTestCase();
     void window_runs_the_queue();
+    void drop_and_paste_add_images();
     void compare_view_is_pixel_accurate_at_100_percent();
     void shortcuts();
     void memory_sweep_scales_as_expected();
@@ -89,23 +95,54 @@ void WidgetsTest::window_runs_the_queue() {
     QVERIFY(QFile::exists(dir_.filePath("window_out/window_x2.png")));
     QVERIFY(window.statusBar()->currentMessage().contains("1 done"));
     QVERIFY(window.queue().data(window.queue().index(0), Qt::DisplayRole).toString().contains("280 tokens"));
-    window.close();
+    window.close();  // writes the settings back
+    const AppSettings stored = AppSettings::load(settings);
+    QVERIFY(stored.engine == initial.engine);
+    QCOMPARE(stored.output.folder, initial.output.folder);
+    QVERIFY(!stored.window_geometry.isEmpty());
+}
+
+void WidgetsTest::drop_and_paste_add_images() {
+    QSettings settings(dir_.filePath("drop.ini"), QSettings::IniFormat);
+    MainWindow window(settings);
+    const QString folder = dir_.filePath("dropped");
+    QDir().mkpath(folder + "/sub");
+    test::write_random_png(folder + "/a.png", 8, 8, 21);
+    test::write_random_png(folder + "/sub/b.png", 8, 8, 22);
+
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(folder)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &drop);
+    QCOMPARE(window.queue().rowCount(), 2);  // the folder and its subfolder
+
+    QImage bitmap(9, 7, QImage::Format_RGB32);
+    bitmap.fill(Qt::darkCyan);
+    QApplication::clipboard()->setImage(bitmap);
+    window.action("paste")->trigger();
+    QCOMPARE(window.queue().rowCount(), 3);
+    QTRY_COMPARE_WITH_TIMEOUT(window.queue().at(2).image_info, QStringLiteral("9×7 · RGB 8-bit"), 10000);
+    QFile::remove(window.queue().at(2).input);
 }
 
 void WidgetsTest::compare_view_is_pixel_accurate_at_100_percent() {
     const QImage input = random_qimage(60, 45, 1);
     const QImage after = random_qimage(120, 90, 2);
+    const QImage bicubic = bicubic_upscale(input, 2, 1 << 20);
     CompareView view;
     view.resize(300, 200);  // smaller than the image: the view is cropped, not scaled
     view.set_resampler(BeforeResampler::Nearest);
-    view.set_images(input, 2, after);
+    view.set_images({input, bicubic, 2, after});
     view.zoom_to_actual_size();
     QCOMPARE(view.zoom(), 1.0);
     const QPointF origin = view.map_to_widget({0, 0});
     QCOMPARE(origin.x(), std::round(origin.x()));
 
     // Check a band away from the corner labels and the split handle.
-    auto check = [&](double split, auto expected_at) {
+    auto check = [&](const char* what, double split, auto expected_at) {
         view.set_split(split);
         const QImage shot = view.grab().toImage().convertToFormat(QImage::Format_RGBA8888);
         int mismatches = 0, checked = 0;
@@ -116,12 +153,14 @@ void WidgetsTest::compare_view_is_pixel_accurate_at_100_percent() {
                 ++checked;
                 if (shot.pixelColor(x, y) != expected_at(ox, oy)) ++mismatches;
             }
-        qInfo("split %.0f: %d of %d pixels differ", split, mismatches, checked);
+        qInfo("%s: %d of %d pixels differ", what, mismatches, checked);
         QVERIFY(checked > 5000);
         QCOMPARE(mismatches, 0);
     };
-    check(0.0, [&](int x, int y) { return after.pixelColor(x, y); });           // all "after"
-    check(1.0, [&](int x, int y) { return input.pixelColor(x / 2, y / 2); });   // all "before", nearest
+    check("after", 0.0, [&](int x, int y) { return after.pixelColor(x, y); });
+    check("before, nearest", 1.0, [&](int x, int y) { return input.pixelColor(x / 2, y / 2); });
+    view.set_resampler(BeforeResampler::Bicubic);
+    check("before, bicubic", 1.0, [&](int x, int y) { return bicubic.pixelColor(x, y); });
 }
 
 void WidgetsTest::shortcuts() {
@@ -141,7 +180,7 @@ void WidgetsTest::shortcuts() {
     // The keys reach the compare view.
     window.show();
     QVERIFY(QTest::qWaitForWindowActive(&window));
-    window.compare_view().set_images(random_qimage(64, 48, 3), 2, {});
+    window.compare_view().set_images({random_qimage(64, 48, 3), {}, 2, {}});
     QTest::keyClick(&window, Qt::Key_1, Qt::ControlModifier);
     QCOMPARE(window.compare_view().zoom(), 1.0);
     QTest::keyClick(&window, Qt::Key_Equal, Qt::ControlModifier);

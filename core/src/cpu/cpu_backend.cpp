@@ -22,16 +22,29 @@ std::string gib(std::size_t bytes) {
     return text;
 }
 
-// Sets the OpenMP thread count of the calling thread for one forward pass and restores it afterwards.
-class OmpThreadsScope {
+// Applies a thread count for one forward pass and restores the previous one: OpenMP's (per calling thread) and
+// OpenBLAS's (process-wide: concurrent forwards with different counts would race on it, so `threads` = 0, the
+// default, leaves it alone).
+class ThreadCountScope {
 public:
-    explicit OmpThreadsScope(int threads) : previous_(omp_get_max_threads()) {
-        if (threads > 0) omp_set_num_threads(threads);
+    explicit ThreadCountScope(int threads)
+        : threads_(threads), omp_previous_(omp_get_max_threads()), blas_previous_(openblas_get_num_threads()) {
+        if (threads_ > 0) {
+            omp_set_num_threads(threads_);
+            openblas_set_num_threads(threads_);
+        }
     }
-    ~OmpThreadsScope() { omp_set_num_threads(previous_); }
+    ~ThreadCountScope() {
+        if (threads_ > 0) {
+            omp_set_num_threads(omp_previous_);
+            openblas_set_num_threads(blas_previous_);
+        }
+    }
+    ThreadCountScope(const ThreadCountScope&) = delete;
+    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
 
 private:
-    int previous_;
+    int threads_, omp_previous_, blas_previous_;
 };
 
 struct FreeDeleter {
@@ -40,10 +53,7 @@ struct FreeDeleter {
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(const Model& model, int threads) : weights_(model), threads_(threads) {
-        // BLAS threads are process-wide in OpenBLAS; only touched when the caller asks for a count.
-        if (threads > 0) openblas_set_num_threads(threads);
-    }
+    CpuBackend(const Model& model, int threads) : weights_(model), threads_(threads) {}
 
     std::string name() const override { return "cpu"; }
 
@@ -103,7 +113,7 @@ private:
     // plus the largest scratch the ops actually allocated in one step (metered, cpu/scratch.h).
     Status execute(const cpu::Program& program, const MemoryPlan& plan, char* arena, const ForwardControl& control,
                    std::size_t* observed) const {
-        const OmpThreadsScope threads(threads_);
+        const ThreadCountScope threads(threads_);
         std::vector<float*> buffers(plan.offsets.size());
         for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i] = reinterpret_cast<float*>(arena + plan.offsets[i]);
 
