@@ -20,6 +20,7 @@ PACKAGES=(
   libtiff-dev zlib1g-dev libopenblas-dev libomp-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev
   qt6-base-dev qt6-charts-dev
+  gnuplot-nox
 )
 
 install_packages() {

@@ -13,12 +13,12 @@
 
 namespace nalasr::kernels {
 
-// C even and ≤ kMaxLayerNormChannels (dwconv.cuh).
+// C ≤ kMaxLayerNormChannels (dwconv.cuh).
 cudaError_t nala_attention_tail(__half* qkvg, std::int64_t ld, int H, int W, int C, const float* lepe_w,
                                 const float* lepe_b, const float* gamma, const float* beta, float eps,
                                 cudaStream_t stream);
 
-// d (head width) even; lepe_w (d, 1, 5, 5), lepe_b (d).
+// lepe_w (d, 1, 5, 5), lepe_b (d), d the head width.
 cudaError_t pola_attention_tail(__half* qkvg, std::int64_t ld, int H, int W, int C, int d, const float* lepe_w,
                                 const float* lepe_b, cudaStream_t stream);
 

@@ -8,15 +8,15 @@ constexpr int kThreads = 256;
 
 __global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset, std::int64_t t0,
                                  int count, int k_pad, __half* __restrict__ cols) {
-    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= std::int64_t(count) * k_pad) return;
-    const std::int64_t row = i / k_pad;
-    const int col = int(i - row * k_pad);
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;  // < count·k_pad, which a chunk keeps small
+    if (i >= unsigned(count) * unsigned(k_pad)) return;
+    const unsigned row = i / unsigned(k_pad);
+    const int col = int(i - row * unsigned(k_pad));
     float value = 0.0f;
     if (col < 9 * Cin) {
         const int tap_index = col / Cin, ci = col - tap_index * Cin;
-        const std::int64_t t = t0 + row;
-        const int y = int(t / W) + tap_index / 3 - 1, xx = int(t % W) + tap_index % 3 - 1;
+        const unsigned t = unsigned(t0 + row), ty = t / unsigned(W);  // token indices fit 32 bits (N < 2^31)
+        const int y = int(ty) + tap_index / 3 - 1, xx = int(t - ty * unsigned(W)) + tap_index % 3 - 1;
         if (y >= 0 && y < H && xx >= 0 && xx < W) value = x[(std::int64_t(y) * W + xx) * Cin + ci] - offset;
     }
     cols[i] = __float2half_rn(value);
@@ -25,13 +25,13 @@ __global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int 
 // The same for Cin a multiple of 8 (so k_pad = 9·Cin): one thread per 8 channels of one tap, 16-byte stores.
 __global__ void im2col3x3_vec8_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset,
                                       std::int64_t t0, int count, __half* __restrict__ cols) {
-    const int groups = Cin / 8, per_row = 9 * groups;
-    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= std::int64_t(count) * per_row) return;
-    const std::int64_t row = i / per_row;
-    const int rem = int(i - row * per_row), tap_index = rem / groups, ci = (rem - tap_index * groups) * 8;
-    const std::int64_t t = t0 + row;
-    const int y = int(t / W) + tap_index / 3 - 1, xx = int(t % W) + tap_index % 3 - 1;
+    const unsigned groups = unsigned(Cin) / 8, per_row = 9 * groups;
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= unsigned(count) * per_row) return;
+    const unsigned row = i / per_row, rem = i - row * per_row;
+    const int tap_index = int(rem / groups), ci = int(rem - unsigned(tap_index) * groups) * 8;
+    const unsigned t = unsigned(t0 + row), ty = t / unsigned(W);
+    const int y = int(ty) + tap_index / 3 - 1, xx = int(t - ty * unsigned(W)) + tap_index % 3 - 1;
     float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
     if (y >= 0 && y < H && xx >= 0 && xx < W) {
         const float4* src = reinterpret_cast<const float4*>(x + (std::int64_t(y) * W + xx) * Cin + ci);
@@ -50,14 +50,14 @@ __global__ void im2col3x3_vec8_kernel(const float* __restrict__ x, int H, int W,
 
 __global__ void pixel_shuffle_kernel(const float* __restrict__ conv, int ld, std::int64_t t0, int count, int W,
                                      int cout, int s, float* __restrict__ out) {
-    const int s2 = s * s;
-    const std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= std::int64_t(count) * cout * s2) return;
-    const std::int64_t row = i / (cout * s2);
-    const int ch = int(i - row * (cout * s2));
-    const int c = ch / s2, ij = ch - c * s2, di = ij / s, dj = ij - di * s;
-    const std::int64_t t = t0 + row;
-    const std::int64_t y = t / W, x = t % W;
+    const unsigned per_row = unsigned(cout * s * s);
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= unsigned(count) * per_row) return;
+    const unsigned row = i / per_row;
+    const int ch = int(i - row * per_row);
+    const int c = ch / (s * s), ij = ch - c * s * s, di = ij / s, dj = ij - di * s;
+    const unsigned t = unsigned(t0 + row), ty = t / unsigned(W);
+    const std::int64_t y = ty, x = t - ty * unsigned(W);
     out[((y * s + di) * (std::int64_t(W) * s) + x * s + dj) * cout + c] = conv[row * ld + ch] + 0.5f;
 }
 

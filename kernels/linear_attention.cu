@@ -54,8 +54,7 @@ __device__ inline float2 rotate(float2 v, float2 cs) {
 }
 
 // Pola's key after steps 1-2: (k + kpos(k)) / σ for global channel hc at token t.
-__device__ inline float pola_key(const Params& p, std::int64_t t, int hc) {
-    const int y = int(t / p.W), x = int(t % p.W);
+__device__ inline float pola_key(const Params& p, std::int64_t t, int y, int x, int hc) {
     const __half* k = p.qkvg + p.C + hc;
     float a = __half2float(k[t * p.ld]) + p.kpos_b[hc];
     for (int tap = 0; tap < 9; ++tap) {
@@ -87,6 +86,9 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
     const int group = tid / kGroupThreads, in_group = tid % kGroupThreads;
     const int r0 = (in_group / kColTiles) * 4, c0 = (in_group % kColTiles) * 4;
 
+    // The mean key: thread tid sums row tid mod kRows over the tokens ≡ tid / kRows (mod kMeanGroups).
+    constexpr int kMeanGroups = kPass1Threads / kRows;
+    const int mean_row = tid % kRows, mean_group = tid / kRows;
     float acc[4][4] = {};
     float mean_acc = 0.0f;
     for (std::int64_t chunk = t_begin; chunk < t_end; chunk += kChunk) {
@@ -105,7 +107,8 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
                     pos = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
                     neg = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
                 } else {
-                    const float k0 = pola_key(p, t, hc), k1 = pola_key(p, t, hc + 1);
+                    const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
+                    const float k0 = pola_key(p, t, y, x, hc), k1 = pola_key(p, t, y, x, hc + 1);
                     const float p0 = p.power[hc], p1 = p.power[hc + 1];
                     pos = make_float2(pow_nonneg(fmaxf(k0, 0.0f), p0), pow_nonneg(fmaxf(k1, 0.0f), p1));
                     neg = make_float2(pow_nonneg(fmaxf(-k0, 0.0f), p0), pow_nonneg(fmaxf(-k1, 0.0f), p1));
@@ -116,7 +119,8 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
             raw[c] = pos.x, raw[c + 1] = pos.y, raw[DM + c] = neg.x, raw[DM + c + 1] = neg.y;
             if constexpr (F == FeatureMap::Nala) {
                 if (valid) {
-                    const float2 cs = rope(p, c, int(t / p.W), int(t % p.W));
+                    const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
+                    const float2 cs = rope(p, c, y, x);
                     pos = rotate(pos, cs);
                     neg = rotate(neg, cs);
                 }
@@ -134,16 +138,17 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
 #pragma unroll
                 for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
         }
-        if (tid < kRows)
-            for (int tl = 0; tl < kChunk; ++tl) mean_acc += s_raw[tl * kRows + tid];
+        for (int tl = mean_group; tl < kChunk; tl += kMeanGroups) mean_acc += s_raw[tl * kRows + mean_row];
         __syncthreads();
     }
 
+    __shared__ float red_mean[kPass1Threads];
     float* red = smem;  // reused: every thread is past the last barrier of the staging loop
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) red[group * kRows * DM + (r0 + i) * DM + c0 + j] = acc[i][j];
+    red_mean[tid] = mean_acc;
     __syncthreads();
     float* out = p.partials + (std::int64_t(head) * p.blocks + blockIdx.x) * entries(DM);
     for (int e = tid; e < kRows * DM; e += kPass1Threads) {
@@ -151,18 +156,35 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
         for (int g = 0; g < kGroups; ++g) s += red[g * kRows * DM + e];
         out[e] = s;
     }
-    if (tid < kRows) out[kRows * DM + tid] = mean_acc;
+    if (tid < kRows) {
+        float s = 0.0f;
+        for (int g = 0; g < kMeanGroups; ++g) s += red_mean[g * kRows + tid];
+        out[kRows * DM + tid] = s;
+    }
 }
 
-// Sums the partials of every block in block order, in float64, and divides by N.
+// Sums the partials of every block in float64 and divides by N. A block takes 32 entries; its 8 warps sum the
+// pass-1 blocks ≡ warp (mod 8), and warp 0 adds the 8 sums in order: a fixed order, so a deterministic result.
+constexpr int kReduceSlices = 8;
 __global__ void reduce_kernel(const float* __restrict__ partials, int blocks, int n_entries, int heads, double inv_n,
                               float* __restrict__ state) {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= heads * n_entries) return;
-    const int head = i / n_entries, e = i % n_entries;
+    __shared__ double slice_sum[kReduceSlices][32];
+    const int lane = threadIdx.x % 32, slice = threadIdx.x / 32;
+    const int i = blockIdx.x * 32 + lane;
+    const bool valid = i < heads * n_entries;
     double s = 0.0;
-    for (int b = 0; b < blocks; ++b) s += partials[(std::int64_t(head) * blocks + b) * n_entries + e];
-    state[i] = float(s * inv_n);
+    if (valid) {
+        const int head = i / n_entries, e = i % n_entries;
+        const float* p = partials + std::int64_t(head) * blocks * n_entries + e;
+#pragma unroll 4
+        for (int b = slice; b < blocks; b += kReduceSlices) s += p[std::int64_t(b) * n_entries];
+    }
+    slice_sum[slice][lane] = s;
+    __syncthreads();
+    if (slice != 0 || !valid) return;
+    double total = 0.0;
+    for (int k = 0; k < kReduceSlices; ++k) total += slice_sum[k][lane];
+    state[i] = float(total * inv_n);
 }
 
 // Pass 2: one thread per (token, head).
@@ -203,7 +225,7 @@ __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
         float den = 1e-6f;
 #pragma unroll
         for (int i = 0; i < kRows; ++i) den += phi[i] * m[i];
-        const int y = int(t / p.W), x = int(t % p.W);
+        const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
 #pragma unroll
         for (int c = 0; c < DM; c += 2) {
             if (c >= p.d) continue;
@@ -270,8 +292,8 @@ cudaError_t launch(Params p, int heads, cudaStream_t stream) {
     pass1_kernel<DM, F><<<dim3(unsigned(p.blocks), unsigned(heads)), kPass1Threads, 0, stream>>>(p);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     const int n = heads * entries(DM);
-    reduce_kernel<<<unsigned(div_up(n, 256)), 256, 0, stream>>>(p.partials, p.blocks, entries(DM), heads,
-                                                                  1.0 / double(p.N), p.state);
+    reduce_kernel<<<unsigned(div_up(n, 32)), 32 * kReduceSlices, 0, stream>>>(p.partials, p.blocks, entries(DM), heads,
+                                                                                1.0 / double(p.N), p.state);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     pass2_kernel<DM, F><<<dim3(unsigned(div_up(p.N, kPass2Threads)), unsigned(heads)), kPass2Threads, 0, stream>>>(p);
     return cudaGetLastError();

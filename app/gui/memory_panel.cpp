@@ -69,7 +69,7 @@ MemoryPanel::MemoryPanel(QWidget* parent)
     view_->setRenderHint(QPainter::Antialiasing);
     view_->setMinimumHeight(220);
     chart_->setTitle(tr("Peak memory vs tokens"));
-    chart_->legend()->setAlignment(Qt::AlignRight);
+    chart_->legend()->setAlignment(Qt::AlignBottom);
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(measure_);

@@ -132,6 +132,10 @@ public:
         if (width <= 0 || height <= 0)
             return {StatusCode::InvalidArgument,
                     "forward: empty input " + std::to_string(width) + "x" + std::to_string(height)};
+        // The kernels index tokens with 32-bit integers.
+        if (std::int64_t(width) * height >= (std::int64_t(1) << 31))
+            return {StatusCode::InvalidArgument, "forward: " + std::to_string(width) + "x" + std::to_string(height) +
+                                                     " has more pixels than the CUDA backend handles (2^31)"};
         std::lock_guard<std::mutex> lock(mutex_);
         NALASR_RETURN_IF_ERROR(ctx_.activate());
 
