@@ -2,11 +2,15 @@
 # NalaSR set-up: installs the Debian packages the build needs, configures and builds.
 #
 #   bash setup.sh --demo   install, build, and upscale the bundled sample with the bundled default model
-#   bash setup.sh --test   install, build, and run the test suite (what CI runs)
+#   bash setup.sh --test   install, build, and run the test suite, then the hardening stage (what CI runs)
+#   bash setup.sh --test-hardening   the hardening stage alone: the CPU tests built with AddressSanitizer +
+#                          UBSan, then each libFuzzer target for NALASR_FUZZ_SECONDS (tests/fuzz/run_fuzz.sh)
 #   bash setup.sh          install and build only
 #
 # Environment: BUILD_DIR (default build), NALASR_CUDA (AUTO/ON/OFF), JOBS (default: all cores),
-# NALASR_SKIP_INSTALL=1 to skip apt-get (packages already present).
+# NALASR_SKIP_INSTALL=1 to skip apt-get (packages already present), NALASR_FUZZ_SECONDS (default 60 per
+# target), NALASR_SKIP_HARDENING=1 to leave the hardening stage out of --test (quick local runs; CI keeps it).
+# Each stage prints its duration ("setup: stage ... took N s").
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,6 +24,7 @@ PACKAGES=(
   libtiff-dev zlib1g-dev libopenblas-dev libomp-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev
   qt6-base-dev qt6-charts-dev
+  clang libclang-rt-dev
   gnuplot-nox
 )
 
@@ -43,8 +48,43 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
-install_packages
-build
+# Runs "$@" as a named stage and prints how long it took.
+stage() {
+  local name="$1" start=$SECONDS
+  shift
+  "$@"
+  echo "setup: stage '$name' took $((SECONDS - start)) s"
+}
+
+cpu_and_cuda_tests() {
+  (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" -LE cuda)
+  (cd "$BUILD_DIR" && ctest --output-on-failure -L cuda)  # skips cleanly without a GPU
+}
+
+# The CPU suite built with -DNALASR_SANITIZE=ON (ASan + UBSan; the CLI tests run the sanitized nalasr too).
+# UBSan stops at the first report so that it fails the test instead of scrolling by.
+sanitizer_tests() {
+  local dir="${BUILD_DIR}-asan"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNALASR_SANITIZE=ON -DNALASR_CUDA=OFF -DNALASR_GUI=OFF
+  cmake --build "$dir" -j "$JOBS"
+  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     ctest --output-on-failure -j "$JOBS" -LE cuda)
+}
+
+fuzz_targets() {
+  FUZZ_DIR="${BUILD_DIR}-fuzz" JOBS="$JOBS" bash tests/fuzz/run_fuzz.sh "${NALASR_FUZZ_SECONDS:-60}"
+}
+
+hardening() {
+  stage "sanitizer build + CPU tests" sanitizer_tests
+  stage "fuzzing" fuzz_targets
+}
+
+stage "install packages" install_packages
+case "$mode" in
+  --test-hardening) ;;
+  *) stage "build" build ;;
+esac
 case "$mode" in
   --demo)
     mkdir -p out
@@ -53,10 +93,10 @@ case "$mode" in
     echo "setup: wrote out/sample_x4.png (report: out/sample_x4.json)"
     ;;
   --test)
-    cd "$BUILD_DIR"
-    ctest --output-on-failure -j "$JOBS" -LE cuda
-    ctest --output-on-failure -L cuda  # skips cleanly without a GPU
+    stage "tests" cpu_and_cuda_tests
+    if [[ "${NALASR_SKIP_HARDENING:-0}" != 1 ]]; then hardening; fi
     ;;
+  --test-hardening) hardening ;;
   build) ;;
-  *) echo "usage: bash setup.sh [--demo|--test]" >&2; exit 2 ;;
+  *) echo "usage: bash setup.sh [--demo|--test|--test-hardening]" >&2; exit 2 ;;
 esac

@@ -24,11 +24,4 @@ __device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
 // x^p for x >= 0 with 0^p = 0 (p > 0). The explicit branch keeps log2(0) out of the arithmetic.
 __device__ inline float pow_nonneg(float x, float p) { return x > 0.0f ? exp2f(p * __log2f(x)) : 0.0f; }
 
-// Zero-padded read of one depthwise-conv tap: the element (y, x, c) of an H×W map with row stride `ld`.
-template <typename T>
-__device__ inline float tap(const T* map, int H, int W, int y, int x, std::int64_t ld, int c) {
-    if (y < 0 || y >= H || x < 0 || x >= W) return 0.0f;
-    return float(map[(std::int64_t(y) * W + x) * ld + c]);
-}
-
 }  // namespace nalasr::kernels

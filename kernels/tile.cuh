@@ -16,7 +16,7 @@ constexpr int kTileX = 8;
 constexpr int kTileTokens = kTileY * kTileX;
 constexpr std::size_t kDefaultSharedBytes = 48 * 1024;  // above this a kernel must opt in
 
-// Staged elements of a tile with halo r and cw channels per pixel.
+// Pixels of a tile with a halo of r on every side.
 __host__ __device__ constexpr int tile_pixels(int r) { return (kTileY + 2 * r) * (kTileX + 2 * r); }
 
 __device__ inline float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }

@@ -15,6 +15,7 @@ Usage: python3 models/bench_train.py --train .traindata/train [--batch 32 --patc
 """
 import argparse
 import functools
+import itertools
 import json
 import statistics
 import time
@@ -70,7 +71,7 @@ def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
         warm_s, _ = first_call_s(lambda: step(*batches[0], 1.0))
     for i in range(3):
         step(*batches[i % 4], 1.0)
-    counter = iter(range(10 ** 9))
+    counter = itertools.count()
     repeats = args.steps if formulation == "fast" else max(5, args.steps // 4)
     ms = cuda_time_ms(lambda: step(*batches[next(counter) % 4], 1.0), repeats)
     peak = torch.cuda.max_memory_allocated() / 2 ** 30
@@ -123,7 +124,8 @@ def breakdown(model, opt, batches, bank, step_ms, args):
     attn_ms = cuda_time_ms(attention, 30) * len(model.blocks())
     rest_ms = step_ms - attn_ms - opt_ms
     total_ms = step_ms + data_ms
-    print(f"fast path shares of {total_ms:.2f} ms (step + data): data {data_ms:.2f} ms ({100 * data_ms / total_ms:.1f} %), "
+    print(f"fast path shares of {total_ms:.2f} ms (step + data): "
+          f"data {data_ms:.2f} ms ({100 * data_ms / total_ms:.1f} %), "
           f"attention core {attn_ms:.2f} ms ({100 * attn_ms / total_ms:.1f} %), "
           f"optimiser {opt_ms:.2f} ms ({100 * opt_ms / total_ms:.1f} %), "
           f"rest (convs, linears, norms) {rest_ms:.2f} ms ({100 * rest_ms / total_ms:.1f} %)", flush=True)

@@ -5,6 +5,9 @@ chunk continues it. Each chunk ends by writing to --out: checkpoint.pt (model, o
 history), the current weights as nalasr_<kind>_x<scale>.safetensors, and train_log.jsonl (one line per chunk:
 steps, loss, speed, Set5/Set14 Y-PSNR/SSIM). A checkpoint is also written every --save-every minutes.
 
+Hyper-parameters come from the command line: pass the same ones when resuming (the checkpoint keeps the
+planned total steps and the schedule's re-plan anchor).
+
 Example (first chunk, then a resumed one):
   python3 models/train.py --train .traindata/train --bench .traindata/benchmarks --minutes 8 --out $OUT
   python3 models/train.py ... --resume models/checkpoints/nalasr_nala_x4.pt --minutes 8 --out $OUT
@@ -42,6 +45,9 @@ def parse_args(argv=None):
     ap.add_argument("--plan-minutes", type=float, default=None,
                     help="re-plan --total-steps so that the schedule ends this many loop minutes after the start "
                          "of this chunk's loop (this chunk and later ones), from the speed of its first 300 steps")
+    ap.add_argument("--restart-lr", type=float, default=None,
+                    help="when resuming a finished schedule: restart the cosine at this rate, from the resumed "
+                         "step to --total-steps (or to the end found by --plan-minutes)")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
     ap.add_argument("--train", default=".traindata/train")
@@ -150,15 +156,91 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
     os.replace(tmp, path)
 
 
-def provenance(args, step, history, results):
-    return {"trained_on": "NalaSR train set: BSDS500 train+test (400) + 38 Debian wallpaper photos; "
-                          "LR by MATLAB-compatible bicubic",
+def provenance(args, bank, step, history, results):
+    return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
+                          "LR by MATLAB-compatible bicubic)",
             "steps": step, "batch": args.batch, "lr_patch": args.patch,
             "device_minutes": round(sum(h["chunk_minutes"] for h in history), 2),
             "device": history[-1]["device"],
             "psnr_set5": results["Set5"]["psnr"], "ssim_set5": results["Set5"]["ssim"],
             "psnr_set14": results["Set14"]["psnr"], "ssim_set14": results["Set14"]["ssim"],
             "created": datetime.date.today().isoformat(), "source": "models/train.py"}
+
+
+def resume(ckpt, model, opt, data_gen, args):
+    """Restores weights, optimiser, RNGs and the schedule; -> (step, history)."""
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    fit_optimizer(opt, args)
+    torch.set_rng_state(ckpt["rng"]["cpu"])
+    if "cuda" in ckpt["rng"] and args.device == "cuda":
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+    data_gen.set_state(ckpt["rng"]["data"])
+    args.anchor_step = ckpt["args"].get("anchor_step")
+    args.anchor_lr = ckpt["args"].get("anchor_lr")
+    if args.total_steps is None:
+        args.total_steps = ckpt["total_steps"]
+    elif ckpt["total_steps"] != args.total_steps:
+        print(f"note: planned total steps {ckpt['total_steps']} -> {args.total_steps}")
+    return ckpt["step"], ckpt["history"]
+
+
+class Chunk:
+    """The training loop of one chunk: runs until its time budget is spent, tracks speed and loss."""
+
+    def __init__(self, model, opt, bank, data_gen, args, save):
+        self.model, self.opt, self.bank, self.data_gen, self.args, self.save = model, opt, bank, data_gen, args, save
+        self.compile_s, self.losses, self.speed_t, self.speed_step = None, [], None, None
+
+    def run(self, step):
+        """-> the step reached."""
+        args, device = self.args, self.args.device
+        loop_start = last_save = time.time()
+        loss_sum, loss_n, graph = None, 0, None
+        while time.time() - loop_start < args.minutes * 60:
+            set_learning_rate(self.opt, learning_rate(step, args))
+            lr_img, hr_img = self.bank.batch(args.batch, self.data_gen)
+            if graphed(args) and graph is None:
+                graph = GraphedStep(train_step, self.model, self.opt, lr_img, hr_img, args.clip)
+                step += WARMUP_STEPS  # the warm-up steps before capture are real updates
+            if graph is not None:
+                loss = graph(lr_img, hr_img)
+            else:
+                loss = train_step(self.model, self.opt, lr_img, hr_img, args.clip)
+            loss_sum = loss if loss_sum is None else loss_sum + loss
+            loss_n += 1
+            step += 1
+            if self.compile_s is None:
+                synchronize(device)
+                self.compile_s = time.time() - loop_start
+                stats = dict(torch._dynamo.utils.counters["stats"]) if args.compile != "off" else {}
+                print(f"first step (compile + warm-up): {self.compile_s:.1f} s; dynamo stats {stats}")
+                self.speed_t, self.speed_step = time.time(), step
+            if args.plan_minutes and step == self.speed_step + 300:
+                synchronize(device)
+                rate = 300 / (time.time() - self.speed_t)
+                left_s = args.plan_minutes * 60 - (time.time() - loop_start)
+                replan(step, step + int(rate * left_s), args)
+                print(f"re-planned: {rate:.1f} steps/s -> schedule ends at step {args.total_steps}, "
+                      f"cosine from lr {args.anchor_lr:.2e}")
+            if step % 500 == 0:
+                mean_loss = (loss_sum / loss_n).item()  # the only host sync in the loop
+                self.losses.append(mean_loss)
+                print(f"step {step:6d}  loss {mean_loss:.5f}  lr {learning_rate(step, args):.2e}  "
+                      f"{self.steps_per_s(step):.1f} steps/s", flush=True)
+                loss_sum, loss_n = None, 0
+                if not math.isfinite(mean_loss):
+                    raise RuntimeError("loss is not finite")
+            if time.time() - last_save > args.save_every * 60:
+                self.save(step)
+                last_save = time.time()
+        synchronize(device)
+        return step
+
+    def steps_per_s(self, step):
+        if self.speed_t is None:
+            return 0.0
+        return (step - self.speed_step) / max(1e-9, time.time() - self.speed_t)
 
 
 def main():
@@ -181,75 +263,25 @@ def main():
     opt = make_optimizer(model, args)
     data_gen = torch.Generator(device=device)
     data_gen.manual_seed(args.seed)
-    step, history = 0, []
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        fit_optimizer(opt, args)
-        step, history = ckpt["step"], ckpt["history"]
-        torch.set_rng_state(ckpt["rng"]["cpu"])
-        if "cuda" in ckpt["rng"] and device == "cuda":
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
-        data_gen.set_state(ckpt["rng"]["data"])
-        args.anchor_step = ckpt["args"].get("anchor_step")
-        args.anchor_lr = ckpt["args"].get("anchor_lr")
-        if args.total_steps is None:
-            args.total_steps = ckpt["total_steps"]
-        elif ckpt["total_steps"] != args.total_steps:
-            print(f"note: planned total steps {ckpt['total_steps']} -> {args.total_steps}")
+    step, history = resume(ckpt, model, opt, data_gen, args) if ckpt else (0, [])
     if args.total_steps is None:
         args.total_steps = 40000
+    if args.restart_lr is not None:
+        args.anchor_step, args.anchor_lr = step, args.restart_lr
     print(f"model: {cfg.attention} x{cfg.scale}, {parameter_count(model)} parameters, resuming at step {step}")
     if args.compile == "regional":
         compile_blocks(model, args.compile_mode)
     model.train()
 
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
+
+    def save(at_step):
+        save_checkpoint(ckpt_path, model, opt, at_step, args, cfg, data_gen, history)
+
     first_step, loop_start = step, time.time()
-    compile_s, last_save, loss_sum, loss_n, window = None, loop_start, None, 0, []
-    graph = None
-    while time.time() - loop_start < args.minutes * 60:
-        set_learning_rate(opt, learning_rate(step, args))
-        lr_img, hr_img = bank.batch(args.batch, data_gen)
-        if graphed(args) and graph is None:
-            graph = GraphedStep(train_step, model, opt, lr_img, hr_img, args.clip)
-            step += WARMUP_STEPS  # the warm-up steps before capture are real updates
-        if graph is not None:
-            loss = graph(lr_img, hr_img)
-        else:
-            loss = train_step(model, opt, lr_img, hr_img, args.clip)
-        loss_sum = loss if loss_sum is None else loss_sum + loss
-        loss_n += 1
-        step += 1
-        if compile_s is None:
-            synchronize(device)
-            compile_s = time.time() - loop_start
-            graphs = dict(torch._dynamo.utils.counters["stats"]) if args.compile != "off" else {}
-            print(f"first step (compile + warm-up): {compile_s:.1f} s; dynamo stats {graphs}")
-            speed_t, speed_step = time.time(), step
-        if args.plan_minutes and step == speed_step + 300:
-            synchronize(device)
-            rate = 300 / (time.time() - speed_t)
-            left_s = args.plan_minutes * 60 - (time.time() - loop_start)
-            replan(step, step + int(rate * left_s), args)
-            print(f"re-planned: {rate:.1f} steps/s -> schedule ends at step {args.total_steps}, "
-                  f"cosine from lr {args.anchor_lr:.2e}")
-        if step % 500 == 0:
-            mean_loss = (loss_sum / loss_n).item()  # the only host sync in the loop
-            window.append(mean_loss)
-            rate = (step - speed_step) / (time.time() - speed_t)
-            print(f"step {step:6d}  loss {mean_loss:.5f}  lr {learning_rate(step, args):.2e}  {rate:.1f} steps/s  "
-                  f"t {time.time() - start:.0f} s", flush=True)
-            loss_sum, loss_n = None, 0
-            if not math.isfinite(mean_loss):
-                raise RuntimeError("loss is not finite")
-        if time.time() - last_save > args.save_every * 60:
-            save_checkpoint(ckpt_path, model, opt, step, args, cfg, data_gen, history)
-            last_save = time.time()
-    synchronize(device)
-    loop_s = time.time() - loop_start
-    steps_done = step - first_step
-    steps_per_s = (step - speed_step) / max(1e-9, time.time() - speed_t)
+    chunk = Chunk(model, opt, bank, data_gen, args, save)
+    step = chunk.run(step)
+    loop_s, steps_per_s = time.time() - loop_start, chunk.steps_per_s(step)
 
     with torch.compiler.set_stance("force_eager"):
         eval_start = time.time()
@@ -257,19 +289,20 @@ def main():
         eval_s = time.time() - eval_start
     history.append({
         "chunk": len(history) + 1, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "steps_start": first_step, "steps_end": step,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "steps_start": first_step, "steps_end": step,
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
-        "compile_s": round(compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
-        "loss_last": round(window[-1], 5) if window else None,
+        "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
+        "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
         "lr_end": learning_rate(step, args), "batch": args.batch, "patch": args.patch, "eval_s": round(eval_s, 1),
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
-    save_checkpoint(ckpt_path, model, opt, step, args, cfg, data_gen, history)
+    save(step)
     weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
-    save_model(weights, model, provenance(args, step, history, results))
+    save_model(weights, model, provenance(args, bank, step, history, results))
     with open(os.path.join(args.out, "train_log.jsonl"), "w") as f:
         for h in history:
             f.write(json.dumps(h) + "\n")
-    print(f"chunk done: {steps_done} steps in {loop_s:.0f} s, total {step}; "
+    print(f"chunk done: {step - first_step} steps in {loop_s:.0f} s, total {step}; "
           f"Set5 {results['Set5']['psnr']:.2f} dB / {results['Set5']['ssim']:.4f}, "
           f"Set14 {results['Set14']['psnr']:.2f} dB / {results['Set14']['ssim']:.4f}; "
           f"whole chunk {time.time() - start:.0f} s")

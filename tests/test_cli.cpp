@@ -7,9 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -17,76 +15,11 @@
 #include "nalasr/engine.h"
 #include "nalasr/image.h"
 #include "nalasr/model.h"
+#include "test_cli_support.h"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-struct CliRun {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr together
-};
-
-std::string shell_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-CliRun run_cli(const std::vector<std::string>& args) {
-    std::string command = shell_quote(NALASR_CLI_PATH);
-    for (const auto& a : args) command += " " + shell_quote(a);
-    command += " 2>&1";
-    CliRun run;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return run;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) run.output.append(buffer, n);
-    const int status = pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
-}
-
-nalasr::Image random_image(int w, int h, int c, nalasr::SampleType type, unsigned seed) {
-    nalasr::Image im;
-    im.allocate(w, h, c, type);
-    std::mt19937 rng(seed);
-    for (auto& byte : im.pixels) byte = std::uint8_t(rng());
-    return im;
-}
-
-void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-std::string read_text(const fs::path& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-// A temporary folder with a small random x2 model in it (fast enough for a CPU test).
-class CliTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        std::random_device rd;
-        dir_ = fs::temp_directory_path() / ("nalasr-cli-test-" + std::to_string(rd()));
-        fs::create_directories(dir_);
-        nalasr::ModelConfig config;
-        config.channels = 16;
-        config.heads = 2;
-        config.groups = 1;
-        config.blocks = 1;
-        config.scale = 2;
-        model_ = dir_ / "tiny x2.safetensors";
-        auto st = nalasr::Model::random(config, 7).save_file(model_);
-        if (!st) GTEST_SKIP() << "Model::random/save_file not available yet: " << st.message();
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-    fs::path dir_, model_;
-};
-
-}  // namespace
+using namespace nalasr::test;  // run_cli, random_image, CliTest, ...
 
 TEST_F(CliTest, FolderWithAGoodAndABadImage) {
     fs::create_directories(dir_ / "in");

@@ -80,7 +80,7 @@ TEST(Engine, UpscalesAllSampleTypesAndChannelCounts) {
             EXPECT_EQ(out.height, 9 * scale);
             EXPECT_EQ(out.channels, c.channels);
             EXPECT_EQ(out.type, c.type);
-            EXPECT_EQ(out.pixels.size(), std::size_t(out.width) * out.height * c.channels * (c.type == SampleType::U8 ? 1 : c.type == SampleType::U16 ? 2 : 4));
+            EXPECT_EQ(out.pixels.size(), std::size_t(out.width) * out.height * c.channels * sample_size(c.type));
             EXPECT_EQ(stats.tokens, 117u);
             EXPECT_EQ(stats.backend, "cpu");
             EXPECT_GT(stats.planned_peak_bytes, 0u);
@@ -124,7 +124,8 @@ TEST(Engine, GreyMatchesNetworkMean) {
     ASSERT_TRUE(engine->upscale(in, &out, {}, nullptr));
     double max_diff = 0;
     for (std::size_t i = 0; i < net.size() / 3; ++i)
-        max_diff = std::max(max_diff, std::abs(double(f32_at(out, i)) - (net[3 * i] + net[3 * i + 1] + net[3 * i + 2]) / 3.0));
+        const double mean = (net[3 * i] + net[3 * i + 1] + net[3 * i + 2]) / 3.0;
+        max_diff = std::max(max_diff, std::abs(double(f32_at(out, i)) - mean));
     EXPECT_LT(max_diff, 1e-6);
 }
 

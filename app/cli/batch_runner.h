@@ -1,8 +1,10 @@
-// Runs planned jobs through one engine. Three stages overlap: while the engine works on image i, image i+1 is
-// read and decoded and image i-1 is encoded and written, each on its own thread. Results come back in order.
-// At most three images are in memory at once.
+// Runs planned jobs through one engine. Reading/decoding and encoding/writing run on worker threads around the
+// engine: while it works on image i, up to `workers` later images are read and decoded and up to `workers`
+// earlier ones are encoded and written. Results come back in job order. At most 2 * workers + 1 images are in
+// memory at once.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -15,8 +17,10 @@ namespace nalasr::cli {
 
 struct BatchSettings {
     std::uint64_t max_pixels = 1ull << 30;
-    int quality = 0;  // JPEG/WebP quality; 0 = the format's default
-    bool strip_metadata = false;  // write no EXIF and no ICC profile
+    int quality = 0;               // JPEG/WebP quality; 0 = the format's default
+    bool strip_metadata = false;   // write no EXIF and no ICC profile
+    int workers = 2;               // -j: images read ahead and written behind the engine
+    std::size_t max_memory = 0;    // refuse images whose planned working memory is larger (0: no limit)
 };
 
 // Calls `done` once per job, in job order, from the calling thread. Stops starting new images once

@@ -1,7 +1,9 @@
 #include "job_plan.h"
 
-#include <algorithm>
+#include <sys/stat.h>
+
 #include <set>
+#include <utility>
 
 namespace nalasr::cli {
 namespace fs = std::filesystem;
@@ -11,40 +13,62 @@ bool has_image_extension(const fs::path& path) {
     return image_format_from_extension(path.extension().string()) != ImageFormat::Unknown;
 }
 
-// Same file on disk, or (for paths that do not exist yet) the same normalised absolute path.
-bool same_file(const fs::path& a, const fs::path& b) {
-    std::error_code ec;
-    if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
-    return fs::absolute(a, ec).lexically_normal() == fs::absolute(b, ec).lexically_normal();
-}
+// The inputs, to refuse an output that would land on one of them: by device and inode for files that exist
+// (catches symlinks and hard links), by normalised absolute path otherwise. One lookup per output, so that
+// planning stays linear in the number of files.
+class InputSet {
+public:
+    explicit InputSet(const std::vector<InputFile>& files) {
+        for (const InputFile& f : files) {
+            if (struct stat st; ::stat(f.path.c_str(), &st) == 0) inodes_.insert({st.st_dev, st.st_ino});
+            paths_.insert(normal(f.path));
+        }
+    }
+    bool contains(const fs::path& path) const {
+        if (struct stat st; ::stat(path.c_str(), &st) == 0) return inodes_.count({st.st_dev, st.st_ino}) > 0;
+        return paths_.count(normal(path)) > 0;
+    }
 
-// The output file name for an input: {stem}_x{scale}.{ext}; ext from -f or the input's own extension.
-std::string output_name(const fs::path& input, int scale, ImageFormat format, ImageFormat* chosen) {
+private:
+    static fs::path normal(const fs::path& p) {
+        std::error_code ec;
+        return fs::absolute(p, ec).lexically_normal();
+    }
+    std::set<std::pair<dev_t, ino_t>> inodes_;
+    std::set<fs::path> paths_;
+};
+
+// The output file name for an input: the pattern's stem plus the extension of -f or of the input itself.
+std::string output_name(const fs::path& input, const PlanRequest& request, ImageFormat* chosen) {
     std::string extension = input.extension().string();
-    ImageFormat input_format = image_format_from_extension(extension);
-    if (format == ImageFormat::Unknown) {
+    const ImageFormat input_format = image_format_from_extension(extension);
+    if (request.format == ImageFormat::Unknown) {
         *chosen = input_format != ImageFormat::Unknown ? input_format : ImageFormat::Png;
         if (input_format == ImageFormat::Unknown) extension = ".png";
     } else {
-        *chosen = format;
-        extension = std::string(".") + image_format_name(format);
+        *chosen = request.format;
+        extension = std::string(".") + image_format_name(request.format);
     }
-    return input.stem().string() + "_x" + std::to_string(scale) + extension;
+    const std::string input_extension = input.extension().string();
+    const std::string stem = expand_name_pattern(request.name_pattern, input.stem().string(), request.scale,
+                                                 input_extension.empty() ? "" : input_extension.substr(1));
+    return stem + extension;
+}
+
+// Two inputs mapping to one name (a.jpg, a.png with -f png): the later ones get -2, -3, ...
+fs::path unique_output(const fs::path& output, const std::set<fs::path>& planned, std::string* note) {
+    if (!planned.count(output.lexically_normal())) return output;
+    for (int n = 2;; ++n) {
+        fs::path renamed = output;
+        renamed.replace_filename(output.stem().string() + "-" + std::to_string(n) + output.extension().string());
+        if (!planned.count(renamed.lexically_normal())) {
+            *note = "name collision, writing " + renamed.filename().string();
+            return renamed;
+        }
+    }
 }
 
 }  // namespace
-
-std::vector<fs::path> images_in_folder(const fs::path& folder) {
-    std::vector<fs::path> files;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(folder, ec)) {
-        const std::string name = entry.path().filename().string();
-        if (entry.is_regular_file(ec) && !name.empty() && name[0] != '.' && has_image_extension(entry.path()))
-            files.push_back(entry.path());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
 
 Plan plan_jobs(const PlanRequest& request) {
     Plan plan;
@@ -53,20 +77,18 @@ Plan plan_jobs(const PlanRequest& request) {
         plan.error = "no input given";
         return plan;
     }
-    std::vector<fs::path> files;
-    bool any_folder = false;
-    for (const fs::path& input : request.inputs) {
-        if (fs::is_directory(input, ec)) {
-            any_folder = true;
-            const auto found = images_in_folder(input);
-            files.insert(files.end(), found.begin(), found.end());
-        } else {
-            files.push_back(input);  // a missing or unreadable file is reported when it is loaded
-        }
+    if (std::string why = check_name_pattern(request.name_pattern); !why.empty()) {
+        plan.error = why;
+        return plan;
     }
+    InputListing listing = list_inputs(request.inputs, request.recursive, request.output);
+    plan.warnings = std::move(listing.warnings);
+    // The output of a file may collide with any input, even one in another shard: check against all of them.
+    const std::vector<InputFile>& all_files = listing.files;
+    const std::vector<InputFile> files = select_shard(all_files, request.shard);
 
     // A single input file with an image-file OUT (not an existing folder) writes exactly that file.
-    const bool single_file = !any_folder && files.size() == 1 && has_image_extension(request.output) &&
+    const bool single_file = !listing.any_folder && all_files.size() == 1 && has_image_extension(request.output) &&
                              !fs::is_directory(request.output, ec);
     if (!single_file) {
         const bool names_a_file = fs::exists(request.output, ec) ? !fs::is_directory(request.output, ec)
@@ -78,10 +100,11 @@ Plan plan_jobs(const PlanRequest& request) {
         plan.output_folder = request.output;
     }
 
+    const InputSet inputs(all_files);
     std::set<fs::path> planned;
-    for (const fs::path& input : files) {
+    for (const InputFile& file : files) {
         Job job;
-        job.input = input;
+        job.input = file.path;
         fs::path output;
         if (single_file) {
             output = request.output;
@@ -89,22 +112,16 @@ Plan plan_jobs(const PlanRequest& request) {
                              ? request.format
                              : image_format_from_extension(output.extension().string());
         } else {
-            output = plan.output_folder / output_name(input, request.scale, request.format, &job.format);
-            // Two inputs mapping to one name (a.jpg, a.png with -f png): number the later ones.
-            for (int n = 2; planned.count(output.lexically_normal()); ++n) {
-                fs::path renamed = output;
-                renamed.replace_filename(output.stem().string() + "-" + std::to_string(n) + output.extension().string());
-                if (!planned.count(renamed.lexically_normal())) {
-                    job.note = "name collision, writing " + renamed.filename().string();
-                    output = renamed;
-                }
-            }
+            output = plan.output_folder / file.subfolder / output_name(file.path, request, &job.format);
+            output = unique_output(output, planned, &job.note);
         }
-        const bool onto_input = std::any_of(files.begin(), files.end(), [&](const fs::path& f) { return same_file(f, output); });
-        if (onto_input) {
+        if (inputs.contains(output)) {
             job.error = "the output " + output.string() + " would overwrite an input";
-        } else if (!request.overwrite && fs::exists(output, ec)) {
-            job.error = output.string() + " already exists (use --overwrite to replace it)";
+        } else if (fs::exists(output, ec) && request.skip_existing) {
+            job.skip = true;
+            job.output = output;
+        } else if (fs::exists(output, ec) && !request.overwrite) {
+            job.error = output.string() + " already exists (use --overwrite to replace it, --skip-existing to skip it)";
         } else {
             job.output = output;
         }

@@ -1,6 +1,7 @@
 // nalasr: the command-line front end. Parses arguments (CLI11) and hands over to one command; no engine logic.
 #include <CLI/CLI.hpp>
 
+#include "bench_command.h"
 #include "eval_command.h"
 #include "exit_codes.h"
 #include "info_command.h"
@@ -12,7 +13,8 @@ namespace {
 constexpr char kExitCodesHelp[] =
     "Exit codes: 0 all files succeeded; 1 some files failed (each reported as 'error: FILE: reason');\n"
     "            2 usage or setup error (bad arguments, model not loadable, backend unavailable);\n"
-    "            130 interrupted by Ctrl-C (the current image is abandoned, no partial file is written).";
+    "            130 interrupted by Ctrl-C, 143 by SIGTERM (the current image is abandoned, no partial file is\n"
+    "            written; run again with --skip-existing to finish the rest).";
 
 void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
     CLI::App* cmd = app.add_subcommand("upscale", "Upscale image files or folders");
@@ -34,10 +36,19 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
     cmd->add_option("-q,--quality", o.quality, "JPEG/WebP quality 1-100 (default: JPEG 95, WebP lossless)")
         ->check(CLI::Range(1, 100));
     cmd->add_flag("--overwrite", o.overwrite, "Replace existing output files (never an input file)");
+    cmd->add_flag("--skip-existing", o.skip_existing, "Skip inputs whose output exists already (resume a batch)");
+    cmd->add_flag("-r,--recursive", o.recursive, "Include subfolders, mirrored in the output folder");
+    cmd->add_option("--name", o.name_pattern, "Output name: {name} input stem, {scale}, {ext} input extension")
+        ->capture_default_str();
+    cmd->add_option("-j,--jobs", o.jobs, "Images read ahead and written behind the engine, in parallel")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    cmd->add_option("--shard", o.shard, "I/N: process part I (1..N) of the sorted file list, for cluster job arrays");
+    cmd->add_option("--max-memory", o.max_memory, "Refuse images needing more working memory than this (e.g. 6G)");
     cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");
     cmd->add_option("--max-pixels", o.max_pixels, "Refuse inputs with more pixels than this, before decoding")
         ->capture_default_str();
-    cmd->footer(std::string("Output names in a folder: {name}_x{scale}.{ext}.\n") + kExitCodesHelp);
+    cmd->footer(std::string("Output names in a folder: {name}_x{scale}.{ext} (see --name).\n") + kExitCodesHelp);
 }
 
 void add_eval(CLI::App& app, nalasr::cli::EvalOptions& o) {
@@ -54,6 +65,32 @@ void add_eval(CLI::App& app, nalasr::cli::EvalOptions& o) {
     cmd->add_option("--json", o.json, "Write the per-image results and means as JSON");
 }
 
+void add_bench(CLI::App& app, nalasr::cli::BenchOptions& o) {
+    CLI::App* cmd = app.add_subcommand(
+        "bench", "Peak memory and time over input sizes x attention kinds x devices; the largest input (--max)");
+    cmd->add_option("--device", o.devices, "Devices, comma-separated: auto, cpu, cuda")->capture_default_str();
+    cmd->add_option("--attention", o.attention, "Attention kinds, comma-separated: nala, pola, softmax")
+        ->capture_default_str();
+    cmd->add_option("--sizes", o.sizes, "Input sizes, e.g. 64,265,960x540 (default: 64 ... 265 ... 960x540 ... 8192)");
+    cmd->add_option("-m,--model", o.model, "Model file: its config and weights (default: random weights, default config)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--out", o.out, "Folder for bench.csv, bench.json and the plot bench.{png,svg,gnuplot}");
+    cmd->add_option("--gpu", o.gpu, "CUDA device index")->capture_default_str();
+    cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("--warmup", o.warmup, "Untimed runs per point")->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("--repeats", o.repeats, "Timed runs per point (the median is reported)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--max-seconds", o.max_seconds,
+                    "Skip a point whose run is estimated longer than this; stop repeating once a point took it "
+                    "(default 60, 20 with --quick; 0: no limit)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--quick", o.quick, "Sizes 64, 265, 960x540, 2048 only (about a minute on a GPU)");
+    cmd->add_flag("--max", o.max, "Only find the largest square input per attention kind (memory planner)");
+    cmd->add_flag("--verify", o.verify, "With --max: run that largest input once on each CUDA device");
+    cmd->add_flag("--no-plot", o.no_plot, "Write CSV and JSON but do not run gnuplot");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,8 +101,10 @@ int main(int argc, char** argv) {
     app.footer(kExitCodesHelp);
     UpscaleOptions upscale;
     EvalOptions eval;
+    BenchOptions bench;
     add_upscale(app, upscale);
     add_eval(app, eval);
+    add_bench(app, bench);
     app.add_subcommand("info", "Version, CUDA support, GPUs, default and bundled models");
 
     try {
@@ -76,5 +115,6 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("upscale")) return run_upscale(upscale);
     if (app.got_subcommand("eval")) return run_eval(eval);
+    if (app.got_subcommand("bench")) return run_bench(bench);
     return run_info();
 }

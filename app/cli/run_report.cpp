@@ -12,13 +12,16 @@ nlohmann::ordered_json file_json(const FileResult& f) {
     return {
         {"input", f.input},
         {"output", f.status ? nlohmann::ordered_json(f.output) : nlohmann::ordered_json(nullptr)},
-        {"status", f.status ? "ok" : status_code_name(f.status.code())},
+        {"status", !f.status ? status_code_name(f.status.code()) : f.skipped ? "skipped" : "ok"},
         {"error", f.status ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(f.status.message())},
         {"warnings", f.warnings},
         {"width_in", f.width_in},
         {"height_in", f.height_in},
         {"width_out", f.width_out},
         {"height_out", f.height_out},
+        {"bytes_in", f.bytes_in},
+        {"bytes_out", f.bytes_out},
+        {"seconds", f.seconds},
         {"tokens", f.stats.tokens},
         {"stage_ms", stages},
         {"total_ms", f.stats.total_ms},
@@ -38,7 +41,14 @@ nlohmann::ordered_json parse_or_text(const std::string& text) {
 int RunSummary::succeeded() const {
     return int(std::count_if(files.begin(), files.end(), [](const FileResult& f) { return f.status.is_ok(); }));
 }
-int RunSummary::failed() const { return int(files.size()) - succeeded(); }
+int RunSummary::skipped() const {
+    return int(std::count_if(files.begin(), files.end(), [](const FileResult& f) { return f.skipped; }));
+}
+int RunSummary::cancelled() const {
+    return int(std::count_if(files.begin(), files.end(),
+                             [](const FileResult& f) { return f.status.code() == StatusCode::Cancelled; }));
+}
+int RunSummary::failed() const { return int(files.size()) - succeeded() - cancelled(); }
 
 nlohmann::ordered_json report_json(const RunSummary& summary) {
     nlohmann::ordered_json files = nlohmann::ordered_json::array();
@@ -61,11 +71,14 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
     return {
         {"nalasr_version", version_string()},
         {"backend", summary.backend},
+        {"shard", summary.shard.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(summary.shard)},
         {"model", model},
         {"files", files},
         {"totals",
          {{"files", summary.files.size()},
           {"succeeded", summary.succeeded()},
+          {"skipped", summary.skipped()},
+          {"cancelled", summary.cancelled()},
           {"failed", summary.failed()},
           {"interrupted", summary.interrupted},
           {"not_started", summary.not_started},
@@ -78,10 +91,24 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
 }
 
 Status write_report(const std::filesystem::path& path, const RunSummary& summary) {
-    std::ofstream file(path);
-    if (!file) return {StatusCode::IoError, path.string() + ": cannot write the report"};
-    file << report_json(summary).dump(2) << '\n';
-    if (!file.flush()) return {StatusCode::IoError, path.string() + ": cannot write the report"};
+    // File names need not be valid UTF-8 on Linux: replace bad bytes rather than throw.
+    const std::string text = report_json(summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Through a temporary file, so that a report that exists is complete.
+    std::filesystem::path temp = path;
+    temp += ".tmp";
+    std::ofstream file(temp, std::ios::binary);
+    file << text << '\n';
+    file.close();
+    std::error_code ec;
+    if (file.fail()) {
+        std::filesystem::remove(temp, ec);
+        return {StatusCode::IoError, path.string() + ": cannot write the report"};
+    }
+    std::filesystem::rename(temp, path, ec);
+    if (ec) {
+        std::filesystem::remove(temp, ec);
+        return {StatusCode::IoError, path.string() + ": cannot write the report (" + ec.message() + ")"};
+    }
     return Status::ok();
 }
 

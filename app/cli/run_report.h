@@ -1,6 +1,7 @@
 // The results of `nalasr upscale`, per file and in total, and their JSON form for --report.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,9 +15,12 @@ namespace nalasr::cli {
 
 struct FileResult {
     std::string input, output;
-    Status status;  // ok, or why this file failed
+    Status status;         // ok, or why this file failed
+    bool skipped = false;  // --skip-existing found the output already there (status ok)
     int width_in = 0, height_in = 0, width_out = 0, height_out = 0;
-    UpscaleStats stats;  // filled when the engine ran
+    std::uintmax_t bytes_in = 0, bytes_out = 0;  // file sizes
+    double seconds = 0;    // wall time of this file: read, engine and write
+    UpscaleStats stats;    // filled when the engine ran; stages include "read" and "write"
     std::vector<std::string> warnings;
 };
 
@@ -26,11 +30,14 @@ struct RunSummary {
     std::string backend;
     std::vector<FileResult> files;
     bool interrupted = false;
-    int not_started = 0;  // jobs left when Ctrl-C stopped the run
+    int not_started = 0;  // jobs left when Ctrl-C or SIGTERM stopped the run
+    std::string shard;    // "I/N" with --shard, else empty
     double wall_seconds = 0;
 
-    int succeeded() const;
-    int failed() const;
+    int succeeded() const;  // written now, or skipped as already done
+    int skipped() const;
+    int cancelled() const;  // stopped by Ctrl-C/SIGTERM while the engine ran
+    int failed() const;     // neither succeeded nor cancelled
 };
 
 // Text from a model file (config, provenance) parsed as JSON; kept as a JSON string if it does not parse.

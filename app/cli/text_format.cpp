@@ -1,7 +1,9 @@
 #include "text_format.h"
 
 #include <cmath>
+#include <cctype>
 #include <cstdio>
+#include <exception>
 
 namespace nalasr::cli {
 
@@ -25,6 +27,29 @@ std::string format_duration(double seconds) {
     if (total < 3600) std::snprintf(text, sizeof(text), "%ld:%02ld", total / 60, total % 60);
     else std::snprintf(text, sizeof(text), "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
     return text;
+}
+
+bool parse_byte_size(const std::string& text, std::size_t* bytes) {
+    std::size_t used = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &used);
+    } catch (const std::exception&) {
+        return false;
+    }
+    std::string unit = text.substr(used);
+    // "G", "GB" and "GiB" all mean 1024^3.
+    if (unit.size() == 3 && unit.compare(1, 2, "iB") == 0) unit.resize(1);
+    if (unit.size() == 2 && unit[1] == 'B') unit.resize(1);
+    double factor = 1;
+    if (!unit.empty()) {
+        const std::size_t power = std::string("KMGT").find(char(std::toupper(static_cast<unsigned char>(unit[0]))));
+        if (unit.size() != 1 || power == std::string::npos) return false;
+        factor = std::pow(1024.0, double(power + 1));
+    }
+    if (!(value > 0) || value * factor > 1e18) return false;
+    *bytes = std::size_t(value * factor);
+    return true;
 }
 
 }  // namespace nalasr::cli

@@ -1,6 +1,7 @@
 #include "upscale_command.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -9,6 +10,7 @@
 #include "interrupt.h"
 #include "job_plan.h"
 #include "model_select.h"
+#include "output_folders.h"
 #include "nalasr/engine.h"
 #include "run_report.h"
 #include "text_format.h"
@@ -26,6 +28,11 @@ void print_result(const FileResult& r) {
     for (const std::string& warning : r.warnings) std::fprintf(stderr, "warning: %s: %s\n", r.input.c_str(), warning.c_str());
     if (!r.status) {
         std::fprintf(stderr, "error: %s\n", r.status.message().c_str());
+        return;
+    }
+    if (r.skipped) {
+        std::printf("skipped: %s -> %s (already there)\n", r.input.c_str(), r.output.c_str());
+        std::fflush(stdout);
         return;
     }
     const UpscaleStats& s = r.stats;
@@ -48,6 +55,14 @@ int run_upscale(const UpscaleOptions& options) {
         if (format == ImageFormat::Unknown) return setup_error("unknown format '" + options.format + "'");
     }
 
+    if (options.overwrite && options.skip_existing) return setup_error("--overwrite and --skip-existing exclude each other");
+    Shard shard;
+    if (!options.shard.empty())
+        if (std::string why = parse_shard(options.shard, &shard); !why.empty()) return setup_error(why);
+    BatchSettings settings{options.max_pixels, options.quality, options.strip_metadata, options.jobs, 0};
+    if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
+        return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
+
     if (const fs::path folder = options.report.parent_path(); !options.report.empty() && !folder.empty()) {
         std::error_code ec;
         if (!fs::is_directory(folder, ec)) return setup_error("the report's folder " + folder.string() + " does not exist");
@@ -59,10 +74,16 @@ int run_upscale(const UpscaleOptions& options) {
         return setup_error(st.message());
     summary.model = &model;
 
-    PlanRequest request{options.inputs, options.output, model.config().scale, format, options.overwrite};
+    PlanRequest request{options.inputs,   options.output,     model.config().scale, format, options.overwrite,
+                        options.skip_existing, options.recursive, options.name_pattern, shard};
     Plan plan = plan_jobs(request);
     if (!plan.error.empty()) return setup_error(plan.error);
-    if (plan.jobs.empty()) return setup_error("no images found in the input folder(s)");
+    for (const std::string& warning : plan.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    if (plan.jobs.empty() && shard.count == 1) return setup_error("no images found in the input folder(s)");
+    if (!options.shard.empty()) {
+        summary.shard = options.shard;
+        std::fprintf(stderr, "nalasr: shard %s: %zu file(s)\n", options.shard.c_str(), plan.jobs.size());
+    }
 
     EngineParams engine_params;
     engine_params.backend = backend;
@@ -77,14 +98,12 @@ int run_upscale(const UpscaleOptions& options) {
                  model.config().scale, attention_kind_name(model.config().attention), summary.backend.c_str(),
                  why_cpu.c_str());
 
-    if (!plan.output_folder.empty()) {
-        std::error_code ec;
-        fs::create_directories(plan.output_folder, ec);
-        if (ec) return setup_error("cannot create " + plan.output_folder.string() + " (" + ec.message() + ")");
-    }
+    if (!plan.output_folder.empty())
+        if (std::string why = prepare_output_folder(plan.output_folder); !why.empty()) return setup_error(why);
+    if (int removed = remove_stale_temp_files(plan.jobs); removed > 0)
+        std::fprintf(stderr, "nalasr: removed %d temporary file(s) left by an earlier run that was killed\n", removed);
 
     install_interrupt_handler();
-    BatchSettings settings{options.max_pixels, options.quality, options.strip_metadata};
     run_batch(plan.jobs, *engine, settings, interrupt_requested, [&](FileResult result) {
         print_result(result);
         summary.files.push_back(std::move(result));
@@ -93,8 +112,13 @@ int run_upscale(const UpscaleOptions& options) {
     summary.not_started = int(plan.jobs.size() - summary.files.size());
     summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    std::printf("%zu file(s): %d ok, %d failed", summary.files.size(), summary.succeeded(), summary.failed());
-    if (summary.interrupted) std::printf(", interrupted (Ctrl-C) with %d not started", summary.not_started);
+    std::printf("%zu file(s): %d ok", summary.files.size(), summary.succeeded() - summary.skipped());
+    if (summary.skipped() > 0) std::printf(", %d skipped (already there)", summary.skipped());
+    std::printf(", %d failed", summary.failed());
+    if (summary.cancelled() > 0) std::printf(", %d cancelled", summary.cancelled());
+    if (summary.interrupted)
+        std::printf(", interrupted (%s) with %d not started", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C",
+                    summary.not_started);
     std::printf("; %s\n", format_duration(summary.wall_seconds).c_str());
     if (!options.report.empty()) {
         if (auto st = write_report(options.report, summary); !st) {
@@ -102,7 +126,7 @@ int run_upscale(const UpscaleOptions& options) {
             return kExitSetup;
         }
     }
-    if (summary.interrupted) return kExitInterrupted;
+    if (summary.interrupted) return kExitSignalBase + interrupt_signal();
     return summary.failed() > 0 ? kExitSomeFailed : kExitOk;
 }
 

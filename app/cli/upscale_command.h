@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "output_name.h"
+
 namespace nalasr::cli {
 
 struct UpscaleOptions {
@@ -19,6 +21,12 @@ struct UpscaleOptions {
     std::string format;  // "" = same as the input
     int quality = 0;     // 0 = the format's default (JPEG 95, WebP lossless)
     bool overwrite = false;
+    bool skip_existing = false;
+    bool recursive = false;
+    std::string name_pattern = kDefaultNamePattern;
+    int jobs = 2;            // -j: images read ahead / written behind the engine
+    std::string shard;       // "I/N", "" = all files
+    std::string max_memory;  // "" = no limit; else a size ("4G")
     bool strip_metadata = false;
     std::uint64_t max_pixels = 1ull << 30;
 };

@@ -2,10 +2,12 @@
 #include "image_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -28,6 +30,17 @@ Status read_file(const fs::path& path, Bytes* out) {
     return Status::ok();
 }
 
+namespace {
+
+constexpr char kTempMarker[] = ".tmp-";
+
+// ".photo.png.tmp-PID-N": hidden, next to its target, and naming the process that writes it.
+std::string temp_name(const std::string& target, long pid, unsigned n) {
+    return "." + target + kTempMarker + std::to_string(pid) + "-" + std::to_string(n);
+}
+
+}  // namespace
+
 TempFile::~TempFile() {
     if (fd_ >= 0) ::close(fd_);
     if (!temp_.empty() && !committed_) {
@@ -41,11 +54,7 @@ Status TempFile::create(const fs::path& destination) {
     destination_ = destination;
     const fs::path folder = destination.has_parent_path() ? destination.parent_path() : fs::path(".");
     for (int attempt = 0; attempt < 100; ++attempt) {
-        // Hidden, unique name in the destination folder: ".name.png.tmp-PID-N".
-        std::string name = ".";
-        name += destination.filename().string();
-        name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-        const fs::path candidate = folder / name;
+        const fs::path candidate = folder / temp_name(destination.filename().string(), ::getpid(), counter++);
         int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
             fd_ = fd;
@@ -91,3 +100,23 @@ Status write_file_atomic(const fs::path& path, ByteView bytes) {
 }
 
 }  // namespace nalasr::detail
+
+namespace nalasr {
+
+bool is_stale_temp_file(const std::string& file_name, std::string* target_name) {
+    const std::size_t marker = file_name.rfind(detail::kTempMarker);
+    if (file_name.size() < 2 || file_name[0] != '.' || marker == std::string::npos || marker < 2) return false;
+    const std::string tail = file_name.substr(marker + std::strlen(detail::kTempMarker));  // "PID-N"
+    const std::size_t dash = tail.find('-');
+    if (dash == std::string::npos || dash == 0 || dash + 1 == tail.size() ||
+        tail.find_first_not_of("0123456789-") != std::string::npos || tail.find('-', dash + 1) != std::string::npos)
+        return false;
+    const long pid = std::strtol(tail.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) return false;
+    // kill(pid, 0) delivers nothing; ESRCH means no such process (EPERM: it exists, owned by someone else).
+    if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) return false;
+    *target_name = file_name.substr(1, marker - 1);
+    return true;
+}
+
+}  // namespace nalasr

@@ -29,6 +29,7 @@ using namespace nalasr;
 constexpr double kTensorFlops = 790e12;
 constexpr double kBandwidth = 3.0e12;
 constexpr double kMiB = 1 << 20;
+constexpr int kMaxChunkTried = 32768;  // largest im2col chunk the op table tries
 
 struct Size {
     int w, h;
@@ -130,7 +131,7 @@ void bench_ops(const Model& model, Size s, int repeats) {
     const int C = c.channels, ld = plan.work_ld, hidden = c.ffn_ratio * C;
     cuda::DeviceBuffer x, y, normed, work, cols, scratch, rope;
     if (!x.allocate(N * C * 4) || !y.allocate(N * C * 4) || !normed.allocate(N * C * 2) ||
-        !work.allocate(N * ld * 2) || !cols.allocate(plan.bytes[std::size_t(cuda::Buf::Columns)]) ||
+        !work.allocate(N * ld * 2) || !cols.allocate(std::size_t(kMaxChunkTried) * w.group_convs[0].k_pad * 2) ||
         !scratch.allocate(kernels::linear_attention_scratch_floats(N, C, c.heads) * 4))
         return;
     const std::vector<float> table = cuda::rope_table(s.h, s.w, c.head_dim());
@@ -196,6 +197,14 @@ void bench_ops(const Model& model, Size s, int repeats) {
     std::printf("\nops at %dx%d (one call each; a block runs cpe+LN twice and every other row once):\n", s.w, s.h);
     for (const Row& r : rows)
         std::printf("  %-42s %8.3f ms  %7.0f GB/s (of the bytes it must move)\n", r.op, r.ms, r.bytes / (r.ms * 1e6));
+    // The im2col chunk size trades L2 residency of the rows against GEMM size (the plan uses N/16 in [4096, 16384]).
+    std::printf("conv3x3 C->C by im2col chunk (plan: %d tokens):", plan.chunk_tokens);
+    for (int chunk = 4096; chunk <= kMaxChunkTried; chunk *= 2)
+        std::printf("  %d: %.3f ms", chunk, time_op(ctx, repeats, [&] {
+                        cuda::conv3x3(ctx, w.group_convs[0], xf, s.h, s.w, 0, yf, C, true,
+                                      reinterpret_cast<__half*>(cols.data()), chunk);
+                    }));
+    std::printf("\n");
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) std::printf("  CUDA error: %s\n", cudaGetErrorString(e));
 }
 

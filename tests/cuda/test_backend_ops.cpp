@@ -322,6 +322,8 @@ std::vector<OpCase> op_cases() {
                            "ffn_hidden"})
         add(op, 64, 4, 4, AttentionKind::Nala);
     add("cpe_layernorm", 160, 4, 4, AttentionKind::Nala);  // two and a half channel groups per lane
+    add("cpe_layernorm", 256, 4, 4, AttentionKind::Nala);  // a 60 KB tile: opts in to more shared memory
+    add("ffn_hidden", 96, 4, 4, AttentionKind::Nala);      // 192 hidden channels: two channel runs, one partial
     add("conv_upsample", 64, 4, 4, AttentionKind::Nala);
     add("conv_upsample", 32, 4, 3, AttentionKind::Nala);  // 27 output channels, padded to 28
     add("pixel_shuffle", 64, 4, 4, AttentionKind::Nala);
@@ -337,6 +339,7 @@ std::vector<OpCase> op_cases() {
     add("softmax", 64, 4, 4, AttentionKind::Softmax);
     add("tail", 64, 4, 4, AttentionKind::Nala);
     add("tail", 96, 4, 4, AttentionKind::Nala);
+    add("tail", 256, 4, 4, AttentionKind::Nala);  // a 48 KB+ tile
     add("tail", 64, 4, 4, AttentionKind::Pola);
     return cases;
 }

@@ -77,4 +77,9 @@ struct SaveOptions {
 // than WebP's 16383 px, say) is refused before anything is written.
 Status save_image(const std::filesystem::path& path, const Image& image, const SaveOptions& options = {});
 
+// save_image's temporary file (".NAME.tmp-PID-N" next to the target) is removed on any failure, but a process
+// killed outright (SIGKILL, power loss) leaves it behind. For a file name seen in a folder: true, with the name
+// it was going to become, when it is such a leftover of a process that no longer runs on this machine.
+bool is_stale_temp_file(const std::string& file_name, std::string* target_name);
+
 }  // namespace nalasr

@@ -1,10 +1,10 @@
 // Softmax attention (the quadratic-memory baseline): per head, the N×N score matrix is materialised.
 //
-// Threading: the two GEMMs per head use BLAS's threads; the row softmax between them is an OpenMP loop.
+// Threading: OpenMP only — the two GEMMs per head (cpu/gemm.h) and the row softmax between them.
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 
+#include "cpu/gemm.h"
 #include "cpu/ops.h"
 #include "cpu/scratch.h"
 
@@ -12,15 +12,15 @@ namespace nalasr::cpu {
 
 void softmax_attention(const float* qkvg, int H, int W, int C, int heads, float* out) {
     const std::size_t N = std::size_t(H) * W;
-    const int d = C / heads, ld = 4 * C;
+    const int d = C / heads;
+    const std::size_t ld = std::size_t(4) * C;
     Scratch scores(N * N);
     float* P = scores.data();
     for (int h = 0; h < heads; ++h) {
         const float* q = qkvg + h * d;
         const float* k = qkvg + C + h * d;
         const float* v = qkvg + 2 * C + h * d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(N), int(N), d, 1.0f / std::sqrt(float(d)), q, ld, k,
-                    ld, 0.0f, P, int(N));
+        gemm(N, int(N), d, 1.0f / std::sqrt(float(d)), q, ld, k, ld, true, 0.0f, P, N);
 #pragma omp parallel for schedule(static)
         for (std::size_t i = 0; i < N; ++i) {
             float* row = P + i * N;
@@ -33,8 +33,7 @@ void softmax_attention(const float* qkvg, int H, int W, int C, int heads, float*
             const float inv = 1.0f / sum;
             for (std::size_t j = 0; j < N; ++j) row[j] *= inv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(N), d, int(N), 1.0f, P, int(N), v, ld, 0.0f,
-                    out + h * d, C);
+        gemm(N, d, int(N), 1.0f, P, N, v, ld, false, 0.0f, out + h * d, std::size_t(C));
     }
 }
 

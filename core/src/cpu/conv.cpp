@@ -1,11 +1,11 @@
 // Convolutions: dense 3×3 (row-band im2col + GEMM) and depthwise k×k.
 //
-// Threading: conv3x3 alternates an OpenMP im2col with a BLAS GEMM (BLAS's own threads) — never BLAS inside an
-// OpenMP region, so the two thread pools do not multiply. Depthwise convs are OpenMP over output rows.
+// Threading: OpenMP only (cpu/gemm.h): conv3x3's im2col and its GEMM each split the band's pixels across
+// threads; depthwise convs are OpenMP over output rows.
 #include <algorithm>
-#include <cblas.h>
 #include <vector>
 
+#include "cpu/gemm.h"
 #include "cpu/ops.h"
 #include "cpu/scratch.h"
 
@@ -80,8 +80,8 @@ void conv3x3(const float* x, int H, int W, int Cin, const float* w, const float*
         if (bias) {
             for (int p = 0; p < pixels; ++p) std::copy(bias, bias + Cout, o + std::size_t(p) * Cout);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pixels, Cout, K, 1.0f, col.data(), K, w, K,
-                    bias ? 1.0f : 0.0f, o, Cout);
+        gemm(std::size_t(pixels), Cout, K, 1.0f, col.data(), std::size_t(K), w, std::size_t(K), true,
+             bias ? 1.0f : 0.0f, o, std::size_t(Cout));
     }
 }
 

@@ -1,7 +1,6 @@
 // The CPU backend: the numerical reference of NalaSR. Runs the network program (network_program.h) with all
 // activations in one arena laid out by the memory planner.
 #include <chrono>
-#include <cblas.h>
 #include <cstdlib>
 #include <memory>
 #include <omp.h>
@@ -22,29 +21,21 @@ std::string gib(std::size_t bytes) {
     return text;
 }
 
-// Applies a thread count for one forward pass and restores the previous one: OpenMP's (per calling thread) and
-// OpenBLAS's (process-wide: concurrent forwards with different counts would race on it, so `threads` = 0, the
-// default, leaves it alone).
-class ThreadCountScope {
+// Sets the OpenMP thread count of the calling thread for one forward pass and restores it afterwards (BLAS runs
+// single-threaded inside OpenMP threads, cpu/gemm.h, so OpenMP's count is the only one).
+class OmpThreadsScope {
 public:
-    explicit ThreadCountScope(int threads)
-        : threads_(threads), omp_previous_(omp_get_max_threads()), blas_previous_(openblas_get_num_threads()) {
-        if (threads_ > 0) {
-            omp_set_num_threads(threads_);
-            openblas_set_num_threads(threads_);
-        }
+    explicit OmpThreadsScope(int threads) : threads_(threads), previous_(omp_get_max_threads()) {
+        if (threads_ > 0) omp_set_num_threads(threads_);
     }
-    ~ThreadCountScope() {
-        if (threads_ > 0) {
-            omp_set_num_threads(omp_previous_);
-            openblas_set_num_threads(blas_previous_);
-        }
+    ~OmpThreadsScope() {
+        if (threads_ > 0) omp_set_num_threads(previous_);
     }
-    ThreadCountScope(const ThreadCountScope&) = delete;
-    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+    OmpThreadsScope(const OmpThreadsScope&) = delete;
+    OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
 
 private:
-    int threads_, omp_previous_, blas_previous_;
+    int threads_, previous_;
 };
 
 struct FreeDeleter {
@@ -84,7 +75,8 @@ public:
                                                  "is about " + std::to_string(side) + "x" + std::to_string(side)};
         }
 
-        std::unique_ptr<void, FreeDeleter> arena(std::aligned_alloc(kArenaAlignment, std::max<std::size_t>(plan.arena_bytes, kArenaAlignment)));
+        const std::size_t arena_bytes = std::max(plan.arena_bytes, kArenaAlignment);  // a multiple of the alignment
+        std::unique_ptr<void, FreeDeleter> arena(std::aligned_alloc(kArenaAlignment, arena_bytes));
         try {
             out->assign(output_bytes / sizeof(float), 0.0f);
         } catch (const std::bad_alloc&) {
@@ -113,7 +105,7 @@ private:
     // plus the largest scratch the ops actually allocated in one step (metered, cpu/scratch.h).
     Status execute(const cpu::Program& program, const MemoryPlan& plan, char* arena, const ForwardControl& control,
                    std::size_t* observed) const {
-        const ThreadCountScope threads(threads_);
+        const OmpThreadsScope threads(threads_);
         std::vector<float*> buffers(plan.offsets.size());
         for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i] = reinterpret_cast<float*>(arena + plan.offsets[i]);
 

@@ -40,7 +40,8 @@ int add_block(ProgramBuilder& b, const BlockWeights& w, const ModelConfig& cfg, 
 
     // Attention branch.
     const int u = b.buffer(N * C), qkvg = b.buffer(N * 4 * C);
-    b.step("norm1", {z1, u}, [=, &w](float* const* m) { layernorm(m[z1], N, C, w.norm1.w, w.norm1.b, kLayerNormEps, m[u]); });
+    b.step("norm1", {z1, u},
+           [=, &w](float* const* m) { layernorm(m[z1], N, C, w.norm1.w, w.norm1.b, kLayerNormEps, m[u]); });
     b.step("qkvg", {u, qkvg}, [=, &w](float* const* m) { linear(m[u], N, C, C, w.qkvg.w, w.qkvg.b, 4 * C, m[qkvg]); });
     if (kind == AttentionKind::Pola) {
         const int k = b.buffer(N * C), k_biased = b.buffer(N * C);
@@ -80,7 +81,8 @@ int add_block(ProgramBuilder& b, const BlockWeights& w, const ModelConfig& cfg, 
     const int z2 = b.buffer(N * C);
     b.step("cpe2", {z1, z2}, [=, &w](float* const* m) { dwconv(m[z1], H, W, C, 3, w.cpe2.w, w.cpe2.b, m[z2], true); });
     const int u2 = b.buffer(N * C), t = b.buffer(N * R);
-    b.step("norm2", {z2, u2}, [=, &w](float* const* m) { layernorm(m[z2], N, C, w.norm2.w, w.norm2.b, kLayerNormEps, m[u2]); });
+    b.step("norm2", {z2, u2},
+           [=, &w](float* const* m) { layernorm(m[z2], N, C, w.norm2.w, w.norm2.b, kLayerNormEps, m[u2]); });
     b.step("fc1", {u2, t}, [=, &w](float* const* m) {
         linear(m[u2], N, C, C, w.fc1.w, w.fc1.b, R, m[t]);
         gelu_inplace(m[t], N * R);

@@ -1,9 +1,8 @@
-// Per-token ops: linear (BLAS GEMM), LayerNorm, activations, channel slices. Elementwise loops use OpenMP;
-// linear is one BLAS call using BLAS's own threads (never called from inside an OpenMP region).
+// Per-token ops: linear (GEMM, cpu/gemm.h), LayerNorm, activations, channel slices. All OpenMP.
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 
+#include "cpu/gemm.h"
 #include "cpu/ops.h"
 
 namespace nalasr::cpu {
@@ -15,8 +14,7 @@ void linear(const float* x, std::size_t N, int Cin, std::size_t x_stride, const 
 #pragma omp parallel for schedule(static)
         for (std::size_t t = 0; t < N; ++t) std::copy(b, b + Cout, out + t * Cout);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(N), Cout, Cin, 1.0f, x, int(x_stride), w, Cin,
-                b ? 1.0f : 0.0f, out, Cout);
+    gemm(N, Cout, Cin, 1.0f, x, x_stride, w, std::size_t(Cin), true, b ? 1.0f : 0.0f, out, std::size_t(Cout));
 }
 
 void layernorm(const float* x, std::size_t N, int C, const float* gamma, const float* beta, float eps, float* out) {

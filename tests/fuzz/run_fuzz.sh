@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz/CMakeLists.txt, clang) and runs each for a bounded time from a
+# seed corpus written by make_seeds. Exits non-zero if a target crashes, trips a sanitizer or hangs; the
+# reproducer is left as FUZZ_DIR/crash-* (or leak-*, timeout-*) and can be replayed with `TARGET FILE`.
+#
+#   bash tests/fuzz/run_fuzz.sh [SECONDS_PER_TARGET]     (default 60)
+#
+# Environment: FUZZ_DIR (default build-fuzz), JOBS (build parallelism). The working corpus is kept in
+# FUZZ_DIR/corpus/TARGET, so longer runs by hand build on earlier ones.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds="${1:-60}"
+FUZZ_DIR="${FUZZ_DIR:-build-fuzz}"
+JOBS="${JOBS:-$(nproc)}"
+
+CC=clang CXX=clang++ cmake -S tests/fuzz -B "$FUZZ_DIR" -G Ninja >/dev/null
+cmake --build "$FUZZ_DIR" -j "$JOBS"
+
+seeds="$FUZZ_DIR/seeds"
+rm -rf "$seeds"
+"$FUZZ_DIR/make_seeds" "$seeds"
+
+# Leaks are found by the ASan/LSan build of the test suite; here they would only slow the runs.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+status=0
+for target in fuzz_load_image:image:65536 fuzz_load_model:model:65536; do
+  IFS=: read -r name seed_dir max_len <<<"$target"
+  corpus="$FUZZ_DIR/corpus/$name"
+  mkdir -p "$corpus"
+  echo "fuzz: $name for ${seconds} s (corpus $corpus, seeds $seeds/$seed_dir)"
+  # -rss_limit_mb: a parser that balloons memory on a small file is a bug too.
+  if ! (cd "$FUZZ_DIR" && "./$name" "corpus/$name" "seeds/$seed_dir" -max_total_time="$seconds" -max_len="$max_len" \
+          -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>"$name.log"); then
+    echo "fuzz: $name FAILED; see $FUZZ_DIR/$name.log and the crash-*/timeout-*/oom-* files in $FUZZ_DIR" >&2
+    tail -n 40 "$FUZZ_DIR/$name.log" >&2
+    status=1
+  fi
+  grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+.*DONE" "$FUZZ_DIR/$name.log" | sed "s/^/fuzz: $name: /" || true
+done
+exit "$status"

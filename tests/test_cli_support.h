@@ -1,0 +1,99 @@
+// Helpers shared by the tests of the `nalasr` executable (test_cli.cpp, test_batch*.cpp): running it, random
+// images, small files, and a fixture with a temporary folder holding a tiny random ×2 model.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nalasr/image.h"
+#include "nalasr/model.h"
+
+namespace nalasr::test {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+inline std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+inline CliRun run_cli(const std::vector<std::string>& args) {
+    std::string command = shell_quote(NALASR_CLI_PATH);
+    for (const auto& a : args) command += " " + shell_quote(a);
+    command += " 2>&1";
+    CliRun run;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) return run;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) run.output.append(buffer, n);
+    const int status = pclose(pipe);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+}
+
+inline Image random_image(int w, int h, int c, SampleType type, unsigned seed) {
+    Image im;
+    im.allocate(w, h, c, type);
+    std::mt19937 rng(seed);
+    if (type == SampleType::F32) {
+        float* px = reinterpret_cast<float*>(im.pixels.data());
+        for (std::size_t i = 0; i < im.pixels.size() / 4; ++i) px[i] = float(rng() % 1000) / 999.0f;
+    } else {
+        for (auto& byte : im.pixels) byte = std::uint8_t(rng());
+    }
+    return im;
+}
+
+inline void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+inline std::string read_text(const fs::path& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Every file below `folder` whose name marks it as save_image's temporary file.
+inline std::vector<fs::path> temp_files_below(const fs::path& folder) {
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::recursive_directory_iterator(folder))
+        if (entry.path().filename().string().find(".tmp-") != std::string::npos) found.push_back(entry.path());
+    return found;
+}
+
+// A temporary folder with a small random x2 model in it (fast enough for a CPU test).
+class CliTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::random_device rd;
+        dir_ = fs::temp_directory_path() / ("nalasr-cli-test-" + std::to_string(rd()));
+        fs::create_directories(dir_);
+        ModelConfig config;
+        config.channels = 16;
+        config.heads = 2;
+        config.groups = 1;
+        config.blocks = 1;
+        config.scale = 2;
+        model_ = dir_ / "tiny x2.safetensors";
+        auto st = Model::random(config, 7).save_file(model_);
+        if (!st) GTEST_SKIP() << "Model::random/save_file not available yet: " << st.message();
+    }
+    void TearDown() override {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    fs::path dir_, model_;
+};
+
+}  // namespace nalasr::test
