@@ -123,9 +123,10 @@ TEST(Engine, GreyMatchesNetworkMean) {
     Image out;
     ASSERT_TRUE(engine->upscale(in, &out, {}, nullptr));
     double max_diff = 0;
-    for (std::size_t i = 0; i < net.size() / 3; ++i)
+    for (std::size_t i = 0; i < net.size() / 3; ++i) {
         const double mean = (net[3 * i] + net[3 * i + 1] + net[3 * i + 2]) / 3.0;
         max_diff = std::max(max_diff, std::abs(double(f32_at(out, i)) - mean));
+    }
     EXPECT_LT(max_diff, 1e-6);
 }
 
