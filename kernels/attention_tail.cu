@@ -11,72 +11,91 @@ constexpr int kWarps = kThreads / 32;
 
 enum class Tail { Nala, Pola };
 
-// One tile per block, v staged with a halo of 2; warp w takes the tile's tokens w, w + 8, …; lane l owns the
-// channel pairs 2l + 64r, r < R. Pola's filters are shared by the heads: channel c uses filter c mod d.
+// One tile per block, v staged with a halo of 2; warp w owns tile column w (its kTileY tokens together, so
+// each staged pixel and each weight is read once for all of them); lane l owns the channel pairs 2l + 64r,
+// r < R. Pola's filters are shared by the heads: channel c uses filter c mod d. Weights are tap-major (25, nf)
+// with nf = C (NaLa) or d (Pola).
 template <int R, Tail K>
 __global__ void __launch_bounds__(kThreads)
     tail_kernel(__half* __restrict__ qkvg, std::int64_t ld, int H, int W, int C, int d,
                 const float* __restrict__ lepe_w, const float* __restrict__ lepe_b, const float* __restrict__ gamma,
                 const float* __restrict__ beta, float eps) {
+    static_assert(kWarps == kTileX, "a warp per tile column");
     extern __shared__ __align__(16) unsigned char shared_raw[];
     __half* tile = reinterpret_cast<__half*>(shared_raw);  // v: [pixel][C], halo 2
-    constexpr int kCols = kTileX + 4;
     const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
     stage_tile(qkvg, ld, H, W, y0, x0, 2, 2 * C, C, tile, Identity{});
     __syncthreads();
 
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int k = warp; k < kTileTokens; k += kWarps) {
-        const int ty = k / kTileX, tx = k % kTileX, y = y0 + ty, xx = x0 + tx;
-        if (y >= H || xx >= W) continue;  // uniform over the warp
-        __half* row = qkvg + (std::int64_t(y) * W + xx) * ld;
-        float v[2 * R];
-        float sum = 0.0f;
+    const int tx = threadIdx.x / 32, lane = threadIdx.x % 32, xx = x0 + tx;
+    if (xx >= W) return;  // uniform over the warp; no barrier follows
+    const int filters = K == Tail::Pola ? d : C;
+    // Rows of the column's tokens; a token below the image gets a null row (computed, never read or written).
+    __half* rows[kTileY];
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int c = 2 * lane + 64 * r;
-            v[2 * r] = v[2 * r + 1] = 0.0f;
-            if (c >= C) continue;
-            const int f = K == Tail::Pola ? c % d : c;
-            const float2 o = __half22float2(*reinterpret_cast<const __half2*>(row + c));
-            float a0 = o.x + lepe_b[f], a1 = o.y + lepe_b[f + 1];
+    for (int ty = 0; ty < kTileY; ++ty)
+        rows[ty] = y0 + ty < H ? qkvg + (std::int64_t(y0 + ty) * W + xx) * ld : nullptr;
+    // v[r][ty]: o + lepe(v) of channel pair r for token ty (zeros for channels ≥ C).
+    float2 v[R][kTileY];
+    float sum[kTileY] = {};
 #pragma unroll
-            for (int tap = 0; tap < 25; ++tap) {
-                const float2 nb = __half22float2(
-                    *reinterpret_cast<const __half2*>(tile + ((ty + tap / 5) * kCols + tx + tap % 5) * C + c));
-                a0 += lepe_w[f * 25 + tap] * nb.x;
-                a1 += lepe_w[(f + 1) * 25 + tap] * nb.y;
-            }
-            v[2 * r] = a0;
-            v[2 * r + 1] = a1;
-            sum += a0 + a1;
+    for (int r = 0; r < R; ++r) {
+        const int c = 2 * lane + 64 * r;
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) v[r][ty] = make_float2(0.0f, 0.0f);
+        if (c >= C) continue;
+        const int f = K == Tail::Pola ? c % d : c;
+        float2 taps[25];
+        load_taps<5>(lepe_w, filters, f, taps);
+        const float2 b = load2(lepe_b + f);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const float2 o = rows[ty] ? load2(rows[ty] + c) : make_float2(0.0f, 0.0f);
+            v[r][ty] = make_float2(o.x + b.x, o.y + b.y);
         }
-        float mean = 0.0f, rstd = 1.0f;
-        if constexpr (K == Tail::Nala) {
-            mean = warp_sum(sum) / C;
+        column_taps<5>(tile, C, tx, c, taps, v[r]);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) sum[ty] += v[r][ty].x + v[r][ty].y;
+    }
+    float mean[kTileY] = {}, rstd[kTileY];
+#pragma unroll
+    for (int ty = 0; ty < kTileY; ++ty) rstd[ty] = 1.0f;
+    if constexpr (K == Tail::Nala) {
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) mean[ty] = warp_sum(sum[ty]) / C;
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
             float sq = 0.0f;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 if (2 * lane + 64 * r >= C) continue;
-                const float d0 = v[2 * r] - mean, d1 = v[2 * r + 1] - mean;
+                const float d0 = v[r][ty].x - mean[ty], d1 = v[r][ty].y - mean[ty];
                 sq += d0 * d0 + d1 * d1;
             }
-            rstd = rsqrtf(warp_sum(sq) / C + eps);
+            rstd[ty] = sq;
         }
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int c = 2 * lane + 64 * r;
-            if (c >= C) continue;
-            const float2 g = __half22float2(*reinterpret_cast<const __half2*>(row + 3 * C + c));
+        for (int ty = 0; ty < kTileY; ++ty) rstd[ty] = rsqrtf(warp_sum(rstd[ty]) / C + eps);
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const int c = 2 * lane + 64 * r;
+        if (c >= C) continue;
+        float2 gm = make_float2(1.0f, 1.0f), bt = make_float2(0.0f, 0.0f);
+        if constexpr (K == Tail::Nala) gm = load2(gamma + c), bt = load2(beta + c);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            if (!rows[ty]) break;  // the tokens below the image come last
+            const float2 g = load2(rows[ty] + 3 * C + c);
             float u0, u1;
             if constexpr (K == Tail::Nala) {
-                u0 = ((v[2 * r] - mean) * rstd * gamma[c] + beta[c]) * silu(g.x);
-                u1 = ((v[2 * r + 1] - mean) * rstd * gamma[c + 1] + beta[c + 1]) * silu(g.y);
+                u0 = ((v[r][ty].x - mean[ty]) * rstd[ty] * gm.x + bt.x) * silu(g.x);
+                u1 = ((v[r][ty].y - mean[ty]) * rstd[ty] * gm.y + bt.y) * silu(g.y);
             } else {
-                u0 = v[2 * r] * g.x;
-                u1 = v[2 * r + 1] * g.y;
+                u0 = v[r][ty].x * g.x;
+                u1 = v[r][ty].y * g.y;
             }
-            *reinterpret_cast<__half2*>(row + C + c) = __floats2half2_rn(u0, u1);
+            *reinterpret_cast<__half2*>(rows[ty] + C + c) = __floats2half2_rn(u0, u1);
         }
     }
 }

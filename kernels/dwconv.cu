@@ -13,13 +13,15 @@ struct Gelu {
     __device__ float operator()(float v) const { return gelu_erf(v); }
 };
 
-// One tile per block; warp w takes the tile's tokens w, w + 8, …; lane l owns the channel pairs 2l + 64r, r < R.
+// One tile per block; warp w owns tile column w (its kTileY tokens together, so each staged pixel and each
+// weight is read once for all of them); lane l owns the channel pairs 2l + 64r, r < R.
 template <int R>
 __global__ void __launch_bounds__(kThreads)
     cpe_residual_layernorm_kernel(const float* __restrict__ x, int H, int W, int C, const float* __restrict__ w,
                                   const float* __restrict__ bias, const float* __restrict__ gamma,
                                   const float* __restrict__ beta, float eps, float* __restrict__ x_out,
                                   __half* __restrict__ normed, std::int64_t normed_ld) {
+    static_assert(kWarps == kTileX, "a warp per tile column");
     extern __shared__ __align__(16) unsigned char shared_raw[];
     float* tile = reinterpret_cast<float*>(shared_raw);  // [pixel][C], halo 1
     constexpr int kCols = kTileX + 2;
@@ -27,53 +29,70 @@ __global__ void __launch_bounds__(kThreads)
     stage_tile(x, C, H, W, y0, x0, 1, 0, C, tile, Identity{});
     __syncthreads();
 
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int k = warp; k < kTileTokens; k += kWarps) {
-        const int ty = k / kTileX, tx = k % kTileX, y = y0 + ty, xx = x0 + tx;
-        if (y >= H || xx >= W) continue;  // uniform over the warp
-        const std::int64_t t = std::int64_t(y) * W + xx;
-        float v[2 * R];
-        float sum = 0.0f;
+    const int tx = threadIdx.x / 32, lane = threadIdx.x % 32, xx = x0 + tx;
+    if (xx >= W) return;  // uniform over the warp; no barrier follows
+    // v[r][ty]: x + cpe(x) of channel pair r for the column's token ty (zeros for channels ≥ C, so the sums
+    // below see only real channels; tokens below the image are computed from the zero halo and not written).
+    float2 v[R][kTileY];
+    float sum[kTileY] = {};
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int c = 2 * lane + 64 * r;
-            v[2 * r] = v[2 * r + 1] = 0.0f;
-            if (c >= C) continue;
-            const float2 center = *reinterpret_cast<const float2*>(tile + ((ty + 1) * kCols + tx + 1) * C + c);
-            float a0 = center.x + bias[c], a1 = center.y + bias[c + 1];
+    for (int r = 0; r < R; ++r) {
+        const int c = 2 * lane + 64 * r;
 #pragma unroll
-            for (int tap = 0; tap < 9; ++tap) {
-                const float2 nb =
-                    *reinterpret_cast<const float2*>(tile + ((ty + tap / 3) * kCols + tx + tap % 3) * C + c);
-                a0 += w[c * 9 + tap] * nb.x;
-                a1 += w[(c + 1) * 9 + tap] * nb.y;
-            }
-            *reinterpret_cast<float2*>(x_out + t * C + c) = make_float2(a0, a1);
-            v[2 * r] = a0;
-            v[2 * r + 1] = a1;
-            sum += a0 + a1;
+        for (int ty = 0; ty < kTileY; ++ty) v[r][ty] = make_float2(0.0f, 0.0f);
+        if (c >= C) continue;
+        float2 taps[9];
+        load_taps<3>(w, C, c, taps);
+        const float2 b = load2(bias + c);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const float2 center = load2(tile + ((ty + 1) * kCols + tx + 1) * C + c);
+            v[r][ty] = make_float2(center.x + b.x, center.y + b.y);
         }
-        const float mean = warp_sum(sum) / C;
+        column_taps<3>(tile, C, tx, c, taps, v[r]);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) sum[ty] += v[r][ty].x + v[r][ty].y;
+    }
+    float mean[kTileY], rstd[kTileY];
+#pragma unroll
+    for (int ty = 0; ty < kTileY; ++ty) mean[ty] = warp_sum(sum[ty]) / C;
+#pragma unroll
+    for (int ty = 0; ty < kTileY; ++ty) {
         float sq = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             if (2 * lane + 64 * r >= C) continue;
-            const float d0 = v[2 * r] - mean, d1 = v[2 * r + 1] - mean;
+            const float d0 = v[r][ty].x - mean[ty], d1 = v[r][ty].y - mean[ty];
             sq += d0 * d0 + d1 * d1;
         }
-        const float rstd = rsqrtf(warp_sum(sq) / C + eps);
+        rstd[ty] = sq;
+    }
 #pragma unroll
-        for (int r = 0; r < R; ++r) {
-            const int c = 2 * lane + 64 * r;
-            if (c >= C) continue;
-            const float n0 = (v[2 * r] - mean) * rstd * gamma[c] + beta[c];
-            const float n1 = (v[2 * r + 1] - mean) * rstd * gamma[c + 1] + beta[c + 1];
+    for (int ty = 0; ty < kTileY; ++ty) rstd[ty] = rsqrtf(warp_sum(rstd[ty]) / C + eps);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const int c = 2 * lane + 64 * r;
+        if (c >= C) continue;
+        const float2 g = load2(gamma + c), bt = load2(beta + c);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const int y = y0 + ty;
+            if (y >= H) break;
+            const std::int64_t t = std::int64_t(y) * W + xx;
+            *reinterpret_cast<float2*>(x_out + t * C + c) = v[r][ty];
+            const float n0 = (v[r][ty].x - mean[ty]) * rstd[ty] * g.x + bt.x;
+            const float n1 = (v[r][ty].y - mean[ty]) * rstd[ty] * g.y + bt.y;
             *reinterpret_cast<__half2*>(normed + t * normed_ld + c) = __floats2half2_rn(n0, n1);
         }
     }
 }
 
-// One tile and up to kFfnChannels channels per block; GELU is applied once per element while staging.
+// One tile and up to kFfnChannels channels per block; GELU is applied once per element while staging. Thread i
+// owns the channel pair i mod kFfnPairs (its 9 weights stay in registers) and the tile columns
+// i / kFfnPairs + k·kFfnColumnStep, each a column of kTileY tokens.
+constexpr int kFfnPairs = kFfnChannels / 2;
+constexpr int kFfnColumnStep = kThreads / kFfnPairs;
+
 __global__ void __launch_bounds__(kThreads)
     ffn_gelu_dwconv_kernel(const __half* __restrict__ t_map, std::int64_t t_ld, int H, int W, int Ch,
                            const float* __restrict__ w, const float* __restrict__ bias, __half* __restrict__ out,
@@ -81,23 +100,30 @@ __global__ void __launch_bounds__(kThreads)
     __shared__ __align__(16) float tile[tile_pixels(1) * kFfnChannels];  // [pixel][cw], halo 1
     constexpr int kCols = kTileX + 2;
     const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
-    const int c0 = blockIdx.z * kFfnChannels, cw = min(kFfnChannels, Ch - c0), pairs = cw / 2;
+    const int c0 = blockIdx.z * kFfnChannels, cw = min(kFfnChannels, Ch - c0);
     stage_tile(t_map, t_ld, H, W, y0, x0, 1, c0, cw, tile, Gelu{});
     __syncthreads();
 
-    for (int idx = threadIdx.x; idx < kTileTokens * pairs; idx += kThreads) {
-        const int k = idx / pairs, c = 2 * (idx - k * pairs), gc = c0 + c;
-        const int ty = k / kTileX, tx = k % kTileX, y = y0 + ty, xx = x0 + tx;
-        if (y >= H || xx >= W) continue;
-        const float2 center = *reinterpret_cast<const float2*>(tile + ((ty + 1) * kCols + tx + 1) * cw + c);
-        float a0 = center.x + bias[gc], a1 = center.y + bias[gc + 1];
+    const int c = 2 * (threadIdx.x % kFfnPairs), gc = c0 + c;
+    if (c >= cw) return;  // no barrier follows
+    float2 taps[9];
+    load_taps<3>(w, Ch, gc, taps);
+    const float2 b = load2(bias + gc);
+    for (int tx = threadIdx.x / kFfnPairs; tx < kTileX && x0 + tx < W; tx += kFfnColumnStep) {
+        float2 acc[kTileY];
 #pragma unroll
-        for (int tap = 0; tap < 9; ++tap) {
-            const float2 nb = *reinterpret_cast<const float2*>(tile + ((ty + tap / 3) * kCols + tx + tap % 3) * cw + c);
-            a0 += w[gc * 9 + tap] * nb.x;
-            a1 += w[(gc + 1) * 9 + tap] * nb.y;
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const float2 center = load2(tile + ((ty + 1) * kCols + tx + 1) * cw + c);
+            acc[ty] = make_float2(center.x + b.x, center.y + b.y);
         }
-        *reinterpret_cast<__half2*>(out + (std::int64_t(y) * W + xx) * out_ld + gc) = __floats2half2_rn(a0, a1);
+        column_taps<3>(tile, cw, tx, c, taps, acc);
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const int y = y0 + ty;
+            if (y >= H) break;
+            *reinterpret_cast<__half2*>(out + (std::int64_t(y) * W + x0 + tx) * out_ld + gc) =
+                __floats2half2_rn(acc[ty].x, acc[ty].y);
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //   cpe + residual + LayerNorm:  x_out = x + dwconv(x);  normed = LayerNorm(x_out)   (the block's cpe1/norm1 and
 //                                cpe2/norm2 pairs; x_out is the new float32 residual, normed the next GEMM's input)
 //   FFN hidden:                  out = t + dwconv(t) with t = GELU(fc1 output)        (GELU applied on the fly)
-// Depthwise weights are in PyTorch's (C, 1, 3, 3) layout, i.e. 9 floats per channel.
+// Depthwise weights are tap-major, (9, C): w[tap·C + c] with tap = ky·3 + kx (repacked at upload, cuda_weights.h).
 #pragma once
 
 #include <cuda_fp16.h>

@@ -40,6 +40,7 @@ struct Params {
     float* state;             // [heads][entries]: S (row-major 2·DM × DM) then m (2·DM), already divided by N
     int blocks;
     std::int64_t tokens_per_block;
+    bool wide;                // pass 2 may read q and write o 8 channels (16 bytes) at a time
 };
 
 // (cos, sin) of the RoPE angle for channel pair (c, c+1) of a d-wide half at token (y, x): the first d/2
@@ -60,7 +61,7 @@ __device__ inline float pola_key(const Params& p, std::int64_t t, int y, int x, 
     for (int tap = 0; tap < 9; ++tap) {
         const int ny = y + tap / 3 - 1, nx = x + tap % 3 - 1;
         if (ny < 0 || ny >= p.H || nx < 0 || nx >= p.W) continue;
-        a += p.kpos_w[hc * 9 + tap] * __half2float(k[(std::int64_t(ny) * p.W + nx) * p.ld]);
+        a += p.kpos_w[tap * p.C + hc] * __half2float(k[(std::int64_t(ny) * p.W + nx) * p.ld]);
     }
     return a * p.inv_sigma[hc];
 }
@@ -187,6 +188,53 @@ __global__ void reduce_kernel(const float* __restrict__ partials, int blocks, in
     state[i] = float(total * inv_n);
 }
 
+// A head's d channels of one token as float32, zeros up to DM. With `wide` (d a multiple of 8, `src` 16-byte
+// aligned) 16-byte loads: a warp's 32 tokens lie a row apart, so every load touches 32 cache lines, and 4-byte
+// loads would take 4× as many of those.
+template <int DM>
+__device__ inline void load_head(const __half* src, int d, bool wide, float (&q)[DM]) {
+#pragma unroll
+    for (int c = 0; c < DM; c += 8) {
+        __half2 h[4];
+        if (wide && c < d) {
+            const uint4 u = *reinterpret_cast<const uint4*>(src + c);
+            h[0] = *reinterpret_cast<const __half2*>(&u.x), h[1] = *reinterpret_cast<const __half2*>(&u.y);
+            h[2] = *reinterpret_cast<const __half2*>(&u.z), h[3] = *reinterpret_cast<const __half2*>(&u.w);
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+                h[j] = c + 2 * j < d ? *reinterpret_cast<const __half2*>(src + c + 2 * j) : __float2half2_rn(0.0f);
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const float2 f = __half22float2(h[j]);
+            q[c + 2 * j] = f.x, q[c + 2 * j + 1] = f.y;
+        }
+    }
+}
+
+// Writes channels [0, d) of `o` as float16, 16 bytes at a time with `wide` (as load_head).
+template <int DM>
+__device__ inline void store_head(__half* dst, int d, bool wide, const float (&o)[DM]) {
+#pragma unroll
+    for (int c = 0; c < DM; c += 8) {
+        if (c >= d) break;
+        __half2 h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) h[j] = __floats2half2_rn(o[c + 2 * j], o[c + 2 * j + 1]);
+        if (wide) {
+            uint4 u;
+            u.x = *reinterpret_cast<const unsigned*>(&h[0]), u.y = *reinterpret_cast<const unsigned*>(&h[1]);
+            u.z = *reinterpret_cast<const unsigned*>(&h[2]), u.w = *reinterpret_cast<const unsigned*>(&h[3]);
+            *reinterpret_cast<uint4*>(dst + c) = u;
+        } else {
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+                if (c + 2 * j < d) *reinterpret_cast<__half2*>(dst + c + 2 * j) = h[j];
+        }
+    }
+}
+
 // Pass 2: one thread per (token, head).
 template <int DM, FeatureMap F>
 __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
@@ -202,12 +250,7 @@ __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
     if (t >= p.N) return;
     __half* q_ptr = p.qkvg + t * p.ld + head * p.d;
     float q[DM];
-#pragma unroll
-    for (int c = 0; c < DM; c += 2) {
-        float2 v = make_float2(0.0f, 0.0f);
-        if (c < p.d) v = __half22float2(*reinterpret_cast<const __half2*>(q_ptr + c));
-        q[c] = v.x, q[c + 1] = v.y;
-    }
+    load_head(q_ptr, p.d, p.wide, q);
 
     float o[DM];
     if constexpr (F == FeatureMap::Nala) {
@@ -281,9 +324,7 @@ __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
             else if (j < p.d) o[j] = opp[j] / den_opp;
         }
     }
-#pragma unroll
-    for (int c = 0; c < DM; c += 2)
-        if (c < p.d) *reinterpret_cast<__half2*>(q_ptr + c) = __floats2half2_rn(o[c], o[c + 1]);
+    store_head(q_ptr, p.d, p.wide, o);
 }
 
 template <int DM, FeatureMap F>
@@ -318,6 +359,7 @@ Params base_params(__half* qkvg, const LinearAttentionShape& s, float* scratch) 
     p.H = s.H, p.W = s.W, p.C = s.C, p.d = s.C / s.heads;
     p.N = std::int64_t(s.H) * s.W;
     p.state = scratch;
+    p.wide = s.ld % 8 == 0 && p.d % 8 == 0 && reinterpret_cast<std::uintptr_t>(qkvg) % 16 == 0;
     return p;
 }
 

@@ -34,7 +34,7 @@ std::size_t linear_attention_scratch_floats(std::int64_t N, int C, int heads);
 cudaError_t nala_attention(__half* qkvg, const LinearAttentionShape& shape, const float2* rope_rows,
                            const float2* rope_cols, float* scratch, cudaStream_t stream);
 
-// Pola, steps 1-6, with the per-channel constants precomputed on the host: kpos_w (C, 1, 3, 3), kpos_b (C),
+// Pola, steps 1-6, with the per-channel constants precomputed on the host: kpos_w tap-major (9, C), kpos_b (C),
 // inv_sigma (C) = 1 / softplus(attn.scale), power (C) = 1 + 4·sigmoid(attn.power) flattened head-major.
 cudaError_t pola_attention(__half* qkvg, const LinearAttentionShape& shape, const float* kpos_w, const float* kpos_b,
                            const float* inv_sigma, const float* power, float* scratch, cudaStream_t stream);

@@ -55,6 +55,39 @@ __device__ void stage_tile(const T* __restrict__ src, std::int64_t ld, int H, in
     }
 }
 
+__device__ inline float2 load2(const float* p) { return *reinterpret_cast<const float2*>(p); }
+__device__ inline float2 load2(const __half* p) { return __half22float2(*reinterpret_cast<const __half2*>(p)); }
+
+// The K·K taps of the channel pair (f, f + 1) from tap-major depthwise weights (row stride `stride`, even).
+template <int K>
+__device__ inline void load_taps(const float* __restrict__ w, int stride, int f, float2 (&taps)[K * K]) {
+#pragma unroll
+    for (int tap = 0; tap < K * K; ++tap) taps[tap] = load2(w + tap * stride + f);
+}
+
+// Adds the K×K depthwise taps of channel pair (c, c + 1) to the kTileY tokens of tile column tx:
+// acc[ty] += Σ taps[dy·K + dx] · tile[ty + dy][tx + dx], for a tile staged with a halo of K/2 (row stride
+// ld elements per pixel). Each staged pixel of the column's window is read once and feeds every token it
+// reaches, so a warp that owns one column reads (kTileY + K − 1)·K pixels instead of kTileY·K².
+template <int K, typename S>
+__device__ inline void column_taps(const S* __restrict__ tile, int ld, int tx, int c, const float2 (&taps)[K * K],
+                                   float2 (&acc)[kTileY]) {
+    constexpr int kCols = kTileX + K - 1;
+#pragma unroll
+    for (int row = 0; row < kTileY + K - 1; ++row)
+#pragma unroll
+        for (int dx = 0; dx < K; ++dx) {
+            const float2 nb = load2(tile + (row * kCols + tx + dx) * ld + c);
+#pragma unroll
+            for (int ty = 0; ty < kTileY; ++ty) {
+                const int dy = row - ty;
+                if (dy < 0 || dy >= K) continue;  // resolved at compile time
+                acc[ty].x += taps[dy * K + dx].x * nb.x;
+                acc[ty].y += taps[dy * K + dx].y * nb.y;
+            }
+        }
+}
+
 struct Identity {
     __device__ float operator()(float v) const { return v; }
 };

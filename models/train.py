@@ -268,6 +268,9 @@ def main():
         args.total_steps = 40000
     if args.restart_lr is not None:
         args.anchor_step, args.anchor_lr = step, args.restart_lr
+        # The resumed schedule has ended (total_steps <= step): give the restarted cosine room to run until
+        # --plan-minutes moves its end, or it would decay to --min-lr at once (chunk 4's mistake).
+        args.total_steps = max(args.total_steps, step + 20 * args.warmup)
     print(f"model: {cfg.attention} x{cfg.scale}, {parameter_count(model)} parameters, resuming at step {step}")
     if args.compile == "regional":
         compile_blocks(model, args.compile_mode)

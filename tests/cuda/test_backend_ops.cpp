@@ -340,7 +340,9 @@ std::vector<OpCase> op_cases() {
     add("tail", 64, 4, 4, AttentionKind::Nala);
     add("tail", 96, 4, 4, AttentionKind::Nala);
     add("tail", 256, 4, 4, AttentionKind::Nala);  // a 48 KB+ tile
+    add("tail", 48, 4, 4, AttentionKind::Nala);   // lanes 24-31 own no channel
     add("tail", 64, 4, 4, AttentionKind::Pola);
+    add("tail", 48, 2, 4, AttentionKind::Pola);   // 24 shared filters: a weight row narrower than C
     return cases;
 }
 

@@ -4,6 +4,7 @@
 
 #include "cpu/linear_attention_state.h"
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 
 namespace nalasr::cpu {
 namespace {
@@ -77,7 +78,7 @@ void nala_attention(const float* qkvg, int H, int W, int C, int heads, float* ou
     linear_attention::accumulate_state(qkvg, N, C, heads, key_features, state.data());
 
     // Pass 2: o = (φ̃q · S) / (φq · m + 1e-6).
-#pragma omp parallel
+#pragma omp parallel if (N * C * d >= kParallelMinWork)
     {
         std::vector<float> phi(2 * d), rotated(2 * d);
 #pragma omp for schedule(static)

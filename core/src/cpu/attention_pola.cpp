@@ -4,6 +4,7 @@
 
 #include "cpu/linear_attention_state.h"
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 
 namespace nalasr::cpu {
 namespace {
@@ -33,7 +34,7 @@ void pola_attention(const float* qkvg, int H, int W, int C, int heads, const flo
     linear_attention::accumulate_state(qkvg, N, C, heads, key_features, state.data());
 
     // Pass 2: x_sim = φ_sim(q)·S₁ / (φ_sim(q)·m + 1e-6), x_opp = φ_opp(q)·S₂ / (φ_opp(q)·m + 1e-6).
-#pragma omp parallel
+#pragma omp parallel if (N * C * d >= kParallelMinWork)
     {
         std::vector<float> sim(2 * d), opp(2 * d);
 #pragma omp for schedule(static)

@@ -6,6 +6,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 #include "cpu/scratch.h"
 
 namespace nalasr::cpu {
@@ -21,7 +22,7 @@ void softmax_attention(const float* qkvg, int H, int W, int C, int heads, float*
         const float* k = qkvg + C + h * d;
         const float* v = qkvg + 2 * C + h * d;
         gemm(N, int(N), d, 1.0f / std::sqrt(float(d)), q, ld, k, ld, true, 0.0f, P, N);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * N >= kParallelMinWork)
         for (std::size_t i = 0; i < N; ++i) {
             float* row = P + i * N;
             const float max = *std::max_element(row, row + N);

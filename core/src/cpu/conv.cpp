@@ -7,6 +7,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 #include "cpu/scratch.h"
 
 namespace nalasr::cpu {
@@ -24,7 +25,7 @@ int band_rows(int H, int W, int Cin) {
 void dwconv_transposed(const float* x, int H, int W, int C, int k, const float* wt, const float* bias, float* out,
                        bool add_input) {
     const int r = k / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(H) * W * C * k * k >= kParallelMinWork)
     for (int y = 0; y < H; ++y) {
         for (int xx = 0; xx < W; ++xx) {
             float* o = out + (std::size_t(y) * W + xx) * C;
@@ -60,7 +61,7 @@ void conv3x3(const float* x, int H, int W, int Cin, const float* w, const float*
     for (int y0 = 0; y0 < H; y0 += band) {
         const int rows = std::min(band, H - y0);
         const int pixels = rows * W;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(pixels) * K >= kParallelMinWork)
         for (int p = 0; p < pixels; ++p) {
             const int y = y0 + p / W, xx = p % W;
             float* c = col.data() + std::size_t(p) * K;

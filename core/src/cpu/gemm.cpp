@@ -5,11 +5,10 @@
 #include <mutex>
 #include <omp.h>
 
+#include "cpu/parallel.h"
+
 namespace nalasr::cpu {
 namespace {
-
-// Below this many multiply-adds one thread is faster than waking the others.
-constexpr double kParallelFlops = 1 << 18;
 
 void single_threaded_blas() {
     static std::once_flag once;
@@ -28,7 +27,7 @@ void gemm(std::size_t M, int N, int K, float alpha, const float* A, std::size_t 
             cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b, int(end - begin), N, K, alpha, A + begin * lda, int(lda),
                         B, int(ldb), beta, C + begin * ldc, int(ldc));
     };
-    if (double(M) * N * K < kParallelFlops || omp_get_max_threads() == 1) {
+    if (double(M) * N * K < double(kParallelMinWork) || omp_get_max_threads() == 1) {
         rows(0, M);
         return;
     }

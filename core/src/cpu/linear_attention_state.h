@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "cpu/parallel.h"
 #include "cpu/scratch.h"
 
 namespace nalasr::cpu::linear_attention {
@@ -39,7 +40,7 @@ void accumulate_state(const float* qkvg, std::size_t N, int C, int heads, KeyFea
     const std::size_t chunks = chunk_count(N), per_chunk = (N + chunks - 1) / chunks;
     Scratch partials(chunks * all_heads);
 
-#pragma omp parallel
+#pragma omp parallel if (N * C * d >= kParallelMinWork)
     {
         std::vector<float> a(2 * d), b(2 * d);
 #pragma omp for schedule(static)

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 
 namespace nalasr::cpu {
 namespace {
@@ -159,7 +160,7 @@ Program build_network_program(const NetworkWeights& weights, int H, int W, const
     b.step("pixel_shuffle", {up}, [=](float* const* m) {
         pixel_shuffle(m[up], H, W, 3, s, out);
         const std::size_t n = N * up_channels;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
         for (std::size_t i = 0; i < n; ++i) out[i] += 0.5f;
     });
     b.end_block();

@@ -1,11 +1,12 @@
 // Depth-to-space (torch.nn.PixelShuffle), OpenMP over input rows.
 #include "cpu/ops.h"
+#include "cpu/parallel.h"
 
 namespace nalasr::cpu {
 
 void pixel_shuffle(const float* x, int H, int W, int Cout, int s, float* out) {
     const std::size_t out_w = std::size_t(W) * s, in_c = std::size_t(Cout) * s * s;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (std::size_t(H) * W * in_c >= kParallelMinWork)
     for (int y = 0; y < H; ++y)
         for (int xx = 0; xx < W; ++xx) {
             const float* src = x + (std::size_t(y) * W + xx) * in_c;

@@ -49,9 +49,9 @@ struct ForwardPlan {
     std::size_t arena_bytes() const { return memory.arena_bytes; }
 };
 
-// Tokens per im2col chunk: N/16 within [4096, 16384] — enough to fill the GPU with one GEMM, few enough that the
-// rows stay in L2 and add little to the peak.
-constexpr int kMinConvChunkTokens = 4096;
+// Tokens per im2col chunk: N/16 within [16384, 16384] (at most N) — a GEMM under 16384 tokens cost up to 3× more
+// per token on the H100 (docs/cuda_notes.md, run 2), and the rows (18 MiB at C = 64) add little to the peak.
+constexpr int kMinConvChunkTokens = 16384;
 constexpr int kMaxConvChunkTokens = 16384;
 
 ForwardPlan plan_forward(const ModelConfig& config, int width, int height);

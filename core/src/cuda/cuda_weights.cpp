@@ -75,8 +75,15 @@ public:
         return l;
     }
 
+    // Tap-major (k·k, channels): the lanes of a warp, which own consecutive channels, read one contiguous row
+    // of weights per tap instead of one cache line each.
     DepthwiseWeights depthwise(const std::string& name) {
-        return {p_.f32(tensor(name + ".weight").data), p_.f32(tensor(name + ".bias").data)};
+        const Tensor& w = tensor(name + ".weight");
+        const std::size_t channels = std::size_t(w.shape[0]), taps = w.data.size() / channels;
+        std::vector<float> tap_major(w.data.size());
+        for (std::size_t c = 0; c < channels; ++c)
+            for (std::size_t tap = 0; tap < taps; ++tap) tap_major[tap * channels + c] = w.data[c * taps + tap];
+        return {p_.f32(tap_major), p_.f32(tensor(name + ".bias").data)};
     }
 
     NormWeights norm(const std::string& name) {

@@ -2,7 +2,8 @@
 //   Linear layers:     float16 (out, in) for the GEMMs; the bias in the GEMM's output type.
 //   3×3 convolutions:  float16 (cout_pad, k_pad) rows of [(ky·3 + kx)·Cin + ci] (the im2col column order),
 //                      cout padded to a multiple of 4 and K to a multiple of 8 with zeros; float32 bias.
-//   Depthwise convs, norms, Pola's constants: float32 as in the file (Pola's σ and p precomputed).
+//   Depthwise convs:   float32 tap-major, (k·k, channels): w[tap·channels + c].
+//   Norms, Pola's constants: float32 as in the file (Pola's σ and p precomputed).
 // All of it lives in one device allocation.
 #pragma once
 
@@ -30,7 +31,7 @@ struct Conv3x3Weights {
 };
 
 struct DepthwiseWeights {
-    const float* w = nullptr;  // (channels, k·k)
+    const float* w = nullptr;  // tap-major: (k·k, channels)
     const float* bias = nullptr;
 };
 
