@@ -80,11 +80,11 @@ BenchPoint measure_point(const Engine& engine, const std::string& device, InputS
     std::vector<double> network_seconds;
     double timed_total = 0;
     const int runs = std::max(settings.warmup, 0) + std::max(settings.repeats, 1);
+    std::vector<float> out;  // reused, as a batch would: later runs do not pay for faulting in the output pages
     for (int run = 0; run < runs; ++run) {
-        // The first run allocates afresh (later ones may reuse freed heap), so it is the one the RSS check watches.
+        // The first run allocates afresh (later ones reuse memory), so it is the one the RSS check watches.
         std::optional<RssPeakMeter> meter;
         if (run == 0) meter.emplace();
-        std::vector<float> out;
         UpscaleStats stats;
         const auto start = std::chrono::steady_clock::now();
         const Status st = engine.run_network(rgb.data(), size.width, size.height, &out, params, &stats);

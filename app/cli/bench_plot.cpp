@@ -68,11 +68,12 @@ std::string quoted(const std::string& text) {
 }
 
 std::string data_block(const Series& s) {
-    std::string text = s.block() + " << EOD\n# tokens planned_bytes observed_bytes median_seconds\n";
+    std::string text = s.block() + " << EOD\n# tokens planned_bytes observed_bytes median_seconds network_seconds\n";
     for (const BenchPoint* p : s.points) {
         text += std::to_string(p->size.tokens()) + " " + std::to_string(p->planned_peak_bytes) + " " +
                 (p->measured() ? std::to_string(p->observed_peak_bytes) : "?") + " " +
-                (p->measured() ? format("%.6g", p->median_seconds) : "?") + "\n";
+                (p->measured() ? format("%.6g", p->median_seconds) : "?") + " " +
+                (p->measured() && p->network_seconds > 0 ? format("%.6g", p->network_seconds) : "?") + "\n";
     }
     return text + "EOD\n";
 }
@@ -84,7 +85,7 @@ std::string plot_clauses(const std::vector<Series>& series, bool memory) {
         if (memory && !s.points.empty())
             clauses.push_back(s.block() + " using 1:2 with lines dt 2 lw 1.5" + style + " notitle");
         if (s.any_measured)
-            clauses.push_back(s.block() + " using 1:" + (memory ? "3" : "4") + " with linespoints lw 2 pt " +
+            clauses.push_back(s.block() + " using 1:" + (memory ? "3" : "5") + " with linespoints lw 2 pt " +
                               std::to_string(point_type(s.attention, s.device)) + " ps 1.5" + style + " title " +
                               quoted(s.title()));
     }
@@ -147,6 +148,12 @@ std::string bench_gnuplot_script(const std::vector<BenchPoint>& points, const st
     std::string script = "# Written by `nalasr bench`. Re-plot: gnuplot " + stem +
                          ".gnuplot (writes " + stem + ".png and " + stem + ".svg here).\n\n";
     for (const Series& s : series) script += data_block(s);
+    if (!points.empty()) {  // both panels share the x range of every point, run or not
+        const auto [low, high] = std::minmax_element(points.begin(), points.end(), [](const BenchPoint& a, const BenchPoint& b) {
+            return a.size.tokens() < b.size.tokens();
+        });
+        script += "\nset xrange [" + format("%g", low->size.tokens() / 1.5) + ":" + format("%g", high->size.tokens() * 1.5) + "]\n";
+    }
     script += R"gp(
 set datafile missing "?"
 set logscale xy
@@ -164,7 +171,7 @@ do for [fmt in "png svg"] {
   set key bottom right
 )gp" + claim_mark(points) + memory_marks(points) + plot_clauses(series, true) + R"gp(  unset arrow
   unset label
-  set title "Time per run (median after warm-up)"
+  set title "Time of the network stage (backend's timer; median of the timed runs)"
   set ylabel "seconds"
   set format y "%g"
   set key top left

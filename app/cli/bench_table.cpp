@@ -40,19 +40,20 @@ std::string thousands(std::size_t value) {
 }
 
 void print_point_header() {
-    std::printf("%-5s %-8s %11s %11s %11s %11s %11s %9s %8s  %s\n", "dev", "attn", "input", "tokens", "planned",
-                "observed", "RSS growth", "median", "MP/s", "note");
+    std::printf("%-5s %-8s %11s %11s %11s %11s %11s %9s %9s %8s  %s\n", "dev", "attn", "input", "tokens", "planned",
+                "observed", "RSS growth", "median", "network", "MP/s", "note");
 }
 
 void print_point(const BenchPoint& p) {
     const bool m = p.measured();
     char mps[32] = "-";
     if (m) std::snprintf(mps, sizeof mps, "%.3f", p.megapixels_per_second());
-    std::printf("%-5s %-8s %11s %11s %11s %11s %11s %9s %8s  %s\n", p.device.c_str(), attention_kind_name(p.attention),
+    std::printf("%-5s %-8s %11s %11s %11s %11s %11s %9s %9s %8s  %s\n", p.device.c_str(), attention_kind_name(p.attention),
                 p.size.text().c_str(), thousands(p.size.tokens()).c_str(), format_bytes(p.planned_peak_bytes).c_str(),
                 m ? format_bytes(p.observed_peak_bytes).c_str() : "-",
                 m && p.host_rss_growth_bytes ? format_bytes(p.host_rss_growth_bytes).c_str() : "-",
-                m ? seconds_text(p.median_seconds).c_str() : "-", mps, point_note(p).c_str());
+                m ? seconds_text(p.median_seconds).c_str() : "-", m ? seconds_text(p.network_seconds).c_str() : "-", mps,
+                point_note(p).c_str());
     std::fflush(stdout);
 }
 
