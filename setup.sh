@@ -62,12 +62,14 @@ cpu_and_cuda_tests() {
 }
 
 # The CPU suite built with -DNALASR_SANITIZE=ON (ASan + UBSan; the CLI tests run the sanitized nalasr too).
-# UBSan stops at the first report so that it fails the test instead of scrolling by.
+# UBSan stops at the first report so that it fails the test instead of scrolling by. Exit code 86 for a report,
+# so that a sanitizer firing in the `nalasr` child of a CLI test cannot pass for its "some files failed" (1).
 sanitizer_tests() {
   local dir="${BUILD_DIR}-asan"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNALASR_SANITIZE=ON -DNALASR_CUDA=OFF -DNALASR_GUI=OFF
   cmake --build "$dir" -j "$JOBS"
-  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:exitcode=86 \
+     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86 \
      ctest --output-on-failure -j "$JOBS" -LE cuda)
 }
 

@@ -11,30 +11,46 @@ constexpr int kWarps = kThreads / 32;
 
 enum class Tail { Nala, Pola };
 
-// One tile per block, v staged with a halo of 2; warp w owns tile column w (its kTileY tokens together, so
-// each staged pixel and each weight is read once for all of them); lane l owns the channel pairs 2l + 64r,
-// r < R. Pola's filters are shared by the heads: channel c uses filter c mod d. Weights are tap-major (25, nf)
-// with nf = C (NaLa) or d (Pola).
+// Blocks per SM the register budget must allow, so enough warps are in flight to hide the staging's latency.
+template <int R>
+constexpr int kMinBlocks = R == 1 ? 3 : R <= 4 ? 2 : 1;
+
+// One tile per block, v staged as float32 with a halo of 2; warp w owns tile column w (its kTileY tokens
+// together, so each staged pixel and each weight is read once for all of them); lane l owns the channel pairs
+// 2l + 64r, r < R. Pola's filters are shared by the heads: channel c uses filter c mod d. Weights are tap-major
+// (25, nf) with nf = C (NaLa) or d (Pola). The column's o and g are loaded before the tile is staged, so their
+// latency overlaps the staging's.
 template <int R, Tail K>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<R>)
     tail_kernel(__half* __restrict__ qkvg, std::int64_t ld, int H, int W, int C, int d,
                 const float* __restrict__ lepe_w, const float* __restrict__ lepe_b, const float* __restrict__ gamma,
                 const float* __restrict__ beta, float eps) {
     static_assert(kWarps == kTileX, "a warp per tile column");
     extern __shared__ __align__(16) unsigned char shared_raw[];
-    __half* tile = reinterpret_cast<__half*>(shared_raw);  // v: [pixel][C], halo 2
+    float* tile = reinterpret_cast<float*>(shared_raw);  // v: [pixel][C], halo 2
     const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
-    stage_tile(qkvg, ld, H, W, y0, x0, 2, 2 * C, C, tile, Identity{});
-    __syncthreads();
-
     const int tx = threadIdx.x / 32, lane = threadIdx.x % 32, xx = x0 + tx;
-    if (xx >= W) return;  // uniform over the warp; no barrier follows
-    const int filters = K == Tail::Pola ? d : C;
-    // Rows of the column's tokens; a token below the image gets a null row (computed, never read or written).
+    // Rows of the column's tokens; a token outside the image gets a null row (computed, never read or written).
     __half* rows[kTileY];
 #pragma unroll
     for (int ty = 0; ty < kTileY; ++ty)
-        rows[ty] = y0 + ty < H ? qkvg + (std::int64_t(y0 + ty) * W + xx) * ld : nullptr;
+        rows[ty] = y0 + ty < H && xx < W ? qkvg + (std::int64_t(y0 + ty) * W + xx) * ld : nullptr;
+    __half2 o[R][kTileY], g[R][kTileY];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const int c = 2 * lane + 64 * r;
+#pragma unroll
+        for (int ty = 0; ty < kTileY; ++ty) {
+            const bool load = rows[ty] && c < C;
+            o[r][ty] = load ? *reinterpret_cast<const __half2*>(rows[ty] + c) : __float2half2_rn(0.0f);
+            g[r][ty] = load ? *reinterpret_cast<const __half2*>(rows[ty] + 3 * C + c) : __float2half2_rn(0.0f);
+        }
+    }
+    stage_tile<2>(qkvg, ld, H, W, y0, x0, 2 * C, C, tile, Identity{});
+    __syncthreads();
+
+    if (xx >= W) return;  // uniform over the warp; no barrier follows
+    const int filters = K == Tail::Pola ? d : C;
     // v[r][ty]: o + lepe(v) of channel pair r for token ty (zeros for channels ≥ C).
     float2 v[R][kTileY];
     float sum[kTileY] = {};
@@ -50,8 +66,8 @@ __global__ void __launch_bounds__(kThreads)
         const float2 b = load2(lepe_b + f);
 #pragma unroll
         for (int ty = 0; ty < kTileY; ++ty) {
-            const float2 o = rows[ty] ? load2(rows[ty] + c) : make_float2(0.0f, 0.0f);
-            v[r][ty] = make_float2(o.x + b.x, o.y + b.y);
+            const float2 of = __half22float2(o[r][ty]);
+            v[r][ty] = make_float2(of.x + b.x, of.y + b.y);
         }
         column_taps<5>(tile, C, tx, c, taps, v[r]);
 #pragma unroll
@@ -86,14 +102,14 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int ty = 0; ty < kTileY; ++ty) {
             if (!rows[ty]) break;  // the tokens below the image come last
-            const float2 g = load2(rows[ty] + 3 * C + c);
+            const float2 gf = __half22float2(g[r][ty]);
             float u0, u1;
             if constexpr (K == Tail::Nala) {
-                u0 = ((v[r][ty].x - mean[ty]) * rstd[ty] * gm.x + bt.x) * silu(g.x);
-                u1 = ((v[r][ty].y - mean[ty]) * rstd[ty] * gm.y + bt.y) * silu(g.y);
+                u0 = ((v[r][ty].x - mean[ty]) * rstd[ty] * gm.x + bt.x) * silu(gf.x);
+                u1 = ((v[r][ty].y - mean[ty]) * rstd[ty] * gm.y + bt.y) * silu(gf.y);
             } else {
-                u0 = v[r][ty].x * g.x;
-                u1 = v[r][ty].y * g.y;
+                u0 = v[r][ty].x * gf.x;
+                u1 = v[r][ty].y * gf.y;
             }
             *reinterpret_cast<__half2*>(rows[ty] + C + c) = __floats2half2_rn(u0, u1);
         }
@@ -103,7 +119,7 @@ __global__ void __launch_bounds__(kThreads)
 template <int R, Tail K>
 cudaError_t launch(__half* qkvg, std::int64_t ld, int H, int W, int C, int d, const float* lepe_w,
                    const float* lepe_b, const float* gamma, const float* beta, float eps, cudaStream_t stream) {
-    const std::size_t shared = std::size_t(tile_pixels(2)) * C * sizeof(__half);
+    const std::size_t shared = std::size_t(tile_pixels(2)) * C * sizeof(float);
     if (cudaError_t e = allow_shared_memory(tail_kernel<R, K>, shared); e != cudaSuccess) return e;
     const dim3 grid(unsigned(div_up(W, kTileX)), unsigned(div_up(H, kTileY)));
     tail_kernel<R, K><<<grid, kThreads, shared, stream>>>(qkvg, ld, H, W, C, d, lepe_w, lepe_b, gamma, beta, eps);

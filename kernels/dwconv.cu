@@ -8,6 +8,11 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kFfnChannels = 128;  // channels of the FFN hidden map per block (blockIdx.z picks the run)
+// Blocks per SM the register budget must allow, so enough warps are in flight to hide the staging's latency
+// (cpe: by channel pairs per lane R).
+constexpr int kFfnMinBlocks = 5;
+template <int R>
+constexpr int kCpeMinBlocks = R == 1 ? 5 : R == 2 ? 4 : R == 4 ? 3 : 2;
 
 struct Gelu {
     __device__ float operator()(float v) const { return gelu_erf(v); }
@@ -16,7 +21,7 @@ struct Gelu {
 // One tile per block; warp w owns tile column w (its kTileY tokens together, so each staged pixel and each
 // weight is read once for all of them); lane l owns the channel pairs 2l + 64r, r < R.
 template <int R>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kCpeMinBlocks<R>)
     cpe_residual_layernorm_kernel(const float* __restrict__ x, int H, int W, int C, const float* __restrict__ w,
                                   const float* __restrict__ bias, const float* __restrict__ gamma,
                                   const float* __restrict__ beta, float eps, float* __restrict__ x_out,
@@ -26,7 +31,7 @@ __global__ void __launch_bounds__(kThreads)
     float* tile = reinterpret_cast<float*>(shared_raw);  // [pixel][C], halo 1
     constexpr int kCols = kTileX + 2;
     const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
-    stage_tile(x, C, H, W, y0, x0, 1, 0, C, tile, Identity{});
+    stage_tile<1>(x, C, H, W, y0, x0, 0, C, tile, Identity{});
     __syncthreads();
 
     const int tx = threadIdx.x / 32, lane = threadIdx.x % 32, xx = x0 + tx;
@@ -93,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int kFfnPairs = kFfnChannels / 2;
 constexpr int kFfnColumnStep = kThreads / kFfnPairs;
 
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kFfnMinBlocks)
     ffn_gelu_dwconv_kernel(const __half* __restrict__ t_map, std::int64_t t_ld, int H, int W, int Ch,
                            const float* __restrict__ w, const float* __restrict__ bias, __half* __restrict__ out,
                            std::int64_t out_ld) {
@@ -101,7 +106,7 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int kCols = kTileX + 2;
     const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
     const int c0 = blockIdx.z * kFfnChannels, cw = min(kFfnChannels, Ch - c0);
-    stage_tile(t_map, t_ld, H, W, y0, x0, 1, c0, cw, tile, Gelu{});
+    stage_tile<1>(t_map, t_ld, H, W, y0, x0, c0, cw, tile, Gelu{});
     __syncthreads();
 
     const int c = 2 * (threadIdx.x % kFfnPairs), gc = c0 + c;

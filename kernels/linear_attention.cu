@@ -54,6 +54,13 @@ __device__ inline float2 rotate(float2 v, float2 cs) {
     return make_float2(v.x * cs.x - v.y * cs.y, v.x * cs.y + v.y * cs.x);
 }
 
+// (max(x, 0)^p, max(−x, 0)^p): at most one is non-zero, so one power is evaluated (the same value as the
+// two-sided form, bit for bit).
+__device__ inline float2 split_power(float x, float p) {
+    const float a = pow_nonneg(fabsf(x), p);
+    return make_float2(x > 0.0f ? a : 0.0f, x < 0.0f ? a : 0.0f);
+}
+
 // Pola's key after steps 1-2: (k + kpos(k)) / σ for global channel hc at token t.
 __device__ inline float pola_key(const Params& p, std::int64_t t, int y, int x, int hc) {
     const __half* k = p.qkvg + p.C + hc;
@@ -66,20 +73,71 @@ __device__ inline float pola_key(const Params& p, std::int64_t t, int y, int x, 
     return a * p.inv_sigma[hc];
 }
 
+// A NaLa pass-1 thread's global loads for one chunk: item i is the channel pair c = 2·(idx mod DM/2) of token
+// idx / (DM/2), idx = threadIdx.x + i·kPass1Threads: k, v and the RoPE (cos, sin). (Pola builds its key from 9
+// neighbours and loads while staging.)
+template <int DM>
+struct ChunkLoads {
+    static constexpr int kItems = kChunk * (DM / 2) / kPass1Threads;
+    static_assert(kItems >= 1 && kItems * kPass1Threads == kChunk * (DM / 2), "whole items per thread");
+    __half2 k[kItems], v[kItems];
+    float2 cs[kItems];
+};
+
+template <int DM>
+__device__ inline void load_chunk(const Params& p, int head, std::int64_t chunk, std::int64_t t_end,
+                                  ChunkLoads<DM>& out) {
+#pragma unroll
+    for (int i = 0; i < ChunkLoads<DM>::kItems; ++i) {
+        const int idx = threadIdx.x + i * kPass1Threads;
+        const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
+        const std::int64_t t = chunk + tl;
+        out.k[i] = out.v[i] = __float2half2_rn(0.0f);
+        out.cs[i] = make_float2(1.0f, 0.0f);
+        if (t >= t_end || c >= p.d) continue;
+        const __half* row = p.qkvg + t * p.ld + head * p.d + c;
+        out.k[i] = *reinterpret_cast<const __half2*>(row + p.C);
+        out.v[i] = *reinterpret_cast<const __half2*>(row + 2 * p.C);
+        const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
+        out.cs[i] = rope(p, c, y, x);
+    }
+}
+
+// Row stride (floats) of the staged φk and φ̃k: 2·DM entries padded so that the 8-byte stores of a half-warp
+// (DM/2 pairs of each of 32/DM tokens) fall in distinct banks: with 2·DM = 16 or 32, tokens a row apart would
+// otherwise hit the same banks (2- to 4-way conflicts on every staging store).
+constexpr int stage_stride(int DM) { return DM < 32 ? 3 * DM : 2 * DM; }
+
+__device__ inline void store2(float* p, float2 v) { *reinterpret_cast<float2*>(p) = v; }
+
+// Stages channel pair (c, c + 1) of token tl of a chunk: φk (positive half, then negative half), the form S
+// is built from (RoPE-rotated for NaLa) and v.
+template <int DM>
+__device__ inline void stage_pair(float* s_raw, float* s_rot, float* s_v, int tl, int c, float2 pos, float2 neg,
+                                  float2 rot_pos, float2 rot_neg, float2 v) {
+    float* raw = s_raw + tl * stage_stride(DM);
+    float* rot = s_rot + tl * stage_stride(DM);
+    store2(raw + c, pos), store2(raw + DM + c, neg);
+    store2(rot + c, rot_pos), store2(rot + DM + c, rot_neg);
+    store2(s_v + tl * DM + c, v);
+}
+
 // Pass 1. Thread layout for the S accumulation: groups of DM²/8 threads, each thread a 4×4 tile of S; the
-// groups take interleaved tokens of the chunk and are summed in a fixed order at the end.
+// groups take interleaved tokens of the chunk and are summed in a fixed order at the end. The launch bounds keep
+// 4 blocks per SM (64 registers), so other blocks' warps hide each block's waits at its barriers.
 template <int DM, FeatureMap F>
-__global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
+__global__ void __launch_bounds__(kPass1Threads, 4) pass1_kernel(Params p) {
     constexpr int kRows = 2 * DM;
     constexpr int kGroupThreads = DM * DM / 8;
     constexpr int kGroups = kPass1Threads / kGroupThreads;
     constexpr int kColTiles = DM / 4;
-    constexpr int kStageFloats = kChunk * (kRows + kRows + DM);
+    constexpr int kStride = stage_stride(DM);
+    constexpr int kStageFloats = kChunk * (kStride + kStride + DM);
     constexpr int kReduceFloats = kGroups * kRows * DM;
     __shared__ __align__(16) float smem[kStageFloats > kReduceFloats ? kStageFloats : kReduceFloats];
-    float* s_rot = smem;                   // φ̃k, [kChunk][kRows]
-    float* s_raw = s_rot + kChunk * kRows; // φk, [kChunk][kRows]
-    float* s_v = s_raw + kChunk * kRows;   // v, [kChunk][DM]
+    float* s_rot = smem;                     // φ̃k, [kChunk][kStride], kRows used
+    float* s_raw = s_rot + kChunk * kStride; // φk, [kChunk][kStride], kRows used
+    float* s_v = s_raw + kChunk * kStride;   // v, [kChunk][DM]
 
     const int head = blockIdx.y, tid = threadIdx.x;
     const std::int64_t t_begin = std::int64_t(blockIdx.x) * p.tokens_per_block;
@@ -92,46 +150,45 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
     const int mean_row = tid % kRows, mean_group = tid / kRows;
     float acc[4][4] = {};
     float mean_acc = 0.0f;
+    ChunkLoads<DM> next;  // NaLa: the loads of the chunk to stage next
+    if constexpr (F == FeatureMap::Nala) load_chunk(p, head, t_begin, t_end, next);
     for (std::int64_t chunk = t_begin; chunk < t_end; chunk += kChunk) {
-        for (int idx = tid; idx < kChunk * (DM / 2); idx += kPass1Threads) {
-            const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
-            const std::int64_t t = chunk + tl;
-            const bool valid = t < t_end && c < p.d;
-            float2 pos = make_float2(0.0f, 0.0f), neg = pos, v = pos;
-            if (valid) {
-                const int hc = head * p.d + c;
-                const __half* row = p.qkvg + t * p.ld;
-                v = __half22float2(*reinterpret_cast<const __half2*>(row + 2 * p.C + hc));
-                if constexpr (F == FeatureMap::Nala) {
-                    const float2 k = __half22float2(*reinterpret_cast<const __half2*>(row + p.C + hc));
-                    const float k0 = k.x * k.x * k.x, k1 = k.y * k.y * k.y;
-                    pos = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
-                    neg = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
-                } else {
+        if constexpr (F == FeatureMap::Nala) {
+#pragma unroll
+            for (int i = 0; i < ChunkLoads<DM>::kItems; ++i) {
+                const int idx = tid + i * kPass1Threads;
+                const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
+                // Zero loads (past the end, padding channels) give zero features.
+                const float2 k = __half22float2(next.k[i]);
+                const float k0 = k.x * k.x * k.x, k1 = k.y * k.y * k.y;
+                const float2 pos = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
+                const float2 neg = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
+                stage_pair<DM>(s_raw, s_rot, s_v, tl, c, pos, neg, rotate(pos, next.cs[i]), rotate(neg, next.cs[i]),
+                               __half22float2(next.v[i]));
+            }
+            // The next chunk's loads are issued now and land while this chunk is accumulated.
+            if (chunk + kChunk < t_end) load_chunk(p, head, chunk + kChunk, t_end, next);
+        } else {
+            for (int idx = tid; idx < kChunk * (DM / 2); idx += kPass1Threads) {
+                const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
+                const std::int64_t t = chunk + tl;
+                float2 pos = make_float2(0.0f, 0.0f), neg = pos, v = pos;
+                if (t < t_end && c < p.d) {
+                    const int hc = head * p.d + c;
+                    v = __half22float2(*reinterpret_cast<const __half2*>(p.qkvg + t * p.ld + 2 * p.C + hc));
                     const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
                     const float k0 = pola_key(p, t, y, x, hc), k1 = pola_key(p, t, y, x, hc + 1);
                     const float p0 = p.power[hc], p1 = p.power[hc + 1];
-                    pos = make_float2(pow_nonneg(fmaxf(k0, 0.0f), p0), pow_nonneg(fmaxf(k1, 0.0f), p1));
-                    neg = make_float2(pow_nonneg(fmaxf(-k0, 0.0f), p0), pow_nonneg(fmaxf(-k1, 0.0f), p1));
+                    const float2 s0 = split_power(k0, p0), s1 = split_power(k1, p1);
+                    pos = make_float2(s0.x, s1.x);
+                    neg = make_float2(s0.y, s1.y);
                 }
+                stage_pair<DM>(s_raw, s_rot, s_v, tl, c, pos, neg, pos, neg, v);
             }
-            float* raw = s_raw + tl * kRows;
-            float* rot = s_rot + tl * kRows;
-            raw[c] = pos.x, raw[c + 1] = pos.y, raw[DM + c] = neg.x, raw[DM + c + 1] = neg.y;
-            if constexpr (F == FeatureMap::Nala) {
-                if (valid) {
-                    const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
-                    const float2 cs = rope(p, c, y, x);
-                    pos = rotate(pos, cs);
-                    neg = rotate(neg, cs);
-                }
-            }
-            rot[c] = pos.x, rot[c + 1] = pos.y, rot[DM + c] = neg.x, rot[DM + c + 1] = neg.y;
-            s_v[tl * DM + c] = v.x, s_v[tl * DM + c + 1] = v.y;
         }
         __syncthreads();
         for (int tl = group; tl < kChunk; tl += kGroups) {
-            const float4 a = *reinterpret_cast<const float4*>(s_rot + tl * kRows + r0);
+            const float4 a = *reinterpret_cast<const float4*>(s_rot + tl * kStride + r0);
             const float4 b = *reinterpret_cast<const float4*>(s_v + tl * DM + c0);
             const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
 #pragma unroll
@@ -139,7 +196,7 @@ __global__ void __launch_bounds__(kPass1Threads) pass1_kernel(Params p) {
 #pragma unroll
                 for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
         }
-        for (int tl = mean_group; tl < kChunk; tl += kMeanGroups) mean_acc += s_raw[tl * kRows + mean_row];
+        for (int tl = mean_group; tl < kChunk; tl += kMeanGroups) mean_acc += s_raw[tl * kStride + mean_row];
         __syncthreads();
     }
 
@@ -262,8 +319,9 @@ __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
         float phi[kRows];
 #pragma unroll
         for (int c = 0; c < DM; ++c) {
-            phi[c] = pow_nonneg(fmaxf(q[c], 0.0f) / n, power);
-            phi[DM + c] = pow_nonneg(fmaxf(-q[c], 0.0f) / n, power);
+            const float2 split = split_power(q[c] / n, power);
+            phi[c] = split.x;
+            phi[DM + c] = split.y;
         }
         float den = 1e-6f;
 #pragma unroll
@@ -299,8 +357,9 @@ __global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
             if (c >= p.d) continue;
             const int hc = head * p.d + c;
             const float qs = q[c] * p.inv_sigma[hc];
-            plus[c] = pow_nonneg(fmaxf(qs, 0.0f), p.power[hc]);
-            minus[c] = pow_nonneg(fmaxf(-qs, 0.0f), p.power[hc]);
+            const float2 split = split_power(qs, p.power[hc]);
+            plus[c] = split.x;
+            minus[c] = split.y;
         }
         float den_sim = 1e-6f, den_opp = 1e-6f;
         float sim[DM], opp[DM];

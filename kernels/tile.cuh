@@ -19,39 +19,74 @@ constexpr std::size_t kDefaultSharedBytes = 48 * 1024;  // above this a kernel m
 // Pixels of a tile with a halo of r on every side.
 __host__ __device__ constexpr int tile_pixels(int r) { return (kTileY + 2 * r) * (kTileX + 2 * r); }
 
-__device__ inline float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
-__device__ inline float4 load4(const __half* p) {
-    const uint2 u = *reinterpret_cast<const uint2*>(p);
+__device__ inline void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+
+struct Identity {
+    __device__ float operator()(float v) const { return v; }
+};
+
+// Four consecutive elements of T as one load: 16 bytes of float, 8 bytes of float16.
+template <typename T>
+struct Quad;
+template <>
+struct Quad<float> {
+    using type = float4;
+};
+template <>
+struct Quad<__half> {
+    using type = uint2;
+};
+__device__ inline float4 to_float4(float4 v) { return v; }
+__device__ inline float4 to_float4(uint2 u) {
     const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&u.x));
     const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&u.y));
     return make_float4(a.x, a.y, b.x, b.y);
 }
-__device__ inline void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
-__device__ inline void store4(__half* p, float4 v) {
-    const __half2 a = __floats2half2_rn(v.x, v.y), b = __floats2half2_rn(v.z, v.w);
-    uint2 u;
-    u.x = *reinterpret_cast<const unsigned*>(&a);
-    u.y = *reinterpret_cast<const unsigned*>(&b);
-    *reinterpret_cast<uint2*>(p) = u;
-}
 
-// Copies channels [c0, c0 + cw) of the pixels (y0 − r … y0 + kTileY + r − 1) × (x0 − r … x0 + kTileX + r − 1) of
-// `src` (row stride ld elements) into tile[pixel][cw], applying `fn` to each in-image value. cw, c0 and ld
-// must be multiples of 4 (4-element loads). All threads of the block take part; the caller syncs afterwards.
-template <typename T, typename S, typename Fn>
-__device__ void stage_tile(const T* __restrict__ src, std::int64_t ld, int H, int W, int y0, int x0, int r, int c0,
-                           int cw, S* __restrict__ tile, Fn fn) {
-    const int cols = kTileX + 2 * r, quads = cw / 4, total = tile_pixels(r) * quads;
-    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
-        const int pixel = idx / quads, q = idx - pixel * quads;
-        const int py = pixel / cols, px = pixel - py * cols;
-        const int gy = y0 + py - r, gx = x0 + px - r;
-        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (gy >= 0 && gy < H && gx >= 0 && gx < W) {
-            v = load4(src + (std::int64_t(gy) * W + gx) * ld + c0 + 4 * q);
-            v = make_float4(fn(v.x), fn(v.y), fn(v.z), fn(v.w));
+// Loads each thread keeps in flight while staging (64 bytes: 4 float32 or 8 float16 quads), so a tile costs one or
+// two rounds of memory latency rather than one per element, for 16 registers.
+template <typename T>
+constexpr int kStageBatch = 64 / int(sizeof(typename Quad<T>::type));
+
+// Copies channels [c0, c0 + cw) of the pixels (y0 − R … y0 + kTileY + R − 1) × (x0 − R … x0 + kTileX + R − 1) of
+// `src` (row stride ld elements) into the float32 tile[pixel][cw], applying `fn` to each in-image value. cw, c0 and
+// ld must be multiples of 4 (4-element loads). All threads of the block take part; the caller syncs afterwards.
+// Each thread walks the (pixel, quad) items blockDim.x apart, issuing kStageBatch<T> loads before the first store.
+template <int R, typename T, typename Fn>
+__device__ void stage_tile(const T* __restrict__ src, std::int64_t ld, int H, int W, int y0, int x0, int c0, int cw,
+                           float* __restrict__ tile, Fn fn) {
+    constexpr int kCols = kTileX + 2 * R, kPixels = tile_pixels(R);
+    using Raw = typename Quad<T>::type;
+    constexpr int kBatch = kStageBatch<T>;
+    const int quads = cw / 4, step = blockDim.x;
+    // (pixel, q) of the thread's next item, advanced by `step` items without divisions.
+    int pixel = threadIdx.x / quads, q = threadIdx.x - pixel * quads;
+    const int pixel_step = step / quads, q_step = step - pixel_step * quads;
+    while (pixel < kPixels) {
+        Raw raw[kBatch];
+        int slot[kBatch];  // the item's element offset in the tile, or −1 past the end
+        bool inside[kBatch];
+#pragma unroll
+        for (int i = 0; i < kBatch; ++i) {
+            const int py = pixel / kCols, px = pixel - py * kCols;
+            const int gy = y0 + py - R, gx = x0 + px - R;
+            slot[i] = pixel < kPixels ? pixel * cw + 4 * q : -1;
+            inside[i] = pixel < kPixels && gy >= 0 && gy < H && gx >= 0 && gx < W;
+            if (inside[i])
+                raw[i] = *reinterpret_cast<const Raw*>(src + (std::int64_t(gy) * W + gx) * ld + c0 + 4 * q);
+            pixel += pixel_step, q += q_step;
+            if (q >= quads) q -= quads, ++pixel;
         }
-        store4(tile + std::size_t(idx) * 4, v);
+#pragma unroll
+        for (int i = 0; i < kBatch; ++i) {
+            if (slot[i] < 0) break;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (inside[i]) {
+                v = to_float4(raw[i]);
+                v = make_float4(fn(v.x), fn(v.y), fn(v.z), fn(v.w));
+            }
+            store4(tile + slot[i], v);
+        }
     }
 }
 
@@ -87,10 +122,6 @@ __device__ inline void column_taps(const S* __restrict__ tile, int ld, int tx, i
             }
         }
 }
-
-struct Identity {
-    __device__ float operator()(float v) const { return v; }
-};
 
 // Lets `kernel` use `bytes` of dynamic shared memory (needed above 48 KB).
 template <typename Kernel>

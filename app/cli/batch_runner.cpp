@@ -45,7 +45,7 @@ Status about_input(const std::string& input, const Status& st) {
 }
 
 // Warnings about what the output format cannot keep.
-void add_format_warnings(const Image& in, ImageFormat format, std::vector<std::string>* warnings) {
+void add_format_warnings(const Image& in, ImageFormat format, bool strip_metadata, std::vector<std::string>* warnings) {
     const bool keeps_alpha = format == ImageFormat::Png || format == ImageFormat::Tiff || format == ImageFormat::Webp;
     if (in.has_alpha() && !keeps_alpha)
         warnings->push_back(std::string("alpha channel dropped: ") + image_format_name(format) + " has no alpha");
@@ -54,6 +54,12 @@ void add_format_warnings(const Image& in, ImageFormat format, std::vector<std::s
                             image_format_name(format));
     if (in.type == SampleType::F32 && format == ImageFormat::Png)
         warnings->push_back("float samples stored as 16-bit PNG (use tiff to keep float)");
+    if (strip_metadata) return;
+    // BMP holds no metadata; our TIFF writer keeps the ICC profile but not (yet) EXIF.
+    if (!in.exif.empty() && (format == ImageFormat::Bmp || format == ImageFormat::Tiff))
+        warnings->push_back(std::string("EXIF not kept: not written to ") + image_format_name(format) + " files");
+    if (!in.icc_profile.empty() && format == ImageFormat::Bmp)
+        warnings->push_back("ICC profile not kept: bmp has no place for it");
 }
 
 Loaded load_stage(const Job& job, int scale, const BatchSettings& settings) {
@@ -94,7 +100,7 @@ Loaded load_stage(const Job& job, int scale, const BatchSettings& settings) {
         loaded.image = Image();
         return loaded;
     }
-    add_format_warnings(loaded.image, job.format, &r.warnings);
+    add_format_warnings(loaded.image, job.format, settings.strip_metadata, &r.warnings);
     r.stats.stages.push_back({"read", ms_since(start)});
     return loaded;
 }

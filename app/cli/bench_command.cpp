@@ -87,13 +87,22 @@ public:
             if (Status st = Model::load_file(o.model, &base_); !st) return st;
             source_ = o.model.string();
         }
+        for (AttentionKind kind : kinds_) {
+            bool random_weights = false;
+            model_for_kind(base_, kind, &random_weights);
+            if (random_weights) random_kinds_.push_back(attention_kind_name(kind));
+        }
+        // Fail before any output when a device is not usable (e.g. --device cuda without a GPU).
+        for (BackendKind device : devices_) {
+            std::unique_ptr<Engine> engine;
+            if (Status st = create_engine(device, kinds_.front(), &engine); !st) return st;
+        }
         return Status::ok();
     }
 
     Status create_engine(BackendKind device, AttentionKind kind, std::unique_ptr<Engine>* out) {
         bool random_weights = false;
         const Model model = model_for_kind(base_, kind, &random_weights);
-        if (random_weights) random_kinds_.insert(attention_kind_name(kind));
         EngineParams params;
         params.backend = device;
         params.gpu_index = options_.gpu;
@@ -105,7 +114,8 @@ public:
     const std::vector<AttentionKind>& kinds() const { return kinds_; }
     const Model& base() const { return base_; }
     const std::string& source() const { return source_; }
-    std::vector<std::string> random_kinds() const { return {random_kinds_.begin(), random_kinds_.end()}; }
+    // The kinds that run on random weights: all without -m; with -m, those its tensors do not fit.
+    const std::vector<std::string>& random_kinds() const { return random_kinds_; }
 
 private:
     BenchOptions options_;
@@ -113,7 +123,7 @@ private:
     std::vector<AttentionKind> kinds_;
     Model base_;
     std::string source_;
-    std::set<std::string> random_kinds_;
+    std::vector<std::string> random_kinds_;
 };
 
 Status make_out_folder(const fs::path& folder) {
@@ -134,7 +144,7 @@ int run_max(const BenchOptions& options, BenchSetup& setup) {
     std::set<std::string> done;
     for (BackendKind device : setup.devices()) {
         for (AttentionKind kind : setup.kinds()) {
-            if (interrupt_requested()) return kExitInterrupted;
+            if (interrupt_requested()) return kExitSignalBase + interrupt_signal();
             std::unique_ptr<Engine> engine;
             if (Status st = setup.create_engine(device, kind, &engine); !st) return setup_error(st.message());
             const std::string label = device_of(*engine);
@@ -157,7 +167,7 @@ int run_max(const BenchOptions& options, BenchSetup& setup) {
             return setup_error(st.message());
         std::printf("Wrote %s\n", (options.out / "bench_max.json").c_str());
     }
-    if (interrupt_requested()) return kExitInterrupted;
+    if (interrupt_requested()) return kExitSignalBase + interrupt_signal();
     return failed ? kExitSomeFailed : kExitOk;
 }
 
@@ -195,9 +205,13 @@ int run_sweep(const BenchOptions& options, BenchSetup& setup) {
     settings.should_abort = interrupt_requested;
 
     const ModelConfig& config = setup.base().config();
-    std::printf("nalasr bench: %s (%s, %zu parameters); %d warm-up + up to %d timed runs per point, budget %s per run\n",
+    std::printf("nalasr bench: %s (%s, %zu parameters); per point %d warm-up run(s), then up to %d timed; "
+                "budget %s per run\n",
                 setup.source().c_str(), config_text(config).c_str(), setup.base().parameter_count(), settings.warmup,
                 settings.repeats, settings.max_seconds > 0 ? format_duration(settings.max_seconds).c_str() : "none");
+    if (!options.model.empty())
+        for (const std::string& kind : setup.random_kinds())
+            std::printf("%s runs on random weights of the same config (the model's tensors do not fit it)\n", kind.c_str());
     std::printf("planned: the memory planner's peak; observed: measured (CPU: arena high-water mark; CUDA: device "
                 "memory taken); RSS growth: the process's resident memory, as the kernel counts it\n\n");
     print_point_header();
@@ -235,7 +249,7 @@ int run_sweep(const BenchOptions& options, BenchSetup& setup) {
     } else {
         std::printf("\n(--out DIR writes CSV, JSON and the plot)\n");
     }
-    if (interrupt_requested()) return kExitInterrupted;
+    if (interrupt_requested()) return kExitSignalBase + interrupt_signal();
     return failed ? kExitSomeFailed : kExitOk;
 }
 

@@ -91,7 +91,7 @@ BenchPoint measure_point(const Engine& engine, const std::string& device, InputS
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (!st) {
             point.status = st.code() == StatusCode::OutOfMemory ? PointStatus::TooLarge : PointStatus::Failed;
-            point.message = st.message();
+            point.message = st.code() == StatusCode::Cancelled ? "interrupted" : st.message();
             return point;
         }
         if (meter) point.host_rss_growth_bytes = meter->growth_bytes();

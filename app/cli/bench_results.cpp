@@ -1,7 +1,9 @@
 #include "bench_results.h"
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <thread>
 
 namespace nalasr::cli {
 namespace {
@@ -54,6 +56,15 @@ nlohmann::ordered_json point_json(const BenchPoint& p) {
         {"estimated_seconds", value_if(p.status == PointStatus::Skipped, p.estimated_seconds)},
         {"message", value_if(!p.message.empty(), p.message)},
     };
+}
+
+std::string utc_now() {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    return text;
 }
 
 }  // namespace
@@ -121,6 +132,8 @@ nlohmann::ordered_json bench_json(const BenchContext& context, const std::vector
                               {"reduction", r.reduction()}});
     return {
         {"nalasr_version", version_string()},
+        {"created", utc_now()},
+        {"host_cpu_threads", std::thread::hardware_concurrency()},
         {"model", {{"source", context.model_source},
                    {"config", config},
                    {"parameters", context.parameters},

@@ -84,11 +84,15 @@ void add_bench(CLI::App& app, nalasr::cli::BenchOptions& o) {
     cmd->add_option("--max-seconds", o.max_seconds,
                     "Skip a point whose run is estimated longer than this; stop repeating once a point took it "
                     "(default 60, 20 with --quick; 0: no limit)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0.0, 86400.0));
     cmd->add_flag("--quick", o.quick, "Sizes 64, 265, 960x540, 2048 only (about a minute on a GPU)");
     cmd->add_flag("--max", o.max, "Only find the largest square input per attention kind (memory planner)");
     cmd->add_flag("--verify", o.verify, "With --max: run that largest input once on each CUDA device");
     cmd->add_flag("--no-plot", o.no_plot, "Write CSV and JSON but do not run gnuplot");
+    cmd->footer("A point is run when the planner says it fits and its time estimate is within --max-seconds;\n"
+                "otherwise the planner's figure is reported (softmax beyond what fits: 'would need ...').\n"
+                "Exit codes: 0 done; 1 some point failed or a --verify run failed; 2 usage or setup error;\n"
+                "            128 + signal when interrupted (130 Ctrl-C).");
 }
 
 }  // namespace

@@ -38,12 +38,14 @@ bool parse_byte_size(const std::string& text, std::size_t* bytes) {
         return false;
     }
     std::string unit = text.substr(used);
-    // "G", "GB" and "GiB" all mean 1024^3.
-    if (unit.size() == 3 && unit.compare(1, 2, "iB") == 0) unit.resize(1);
-    if (unit.size() == 2 && unit[1] == 'B') unit.resize(1);
+    for (char& c : unit) c = char(std::tolower(static_cast<unsigned char>(c)));
+    // "G", "GB" and "GiB" (any case) all mean 1024^3.
+    if (unit.size() == 3 && unit.compare(1, 2, "ib") == 0) unit.resize(1);
+    if (unit.size() == 2 && unit[1] == 'b') unit.resize(1);
+    if (unit == "b") unit.clear();
     double factor = 1;
     if (!unit.empty()) {
-        const std::size_t power = std::string("KMGT").find(char(std::toupper(static_cast<unsigned char>(unit[0]))));
+        const std::size_t power = std::string("kmgt").find(unit[0]);
         if (unit.size() != 1 || power == std::string::npos) return false;
         factor = std::pow(1024.0, double(power + 1));
     }

@@ -59,7 +59,10 @@ int run_upscale(const UpscaleOptions& options) {
     Shard shard;
     if (!options.shard.empty())
         if (std::string why = parse_shard(options.shard, &shard); !why.empty()) return setup_error(why);
-    BatchSettings settings{options.max_pixels, options.quality, options.strip_metadata, options.jobs, 0};
+    BatchSettings settings{.max_pixels = options.max_pixels,
+                           .quality = options.quality,
+                           .strip_metadata = options.strip_metadata,
+                           .workers = options.jobs};
     if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
         return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
 
@@ -74,8 +77,15 @@ int run_upscale(const UpscaleOptions& options) {
         return setup_error(st.message());
     summary.model = &model;
 
-    PlanRequest request{options.inputs,   options.output,     model.config().scale, format, options.overwrite,
-                        options.skip_existing, options.recursive, options.name_pattern, shard};
+    const PlanRequest request{.inputs = options.inputs,
+                              .output = options.output,
+                              .scale = model.config().scale,
+                              .format = format,
+                              .overwrite = options.overwrite,
+                              .skip_existing = options.skip_existing,
+                              .recursive = options.recursive,
+                              .name_pattern = options.name_pattern,
+                              .shard = shard};
     Plan plan = plan_jobs(request);
     if (!plan.error.empty()) return setup_error(plan.error);
     for (const std::string& warning : plan.warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());

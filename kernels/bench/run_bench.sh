@@ -7,7 +7,7 @@
 # device workflow), and optionally baseline/nalasr_cuda_bench, a build of the previous version timed in the same
 # run (timings from different runs or cards are not compared). Each step has a time limit, so one stuck step
 # cannot take the others' results with it. With ncu on the PATH the depthwise kernels and the attention passes are
-# also timed one launch at a time (gpu__time_duration). The summary is printed last.
+# also timed one launch at a time (gpu__time_duration), for the baseline build too. The summary is printed last.
 set -uo pipefail
 bin=$1 out=$2
 shift 2
@@ -31,7 +31,7 @@ fi
 if [ $sanitize = 1 ]; then
   # The end-to-end forward of the default network and of the odd configs, plus the largest op cases.
   timeout 75 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/nalasr_cuda_tests" \
-    --gtest_filter='Models/CudaForward.*nala_C64*:Models/CudaForward.*C16*:Models/CudaForward.*pola_C48*:Table/BackendOps.*H_63_W_13*' \
+    --gtest_filter='Models/CudaForward.*nala_C64*:Models/CudaForward.*C16*:Models/CudaForward.*pola_C48*:Table/BackendOps.*H_63_W_13*:Table/BackendOps.*H_181_W_191*' \
     > "$out/sanitizer.log" 2>&1
   echo "sanitizer exit $?" >> "$out/sanitizer.log"
 fi
@@ -47,6 +47,11 @@ if command -v ncu > /dev/null; then
   timeout 35 ncu --clock-control none --metrics gpu__time_duration.sum \
     -k 'regex:pass1_kernel|reduce_kernel|pass2_kernel|tail_kernel|cpe_residual|ffn_gelu' \
     "$bin/nalasr_cuda_bench" --repeats 1 --kinds none 960x540 > "$out/ncu.log" 2>&1
+  if [ -x "$bin/baseline/nalasr_cuda_bench" ]; then
+    timeout 35 ncu --clock-control none --metrics gpu__time_duration.sum \
+      -k 'regex:pass1_kernel|reduce_kernel|pass2_kernel|tail_kernel|cpe_residual|ffn_gelu' \
+      "$bin/baseline/nalasr_cuda_bench" --repeats 1 --kinds none 960x540 > "$out/ncu_baseline.log" 2>&1
+  fi
 fi
 if [ $softmax = 1 ]; then
   # The memory baseline: softmax attention with its N² scores (a few slow passes).
@@ -65,6 +70,8 @@ fi
 echo "=== bench (CUDA graphs)"; cat "$out/bench.log"
 [ -f "$out/bench_baseline.log" ] && { echo "=== bench, baseline build"; cat "$out/bench_baseline.log"; }
 echo "=== bench (no graphs)"; cat "$out/bench_nograph.log"
-[ -f "$out/ncu.log" ] && { echo "=== ncu (ms per launch)"; grep -E "pass1|reduce|pass2|tail_kernel|cpe_resid|ffn_gelu|gpu__time_duration|==ERR|==WARN" "$out/ncu.log" | sed 's/^ *//' | cut -c1-160 | head -40; }
+for f in ncu ncu_baseline; do
+  [ -f "$out/$f.log" ] && { echo "=== $f (time per launch)"; grep -E "pass1|reduce|pass2|tail_kernel|cpe_resid|ffn_gelu|gpu__time_duration|==ERR|==WARN" "$out/$f.log" | sed 's/^ *//' | cut -c1-160 | head -40; }
+done
 [ $softmax = 1 ] && { echo "=== bench softmax"; cat "$out/bench_softmax.log"; }
 exit 0
