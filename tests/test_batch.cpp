@@ -393,3 +393,21 @@ TEST_F(BatchTest, OverwriteAndSkipExistingExcludeEachOther) {
     args.insert(args.end(), {"--overwrite", "--skip-existing"});
     EXPECT_EQ(run_cli(args).exit_code, 2);
 }
+
+// An output folder that cannot be created or written is a setup error (exit 2) before any work: under a file,
+// and (where mounting is allowed) on a read-only file system, which permission bits do not reveal to root.
+TEST_F(BatchTest, UnwritableOutputFolderIsASetupError) {
+    save(dir_ / "in/a.png", random_image(4, 4, 3, SampleType::U8, 1));
+    write_text(dir_ / "file", "x");
+    CliRun run = run_cli(upscale_args(dir_ / "in", dir_ / "file/out"));
+    EXPECT_EQ(run.exit_code, 2) << run.output;
+    EXPECT_NE(run.output.find("cannot create"), std::string::npos) << run.output;
+
+    const fs::path read_only = dir_ / "ro";
+    fs::create_directories(read_only);
+    if (::mount("tmpfs", read_only.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0) GTEST_SKIP() << "cannot mount here";
+    run = run_cli(upscale_args(dir_ / "in", read_only));
+    ::umount2(read_only.c_str(), MNT_DETACH);
+    EXPECT_EQ(run.exit_code, 2) << run.output;
+    EXPECT_NE(run.output.find("Read-only file system"), std::string::npos) << run.output;
+}

@@ -130,10 +130,11 @@ std::future<FileResult> ready(FileResult result) {
     return promise.get_future();
 }
 
-// Runs the engine on one decoded image: the result to write, or the result that says why not.
+// Runs the engine on one decoded image: the result to write, or the result that says why not. `on_progress`
+// runs on this thread at each progress report (results of earlier files are printed from there).
 std::future<FileResult> upscale_stage(Loaded current, const Job& job, const Engine& engine,
                                       const BatchSettings& settings, const std::function<bool()>& should_stop,
-                                      ProgressDisplay* progress) {
+                                      ProgressDisplay* progress, const std::function<void()>& on_progress) {
     FileResult& r = current.result;
     if (settings.max_memory > 0) {
         const std::size_t planned = engine.predict_peak_bytes(current.image.width, current.image.height);
@@ -145,7 +146,10 @@ std::future<FileResult> upscale_stage(Loaded current, const Job& job, const Engi
         }
     }
     UpscaleParams params;
-    params.progress = [&](double fraction, const char* stage) { progress->update(fraction, stage); };
+    params.progress = [&](double fraction, const char* stage) {
+        on_progress();
+        progress->update(fraction, stage);
+    };
     params.should_abort = should_stop;
     Upscaled up{std::move(r), Image(), job.format};
     // The engine's stats replace the read stage's: keep its time.
@@ -182,16 +186,19 @@ void run_batch(const std::vector<Job>& jobs, const Engine& engine, const BatchSe
     };
     // Results in job order: writes in flight and results already known. Each gets its wall time at the end.
     std::deque<std::pair<std::future<FileResult>, Clock::time_point>> results;
+    // Hands on the results that are ready, and waits for the oldest ones while more than `keep` are pending.
     auto report = [&](std::size_t keep) {
         while (results.size() > keep ||
                (!results.empty() && results.front().first.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
             FileResult r = results.front().first.get();
             r.seconds = std::chrono::duration<double>(Clock::now() - results.front().second).count();
             results.pop_front();
+            progress.clear();
             progress.file_reported();
             done(std::move(r));
         }
     };
+    const std::function<void()> report_ready = [&] { report(results.size()); };
 
     for (std::size_t i = 0; i < jobs.size() && !should_stop(); ++i) {
         const auto start = Clock::now();
@@ -204,8 +211,8 @@ void run_batch(const std::vector<Job>& jobs, const Engine& engine, const BatchSe
         } else {
             const double megapixels = double(current.image.width) * current.image.height / 1e6;
             progress.start_file(i, jobs[i].input.filename().string(), megapixels);
-            results.emplace_back(upscale_stage(std::move(current), jobs[i], engine, settings, should_stop, &progress),
-                                 start);
+            results.emplace_back(
+                upscale_stage(std::move(current), jobs[i], engine, settings, should_stop, &progress, report_ready), start);
         }
         report(workers);  // at most `workers` writes in flight
     }

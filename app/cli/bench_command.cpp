@@ -222,6 +222,7 @@ int run_sweep(const BenchOptions& options, BenchSetup& setup) {
     bool failed = false;
     for (BackendKind device : setup.devices()) {
         for (AttentionKind kind : setup.kinds()) {
+            if (interrupt_requested()) break;
             std::unique_ptr<Engine> engine;  // one at a time: a CUDA engine keeps its arena until destroyed
             if (Status st = setup.create_engine(device, kind, &engine); !st) return setup_error(st.message());
             const std::string label = device_of(*engine);
@@ -241,7 +242,8 @@ int run_sweep(const BenchOptions& options, BenchSetup& setup) {
     const std::vector<MemoryReduction> reductions = memory_reductions(points);
     print_reductions(reductions);
 
-    std::string title = "NalaSR " + config_text(config) + " (" + setup.source() + ") on";
+    const std::string weights = options.model.empty() ? setup.source() : options.model.filename().string();
+    std::string title = "NalaSR " + config_text(config) + " (" + weights + ") on";
     for (const std::string& b : backends) title += " " + b + (b == backends.back() ? "" : ";");
     if (!options.out.empty()) {
         const BenchContext context{setup.source(), config, setup.base().parameter_count(), setup.random_kinds(), settings};

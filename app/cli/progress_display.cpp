@@ -20,7 +20,10 @@ ProgressDisplay::ProgressDisplay(std::FILE* stream, bool interactive, std::size_
 
 void ProgressDisplay::start_file(std::size_t index, const std::string& name, double megapixels) {
     index_ = index;
-    label_ = "[" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] " + name;
+    char counter[48];
+    std::snprintf(counter, sizeof(counter), "[%zu/%zu] ", index + 1, total_);
+    label_ = counter;
+    label_ += name;
     megapixels_ = megapixels;
     last_stage_.clear();
     last_quarter_ = -1;
@@ -62,8 +65,10 @@ void ProgressDisplay::update(double fraction, const char* stage) {
     bar.resize(kWidth, '.');
     std::string throughput = "-- MP/s";
     if (engine_seconds_ > 0) {
+        const double rate = engine_megapixels_ / engine_seconds_;  // input pixels per second
         char text[32];
-        std::snprintf(text, sizeof(text), "%.2f MP/s", engine_megapixels_ / engine_seconds_);
+        if (rate >= 1) std::snprintf(text, sizeof(text), "%.2f MP/s", rate);
+        else std::snprintf(text, sizeof(text), "%.3g kpx/s", rate * 1000);
         throughput = text;
     }
     std::fprintf(stream_, "\r\033[K%s  %-8s [%s] %3.0f%%  | %zu done, %s, ETA %s", label_.c_str(), stage_name.c_str(),
@@ -77,6 +82,10 @@ void ProgressDisplay::finish_file() {
     ++engine_files_;
     engine_megapixels_ += megapixels_;
     engine_seconds_ += std::chrono::duration<double>(Clock::now() - file_start_).count();
+    clear();
+}
+
+void ProgressDisplay::clear() {
     if (interactive_ && drawn_) {
         std::fprintf(stream_, "\r\033[K");
         std::fflush(stream_);

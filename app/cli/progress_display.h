@@ -19,6 +19,8 @@ public:
     void update(double fraction, const char* stage);
     // The engine is done with the current file; clears the bar so that the next line starts clean.
     void finish_file();
+    // Clears the bar (terminal) so that a line can be printed; the next update draws it again.
+    void clear();
     // A result (any status) was reported.
     void file_reported() { ++reported_; }
 

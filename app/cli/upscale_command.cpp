@@ -26,6 +26,10 @@ int setup_error(const std::string& message) {
 
 void print_result(const FileResult& r) {
     for (const std::string& warning : r.warnings) std::fprintf(stderr, "warning: %s: %s\n", r.input.c_str(), warning.c_str());
+    if (r.status.code() == StatusCode::Cancelled) {
+        std::fprintf(stderr, "stopped: %s (nothing written; --skip-existing resumes here)\n", r.input.c_str());
+        return;
+    }
     if (!r.status) {
         std::fprintf(stderr, "error: %s\n", r.status.message().c_str());
         return;
