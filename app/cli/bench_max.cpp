@@ -3,25 +3,6 @@
 #include <chrono>
 
 namespace nalasr::cli {
-namespace {
-
-// Sides above this are refused by the engine outright (2^28 pixels).
-constexpr int kMaxSide = 16384;
-
-}  // namespace
-
-int largest_square_within(const Engine& engine, std::size_t budget_bytes) {
-    // Same bisection as the backends' own OutOfMemory hint (largest_square_that_fits in core/src/backend.h),
-    // which the public Engine does not expose.
-    int lo = 0, hi = kMaxSide;
-    if (engine.predict_peak_bytes(hi, hi) <= budget_bytes) return hi;
-    while (hi - lo > 1) {
-        const int mid = lo + (hi - lo) / 2;
-        if (engine.predict_peak_bytes(mid, mid) <= budget_bytes) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
 
 LargestSquare find_largest_square(const Engine& engine, const std::string& device, bool verify,
                                   const AbortFn& should_abort) {
@@ -30,7 +11,7 @@ LargestSquare find_largest_square(const Engine& engine, const std::string& devic
     result.backend = engine.backend_name();
     result.attention = engine.config().attention;
     result.available_bytes = engine.available_bytes();
-    result.side = largest_square_within(engine, result.available_bytes);
+    result.side = engine.largest_square_that_fits(result.available_bytes);
     if (result.side == 0) return result;
     result.planned_bytes = engine.predict_peak_bytes(result.side, result.side);
     if (!verify) return result;

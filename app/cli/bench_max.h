@@ -23,9 +23,6 @@ struct LargestSquare {
     double verify_seconds = 0;
 };
 
-// Largest side whose predicted peak fits `budget_bytes` (bisection; the planner's peak grows with the side).
-int largest_square_within(const Engine& engine, std::size_t budget_bytes);
-
 // Finds the side on `engine`; runs it once when `verify` (callers pass false on the CPU).
 LargestSquare find_largest_square(const Engine& engine, const std::string& device, bool verify,
                                   const AbortFn& should_abort);

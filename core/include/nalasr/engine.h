@@ -105,6 +105,9 @@ public:
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
     // Bytes the backend may use now (free device memory, or available host memory for CPU).
     virtual std::size_t available_bytes() const = 0;
+    // The largest square input (side in pixels) whose planned peak fits in `budget_bytes`, e.g.
+    // available_bytes(): bisection over predict_peak_bytes, no allocation. 0 when not even 1×1 fits.
+    int largest_square_that_fits(std::size_t budget_bytes) const;
 
     virtual std::string backend_name() const = 0;
     virtual const ModelConfig& config() const = 0;
