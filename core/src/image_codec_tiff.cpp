@@ -46,6 +46,10 @@ TiffPtr open_tiff(const std::filesystem::path& path, const char* mode, TiffMessa
     return TiffPtr(tif);
 }
 
+// More samples per pixel than this (multispectral stacks, corrupt headers) are refused before reading:
+// we use at most 4, and RGBA or CMYK plus a few extra channels fit.
+constexpr std::uint16_t kMaxSamples = 8;
+
 struct TiffLayout {
     std::uint32_t width = 0, height = 0;
     std::uint16_t samples = 1, bits = 1, format = SAMPLEFORMAT_UINT, photometric = PHOTOMETRIC_MINISBLACK;
@@ -186,6 +190,13 @@ Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, 
     if (t.width == 0 || t.height == 0 || t.width > 0x7fffffff || t.height > 0x7fffffff)
         return with_reason({StatusCode::CorruptData, "TIFF header has invalid dimensions"}, messages);
     if (auto st = check_pixel_limit(t.width, t.height, options); !st) return st;
+    // The pixel limit bounds our buffers, but libtiff's grow with the samples and bits per pixel too: found by
+    // fuzzing, a 178-byte file claiming 65535 samples per pixel made the RGBA reader ask for 2 GiB.
+    if (t.samples < 1 || t.samples > kMaxSamples)
+        return {StatusCode::UnsupportedFormat, "TIFF has " + std::to_string(t.samples) + " samples per pixel (1 to " +
+                                                   std::to_string(kMaxSamples) + " supported)"};
+    if (t.bits < 1 || t.bits > 64)
+        return {StatusCode::CorruptData, "TIFF header claims " + std::to_string(t.bits) + " bits per sample"};
 
     if (info) {
         info->pages = TIFFNumberOfDirectories(tif.get());
