@@ -14,7 +14,7 @@ enum class BeforeResampler { Nearest, Bicubic };
 
 struct AppSettings {
     EngineSpec engine;       // model and device
-    OutputOptions output;    // folder, format, overwrite policy
+    OutputOptions output;    // folder, format, overwrite policy, bit depth
     BeforeResampler before = BeforeResampler::Bicubic;
     QString last_open_folder;
     QByteArray window_geometry;

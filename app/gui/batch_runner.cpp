@@ -113,6 +113,7 @@ JobResult BatchRunner::run_job(const Job& job, const OutputOptions& output) {
     input = Image();  // free the input before encoding the (larger) output
 
     emit jobProgress(job.id, 1.0, QStringLiteral("saving"));
+    upscaled = with_bit_depth(std::move(upscaled), output.bit_depth);
     SaveOptions save;
     save.format = target.format;
     if (Status st = save_image(target.path, upscaled, save); !st) return fail(JobState::Failed, text_of(st));

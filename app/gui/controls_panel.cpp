@@ -6,24 +6,33 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLineEdit>
+#include <QStandardItemModel>
 #include <QToolButton>
+#include <algorithm>
 
 namespace nalasr::gui {
 namespace {
 
 // Item data of the model combo's last entry, which opens a file dialog instead of naming a model.
 const QString kOtherModel = QStringLiteral("<other>");
+// The scale of the model embedded in the binary (the empty model path).
+constexpr int kBuiltInScale = 4;
 
 }  // namespace
 
 ControlsPanel::ControlsPanel(QWidget* parent)
     : QWidget(parent),
+      scale_(new QComboBox),
       model_(new QComboBox),
       device_(new QComboBox),
       output_folder_(new QLineEdit),
       format_(new QComboBox),
+      bit_depth_(new QComboBox),
       overwrite_(new QComboBox),
       before_(new QComboBox) {
+    scale_->setObjectName(QStringLiteral("scale"));
+    for (int scale : {2, 3, 4}) scale_->addItem(QStringLiteral("×%1").arg(scale), scale);
+    scale_->setCurrentIndex(scale_->findData(kBuiltInScale));
     for (const DeviceOption& device : available_devices()) device_->addItem(device.label, device.id);
     output_folder_->setPlaceholderText(tr("next to each input"));
     output_folder_->setClearButtonEnabled(true);
@@ -32,6 +41,11 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     format_->addItem(QStringLiteral("JPEG"), QLatin1String(output_format_id(OutputFormat::Jpeg)));
     format_->addItem(QStringLiteral("WebP"), QLatin1String(output_format_id(OutputFormat::Webp)));
     format_->addItem(QStringLiteral("TIFF"), QLatin1String(output_format_id(OutputFormat::Tiff)));
+    bit_depth_->addItem(tr("Same as input"), QLatin1String(output_bit_depth_id(OutputBitDepth::KeepInput)));
+    bit_depth_->addItem(tr("8-bit"), QLatin1String(output_bit_depth_id(OutputBitDepth::U8)));
+    bit_depth_->addItem(tr("16-bit"), QLatin1String(output_bit_depth_id(OutputBitDepth::U16)));
+    bit_depth_->addItem(tr("32-bit float"), QLatin1String(output_bit_depth_id(OutputBitDepth::F32)));
+    update_bit_depths();
     overwrite_->addItem(tr("Add a number"), QLatin1String(overwrite_policy_id(OverwritePolicy::Rename)));
     overwrite_->addItem(tr("Overwrite"), QLatin1String(overwrite_policy_id(OverwritePolicy::Overwrite)));
     overwrite_->addItem(tr("Skip the image"), QLatin1String(overwrite_policy_id(OverwritePolicy::Skip)));
@@ -49,30 +63,65 @@ ControlsPanel::ControlsPanel(QWidget* parent)
 
     auto* form = new QFormLayout(this);
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    form->addRow(tr("Scale"), scale_);
     form->addRow(tr("Model"), model_);
     form->addRow(tr("Device"), device_);
     form->addRow(tr("Output folder"), folder_row);
     form->addRow(tr("Format"), format_);
+    form->addRow(tr("Bit depth"), bit_depth_);
     form->addRow(tr("If the file exists"), overwrite_);
     form->addRow(tr("Before side"), before_);
 
+    connect(scale_, &QComboBox::activated, this, &ControlsPanel::on_scale_activated);
     connect(model_, &QComboBox::activated, this, &ControlsPanel::on_model_activated);
     connect(browse, &QToolButton::clicked, this, &ControlsPanel::browse_output_folder);
-    for (QComboBox* combo : {device_, format_, overwrite_, before_})
+    connect(format_, &QComboBox::currentIndexChanged, this, &ControlsPanel::update_bit_depths);
+    for (QComboBox* combo : {device_, format_, bit_depth_, overwrite_, before_})
         connect(combo, &QComboBox::currentIndexChanged, this, &ControlsPanel::changed);
     connect(output_folder_, &QLineEdit::editingFinished, this, &ControlsPanel::changed);
 }
 
 void ControlsPanel::fill_models(const QString& selected_path) {
+    const std::vector<ModelOption> models = discover_models(default_model_folders());
+    update_scales(models, selected_path);
+    const int scale = scale_->currentData().toInt();
     model_->clear();
-    model_->addItem(tr("Default (built in, NaLa ×4)"), QString());
-    for (const ModelOption& option : discover_models(default_model_folders()))
-        model_->addItem(option.label, option.path);
+    if (scale == kBuiltInScale) model_->addItem(tr("Default (built in, NaLa ×4)"), QString());
+    for (const ModelOption& option : models)
+        if (option.scale == scale) model_->addItem(option.label, option.path);
     if (!selected_path.isEmpty() && model_->findData(selected_path) < 0)
         model_->addItem(QFileInfo(selected_path).fileName(), selected_path);
     model_->addItem(tr("Other file…"), kOtherModel);
     select_data(model_, selected_path);
     last_model_path_ = selected_path;
+}
+
+void ControlsPanel::update_scales(const std::vector<ModelOption>& models, const QString& selected_path) {
+    auto* items = static_cast<QStandardItemModel*>(scale_->model());
+    for (int i = 0; i < scale_->count(); ++i) {
+        const int scale = scale_->itemData(i).toInt();
+        const bool shipped = scale == kBuiltInScale || std::any_of(models.begin(), models.end(), [&](const auto& m) {
+            return m.scale == scale;
+        });
+        items->item(i)->setEnabled(shipped);
+        items->item(i)->setToolTip(shipped ? QString() : tr("No ×%1 model shipped yet").arg(scale));
+    }
+    // A file of unknown scale ("Other file…") leaves the scale as it is.
+    int selected_scale = selected_path.isEmpty() ? kBuiltInScale : 0;
+    for (const ModelOption& option : models)
+        if (option.path == selected_path) selected_scale = option.scale;
+    if (selected_scale != 0) scale_->setCurrentIndex(scale_->findData(selected_scale));
+}
+
+// Picks the scale's first model: the built-in one for ×4, else the first found on disk.
+void ControlsPanel::on_scale_activated(int index) {
+    const int scale = scale_->itemData(index).toInt();
+    QString path;
+    if (scale != kBuiltInScale)
+        for (const ModelOption& option : discover_models(default_model_folders()))
+            if (option.scale == scale && path.isEmpty()) path = option.path;
+    fill_models(path);
+    emit changed();
 }
 
 void ControlsPanel::on_model_activated(int index) {
@@ -94,6 +143,17 @@ void ControlsPanel::browse_output_folder() {
     emit changed();
 }
 
+// Only TIFF stores float samples (save_image would turn them into 16-bit for PNG), so "32-bit float" is offered
+// for TIFF alone; a float choice falls back to "Same as input" when the format changes.
+void ControlsPanel::update_bit_depths() {
+    const bool tiff = output_format_from_id(format_->currentData().toString()) == OutputFormat::Tiff;
+    const int index = bit_depth_->findData(QLatin1String(output_bit_depth_id(OutputBitDepth::F32)));
+    auto* items = static_cast<QStandardItemModel*>(bit_depth_->model());
+    items->item(index)->setEnabled(tiff);
+    items->item(index)->setToolTip(tiff ? QString() : tr("Only TIFF stores float samples"));
+    if (!tiff && bit_depth_->currentIndex() == index) bit_depth_->setCurrentIndex(0);
+}
+
 void ControlsPanel::select_data(QComboBox* combo, const QVariant& data) {
     const int index = combo->findData(data);
     combo->setCurrentIndex(index < 0 ? 0 : index);
@@ -104,17 +164,22 @@ void ControlsPanel::store(AppSettings* settings) const {
     settings->engine.device = device_->currentData().toString();
     settings->output.folder = output_folder_->text().trimmed();
     settings->output.format = output_format_from_id(format_->currentData().toString());
+    settings->output.bit_depth = output_bit_depth_from_id(bit_depth_->currentData().toString());
     settings->output.overwrite = overwrite_policy_from_id(overwrite_->currentData().toString());
     settings->before = BeforeResampler(before_->currentData().toInt());
 }
 
 void ControlsPanel::load(const AppSettings& settings) {
-    const QSignalBlocker blockers[] = {QSignalBlocker(model_), QSignalBlocker(device_), QSignalBlocker(format_),
-                                       QSignalBlocker(overwrite_), QSignalBlocker(before_)};
+    const QSignalBlocker blockers[] = {QSignalBlocker(scale_),     QSignalBlocker(model_),
+                                       QSignalBlocker(device_),    QSignalBlocker(format_),
+                                       QSignalBlocker(bit_depth_), QSignalBlocker(overwrite_),
+                                       QSignalBlocker(before_)};
     fill_models(settings.engine.model_path);
     select_data(device_, settings.engine.device);
     output_folder_->setText(settings.output.folder);
     select_data(format_, QLatin1String(output_format_id(settings.output.format)));
+    select_data(bit_depth_, QLatin1String(output_bit_depth_id(settings.output.bit_depth)));
+    update_bit_depths();
     select_data(overwrite_, QLatin1String(overwrite_policy_id(settings.output.overwrite)));
     select_data(before_, int(settings.before));
 }

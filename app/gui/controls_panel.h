@@ -1,4 +1,5 @@
-// The run settings: model, device, output folder, format, overwrite policy, and how "before" is enlarged.
+// The run settings: scale and model, device, output folder, format, bit depth, overwrite policy, and how "before" is
+// enlarged.
 #pragma once
 
 #include <QWidget>
@@ -23,15 +24,22 @@ signals:
     void changed();
 
 private:
+    // Lists the models of the scale combo's scale (first switching it to the scale of `selected_path` when
+    // that is known) plus `selected_path` itself.
     void fill_models(const QString& selected_path);
+    void update_scales(const std::vector<ModelOption>& models, const QString& selected_path);
+    void on_scale_activated(int index);
     void on_model_activated(int index);
     void browse_output_folder();
+    void update_bit_depths();
     static void select_data(QComboBox* combo, const QVariant& data);
 
+    QComboBox* scale_;
     QComboBox* model_;
     QComboBox* device_;
     QLineEdit* output_folder_;
     QComboBox* format_;
+    QComboBox* bit_depth_;
     QComboBox* overwrite_;
     QComboBox* before_;
     QString last_model_path_;  // restored when "Other file…" is cancelled

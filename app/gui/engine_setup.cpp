@@ -38,7 +38,8 @@ std::vector<ModelOption> discover_models(const QStringList& folders) {
             const QString pretty = kind == QLatin1String("nala")   ? QStringLiteral("NaLa")
                                    : kind == QLatin1String("pola") ? QStringLiteral("Pola")
                                                                    : QStringLiteral("Softmax");
-            models.push_back({path, QStringLiteral("%1 ×%2 — %3").arg(pretty, match.captured(2), file)});
+            models.push_back({path, QStringLiteral("%1 ×%2 — %3").arg(pretty, match.captured(2), file),
+                              match.captured(2).toInt()});
         }
     }
     return models;

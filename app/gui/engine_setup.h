@@ -30,6 +30,7 @@ std::vector<DeviceOption> available_devices();
 struct ModelOption {
     QString path;   // a safetensors file
     QString label;  // "NaLa ×4 — nalasr_nala_x4.safetensors"
+    int scale = 0;  // from the file name
 };
 // Models named nalasr_<kind>_x<scale>.safetensors in the given folders (missing folders are skipped).
 std::vector<ModelOption> discover_models(const QStringList& folders);

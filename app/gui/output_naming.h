@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "nalasr/image.h"
+#include "sample_conversion.h"
 
 namespace nalasr::gui {
 
@@ -21,6 +22,7 @@ struct OutputOptions {
     QString folder;  // empty: next to the input
     OutputFormat format = OutputFormat::KeepInput;
     OverwritePolicy overwrite = OverwritePolicy::Rename;
+    OutputBitDepth bit_depth = OutputBitDepth::KeepInput;
 };
 
 struct OutputTarget {

@@ -10,6 +10,7 @@
 #include "gui_test_support.h"
 #include "nalasr/engine.h"
 #include "path_util.h"
+#include "sample_conversion.h"
 
 using namespace nalasr;
 using namespace nalasr::gui;
@@ -38,6 +39,7 @@ class BatchRunnerTest : public QObject {
 private slots:
     void initTestCase();
     void upscales_and_saves();
+    void sixteen_bit_output_from_eight_bit_input();
     void cancel_leaves_no_file();
     void corrupt_file_fails_alone();
     void unwritable_folder_is_an_error();
@@ -87,6 +89,29 @@ void BatchRunnerTest::upscales_and_saves() {
     UpscaleStats stats;
     QVERIFY(engine->upscale(in, &direct, {}, &stats).is_ok());
     QVERIFY(saved.pixels == direct.pixels);
+}
+
+void BatchRunnerTest::sixteen_bit_output_from_eight_bit_input() {
+    const QString input = dir_.filePath("eight.png");
+    test::write_random_png(input, 12, 10, 3);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_16bit");
+    output.bit_depth = OutputBitDepth::U16;
+    BatchRunner runner;
+    const std::vector<JobResult> results = run_all(runner, {{1, input}}, spec_, output);
+    QCOMPARE(results.size(), std::size_t(1));
+    QVERIFY2(results[0].state == JobState::Done, qPrintable(results[0].message));
+    Image saved, in, direct;
+    QVERIFY(load_image(to_fs_path(results[0].output), &saved).is_ok());
+    QCOMPARE(saved.type, SampleType::U16);
+    QCOMPARE(saved.width, 24);
+    // The engine's 8-bit result, widened exactly.
+    std::unique_ptr<Engine> engine;
+    QVERIFY(create_engine(spec_, &engine).is_ok());
+    QVERIFY(load_image(to_fs_path(input), &in).is_ok());
+    UpscaleStats stats;
+    QVERIFY(engine->upscale(in, &direct, {}, &stats).is_ok());
+    QVERIFY(saved.pixels == convert_samples(direct, SampleType::U16).pixels);
 }
 
 void BatchRunnerTest::cancel_leaves_no_file() {

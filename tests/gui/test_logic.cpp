@@ -1,5 +1,5 @@
 // Logic without an engine run: output naming, progress and time left, input collection, the queue model,
-// settings, and the display conversion of 16-bit and float images.
+// settings, the display conversion of 16-bit and float images, and the output bit depth conversion.
 #include <QDir>
 #include <QFile>
 #include <QMimeData>
@@ -17,6 +17,7 @@
 #include "output_naming.h"
 #include "path_util.h"
 #include "queue_model.h"
+#include "sample_conversion.h"
 
 using namespace nalasr;
 using namespace nalasr::gui;
@@ -36,6 +37,8 @@ private slots:
     void settings_round_trip();
     void display_conversion_matches_reference();
     void bicubic_preview_matches_reference();
+    void u8_u16_round_trip_is_exact();
+    void float_to_u16_rounds_and_clamps();
 };
 
 void LogicTest::output_name_keeps_input_format() {
@@ -173,6 +176,7 @@ void LogicTest::settings_round_trip() {
     AppSettings saved;
     saved.engine = {QStringLiteral("/m/nalasr_pola_x2.safetensors"), QStringLiteral("cuda:1")};
     saved.output = {QStringLiteral("/out"), OutputFormat::Tiff, OverwritePolicy::Skip};
+    saved.output.bit_depth = OutputBitDepth::U16;
     saved.before = BeforeResampler::Nearest;
     {
         QSettings settings(dir.filePath("s.ini"), QSettings::IniFormat);
@@ -184,6 +188,7 @@ void LogicTest::settings_round_trip() {
     QCOMPARE(loaded.output.folder, saved.output.folder);
     QCOMPARE(loaded.output.format, OutputFormat::Tiff);
     QCOMPARE(loaded.output.overwrite, OverwritePolicy::Skip);
+    QCOMPARE(loaded.output.bit_depth, OutputBitDepth::U16);
     QCOMPARE(loaded.before, BeforeResampler::Nearest);
 }
 
@@ -265,6 +270,69 @@ void LogicTest::bicubic_preview_matches_reference() {
           std::sqrt(err2 / ref2));
     QVERIFY(worst <= 1.0);  // 8-bit output, fixed-point weights
     QVERIFY(bicubic_upscale(input, s, 10).isNull());  // over the pixel budget
+}
+
+void LogicTest::u8_u16_round_trip_is_exact() {
+    Image u8;
+    u8.allocate(256, 1, 1, SampleType::U8);
+    for (int v = 0; v < 256; ++v) u8.pixels[v] = std::uint8_t(v);
+    u8.exif = {1, 2, 3};
+    const Image u16 = convert_samples(u8, SampleType::U16);
+    QCOMPARE(u16.type, SampleType::U16);
+    QVERIFY(u16.exif == u8.exif);
+    for (int v = 0; v < 256; ++v) {
+        std::uint16_t w;
+        std::memcpy(&w, u16.pixels.data() + 2 * v, 2);
+        QCOMPARE(int(w), v * 257);
+    }
+    QVERIFY(convert_samples(u16, SampleType::U8).pixels == u8.pixels);
+
+    // Every 16-bit value narrows to the nearest 8-bit one (float64 reference).
+    Image all16;
+    all16.allocate(65536, 1, 1, SampleType::U16);
+    for (int v = 0; v < 65536; ++v) std::memcpy(all16.pixels.data() + 2 * v, &v, 2);
+    const Image narrowed = convert_samples(all16, SampleType::U8);
+    double worst = 0;
+    for (int v = 0; v < 65536; ++v) worst = std::max(worst, std::abs(narrowed.pixels[v] - v / 257.0));
+    qInfo("u16 -> u8: max |error| %.4f of an 8-bit step", worst);
+    QVERIFY(worst <= 0.5);
+}
+
+void LogicTest::float_to_u16_rounds_and_clamps() {
+    // Random floats in [-0.25, 1.25] (never zero): in range they round to nearest, outside they clamp.
+    const int n = 4096;
+    Image f32;
+    f32.allocate(n, 1, 1, SampleType::F32);
+    std::vector<double> values(n);
+    std::uint32_t state = 12345;
+    for (int i = 0; i < n; ++i) {
+        state = state * 1664525u + 1013904223u;
+        values[i] = -0.25 + 1.5 * ((state >> 8) + 0.5) / double(1u << 24);
+        const float v = float(values[i]);
+        std::memcpy(f32.pixels.data() + 4 * i, &v, 4);
+    }
+    const Image u16 = convert_samples(f32, SampleType::U16);
+    const Image u8 = convert_samples(f32, SampleType::U8);
+    double worst16 = 0, worst8 = 0;
+    for (int i = 0; i < n; ++i) {
+        const double unit = std::clamp(double(float(values[i])), 0.0, 1.0);
+        std::uint16_t w;
+        std::memcpy(&w, u16.pixels.data() + 2 * i, 2);
+        worst16 = std::max(worst16, std::abs(w - unit * 65535.0));
+        worst8 = std::max(worst8, std::abs(u8.pixels[i] - unit * 255.0));
+        if (values[i] < 0) QCOMPARE(int(w), 0);
+        if (values[i] > 1) QCOMPARE(int(w), 65535);
+    }
+    qInfo("f32 -> u16: max |error| %.4f steps; f32 -> u8: %.4f steps (0.5 = exact rounding)", worst16, worst8);
+    QVERIFY(worst16 <= 0.5 + 1e-9);
+    QVERIFY(worst8 <= 0.5 + 1e-9);
+
+    // u8 -> f32 is v / 255, and the way back is exact.
+    const Image back = convert_samples(convert_samples(u8, SampleType::F32), SampleType::U8);
+    QVERIFY(back.pixels == u8.pixels);
+    QCOMPARE(with_bit_depth(u8, OutputBitDepth::KeepInput).type, SampleType::U8);
+    for (OutputBitDepth d : {OutputBitDepth::KeepInput, OutputBitDepth::U8, OutputBitDepth::U16, OutputBitDepth::F32})
+        QCOMPARE(output_bit_depth_from_id(QLatin1String(output_bit_depth_id(d))), d);
 }
 
 QTEST_MAIN(LogicTest)
