@@ -2,7 +2,6 @@
 // end on a tiny model: the files' columns, and softmax's memory growing faster than NaLa's, as measured.
 // (The planner's prediction against the observed peak, for every kind, is tests/test_memory_plan.cpp.)
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,35 +18,15 @@
 #include "bench_results.h"
 #include "bench_sizes.h"
 #include "nalasr/model.h"
+#include "test_cli_support.h"
 
 namespace fs = std::filesystem;
 
 namespace nalasr::cli {
 namespace {
 
-std::string shell_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-struct CliRun {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::vector<std::string>& args) {
-    std::string command = shell_quote(NALASR_CLI_PATH);
-    for (const auto& a : args) command += " " + shell_quote(a);
-    CliRun run;
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    if (!pipe) return run;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-    const int status = pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return run;
-}
+using test::CliRun;
+using test::run_cli;
 
 std::vector<std::string> split(const std::string& line, char sep) {
     std::vector<std::string> fields;
@@ -155,28 +133,8 @@ TEST(BenchPlot, ScriptHasOneBlockPerSeriesAndMarksTheClaim) {
     EXPECT_NE(script.find("262144 1073741824 ? ?"), std::string::npos);  // not run: planned only
 }
 
-// A temporary folder with a tiny random model (C=16, h=2, one block), fast on two cores.
-class BenchCliTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        std::random_device rd;
-        dir_ = fs::temp_directory_path() / ("nalasr-bench-test-" + std::to_string(rd()));
-        fs::create_directories(dir_);
-        ModelConfig config;
-        config.channels = 16;
-        config.heads = 2;
-        config.groups = 1;
-        config.blocks = 1;
-        config.scale = 2;
-        model_ = dir_ / "tiny.safetensors";
-        ASSERT_TRUE(Model::random(config, 3).save_file(model_));
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
-    fs::path dir_, model_;
-};
+// The CLI tests' fixture: a temporary folder with a tiny random x2 model (C=16, h=2, one block).
+class BenchCliTest : public test::CliTest {};
 
 TEST_F(BenchCliTest, SweepWritesCsvJsonAndShowsSoftmaxGrowingFaster) {
     const fs::path out = dir_ / "out";
