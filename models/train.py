@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from data import PairBank
 from eval import evaluate
-from export import save_model
+from export import read_safetensors, save_model
 from graphed_step import WARMUP_STEPS, GraphedStep
 from nalasr_model import ModelConfig, NalaSR, parameter_count
 
@@ -52,12 +52,22 @@ def parse_args(argv=None):
     ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip (0: off)")
     ap.add_argument("--train", default=".traindata/train")
     ap.add_argument("--bench", default=".traindata/benchmarks")
+    ap.add_argument("--eval-sets", default="Set5,Set14", type=lambda v: tuple(v.split(",")),
+                    help="benchmark sets evaluated after the chunk (under --bench/<set>/x<scale>)")
+    ap.add_argument("--eval-every", type=float, default=0,
+                    help="minutes between Set5 evaluations during the chunk (the PSNR-vs-minutes curve; 0: off)")
     ap.add_argument("--resume", default="")
+    ap.add_argument("--init-from", default="",
+                    help="fresh run (new schedule, step 0) starting from the weights of a model file whose "
+                         "tensors match by name and shape, e.g. the x4 model for a x2/x3 or Pola fine-tune")
     ap.add_argument("--out", default=os.environ.get("OUT", "out"))
     ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
     ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift"))
+    ap.add_argument("--attention-impl", default="fast", choices=("fast", "triton"),
+                    help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
+                         "if their self-check passes on this machine, else fast)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--seed", type=int, default=0)
@@ -85,6 +95,18 @@ def build_model(cfg, device, depthwise="shift"):
     model = NalaSR(cfg).to(device)
     model.set_depthwise(depthwise)
     return model.to(memory_format=torch.channels_last)  # 4-D conv weights in the layout of the activations
+
+
+def use_attention_impl(model, impl, device):
+    """Switches the attention core to `impl`; for triton only after its self-check passes here (else fast)."""
+    if impl == "fast" or model.cfg.attention == "softmax":
+        return "fast"
+    import triton_attention
+    ok, message = triton_attention.self_check(device, model.cfg.attention)
+    print(f"attention impl triton: self-check {'passed' if ok else 'FAILED, keeping fast'} ({message})")
+    if ok:
+        model.set_formulation("triton")
+    return "triton" if ok else "fast"
 
 
 def compile_blocks(model, mode):
@@ -160,11 +182,22 @@ def provenance(args, bank, step, history, results):
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
                           "LR by MATLAB-compatible bicubic)",
             "steps": step, "batch": args.batch, "lr_patch": args.patch,
+            "initialised_from": history[0].get("init_from", ""),
             "device_minutes": round(sum(h["chunk_minutes"] for h in history), 2),
             "device": history[-1]["device"],
-            "psnr_set5": results["Set5"]["psnr"], "ssim_set5": results["Set5"]["ssim"],
-            "psnr_set14": results["Set14"]["psnr"], "ssim_set14": results["Set14"]["ssim"],
+            **{f"{k}_{name.lower()}": v[k] for name, v in results.items() for k in ("psnr", "ssim")},
             "created": datetime.date.today().isoformat(), "source": "models/train.py"}
+
+
+def init_from(path, model):
+    """Copies every tensor of a model file that matches one of `model` by name and shape; prints the rest."""
+    tensors, _ = read_safetensors(path)
+    own = model.state_dict()
+    matched = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matched, strict=False)
+    # Name the fresh tensors once per kind (the part after the block index), not once per block.
+    fresh = sorted({k.split(".blocks.")[-1].split(".", 1)[-1] if ".blocks." in k else k for k in own if k not in matched})
+    print(f"init from {path}: {len(matched)} of {len(own)} tensors copied; fresh: {', '.join(fresh) or 'none'}")
 
 
 def resume(ckpt, model, opt, data_gen, args):
@@ -188,14 +221,16 @@ def resume(ckpt, model, opt, data_gen, args):
 class Chunk:
     """The training loop of one chunk: runs until its time budget is spent, tracks speed and loss."""
 
-    def __init__(self, model, opt, bank, data_gen, args, save):
+    def __init__(self, model, opt, bank, data_gen, args, save, evaluate_now):
         self.model, self.opt, self.bank, self.data_gen, self.args, self.save = model, opt, bank, data_gen, args, save
+        self.evaluate_now = evaluate_now  # -> {set: {"psnr", "ssim", ...}}, for the curve
         self.compile_s, self.losses, self.speed_t, self.speed_step = None, [], None, None
+        self.curve = []  # {"step", "minutes" (since the process started), "psnr_<set>"} per --eval-every
 
     def run(self, step):
         """-> the step reached."""
         args, device = self.args, self.args.device
-        loop_start = last_save = time.time()
+        loop_start = last_save = last_eval = time.time()
         loss_sum, loss_n, graph = None, 0, None
         while time.time() - loop_start < args.minutes * 60:
             set_learning_rate(self.opt, learning_rate(step, args))
@@ -234,8 +269,19 @@ class Chunk:
             if time.time() - last_save > args.save_every * 60:
                 self.save(step)
                 last_save = time.time()
+            if args.eval_every and time.time() - last_eval > args.eval_every * 60:
+                self.add_curve_point(step)
+                last_eval = time.time()
         synchronize(device)
         return step
+
+    def add_curve_point(self, step):
+        results = self.evaluate_now()
+        self.model.train()
+        point = {"step": step, "minutes": round((time.time() - self.args.start_time) / 60, 2),
+                 **{f"psnr_{name}": v["psnr"] for name, v in results.items()}}
+        self.curve.append(point)
+        print(f"curve: {point}", flush=True)
 
     def steps_per_s(self, step):
         if self.speed_t is None:
@@ -246,6 +292,7 @@ class Chunk:
 def main():
     start = time.time()
     args = parse_args()
+    args.start_time = start
     device = args.device
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -260,9 +307,14 @@ def main():
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, args.depthwise)
+    use_attention_impl(model, args.attention_impl, device)
     opt = make_optimizer(model, args)
     data_gen = torch.Generator(device=device)
     data_gen.manual_seed(args.seed)
+    if args.init_from and ckpt:
+        raise SystemExit("--init-from starts a fresh run; it cannot be combined with --resume")
+    if args.init_from:
+        init_from(args.init_from, model)
     step, history = resume(ckpt, model, opt, data_gen, args) if ckpt else (0, [])
     if args.total_steps is None:
         args.total_steps = 40000
@@ -282,13 +334,17 @@ def main():
         save_checkpoint(ckpt_path, model, opt, at_step, args, cfg, data_gen, history)
 
     first_step, loop_start = step, time.time()
-    chunk = Chunk(model, opt, bank, data_gen, args, save)
+    def evaluate_set5():
+        with torch.compiler.set_stance("force_eager"):
+            return evaluate(model, args.bench, cfg.scale, device, args.eval_sets[:1])
+
+    chunk = Chunk(model, opt, bank, data_gen, args, save, evaluate_set5)
     step = chunk.run(step)
     loop_s, steps_per_s = time.time() - loop_start, chunk.steps_per_s(step)
 
     with torch.compiler.set_stance("force_eager"):
         eval_start = time.time()
-        results = evaluate(model, args.bench, cfg.scale, device)
+        results = evaluate(model, args.bench, cfg.scale, device, args.eval_sets)
         eval_s = time.time() - eval_start
     history.append({
         "chunk": len(history) + 1, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -297,7 +353,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "batch": args.batch, "patch": args.patch, "eval_s": round(eval_s, 1),
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
     weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
@@ -305,9 +361,8 @@ def main():
     with open(os.path.join(args.out, "train_log.jsonl"), "w") as f:
         for h in history:
             f.write(json.dumps(h) + "\n")
-    print(f"chunk done: {step - first_step} steps in {loop_s:.0f} s, total {step}; "
-          f"Set5 {results['Set5']['psnr']:.2f} dB / {results['Set5']['ssim']:.4f}, "
-          f"Set14 {results['Set14']['psnr']:.2f} dB / {results['Set14']['ssim']:.4f}; "
+    scores = ", ".join(f"{name} {v['psnr']:.2f} dB / {v['ssim']:.4f}" for name, v in results.items())
+    print(f"chunk done: {step - first_step} steps in {loop_s:.0f} s, total {step}; {scores}; "
           f"whole chunk {time.time() - start:.0f} s")
 
 
