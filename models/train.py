@@ -10,7 +10,7 @@ planned total steps and the schedule's re-plan anchor).
 
 Example (first chunk, then a resumed one):
   python3 models/train.py --train .traindata/train --bench .traindata/benchmarks --minutes 8 --out $OUT
-  python3 models/train.py ... --resume models/checkpoints/nalasr_nala_x4.pt --minutes 8 --out $OUT
+  python3 models/train.py ... --resume CHECKPOINT.pt --minutes 8 --out $OUT
 """
 import argparse
 import dataclasses
