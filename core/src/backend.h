@@ -22,7 +22,9 @@ namespace nalasr {
 struct ForwardStats {
     std::size_t planned_peak_bytes = 0;   // the planner's figure for this size
     std::size_t observed_peak_bytes = 0;  // measured: arena high-water mark (CPU), cudaMemGetInfo delta (CUDA)
-    std::vector<StageTime> stages;        // e.g. upload / network / download
+    // e.g. upload / network / download; CUDA adds "wait": for another call's GPU work or staging buffer (and,
+    // the first time, for allocating that buffer)
+    std::vector<StageTime> stages;
 };
 
 // Progress and cancellation for one forward pass. `report` receives a fraction in [0, 1] of the network;
@@ -44,6 +46,24 @@ public:
     // the planned peak exceeds available_bytes(), before allocating.
     virtual Status forward(const float* rgb, int width, int height, std::vector<float>* out,
                            const ForwardControl& control, ForwardStats* stats) const = 0;
+
+    // Whether forward_samples takes images of this sample type (the CUDA backend: u8 and u16). The Engine
+    // converts samples on the host and calls forward() for the others.
+    virtual bool converts_samples(SampleType type) const {
+        (void)type;
+        return false;
+    }
+
+    // forward() on an image's own samples, for a type converts_samples() accepts: the backend converts the
+    // colour channels to the network's RGB and the network's output back to samples itself, bit-identical to
+    // sample_convert.h (rounding, clamping, grey = mean of R, G, B). `out` becomes (s·width, s·height) with in's
+    // channels and type, alpha samples 0 (the Engine upscales alpha). Stages as forward(); the host-side copies
+    // and the conversions are counted in "upload" and "download".
+    virtual Status forward_samples(const Image& in, Image* out, const ForwardControl& control,
+                                   ForwardStats* stats) const {
+        (void)in, (void)out, (void)control, (void)stats;
+        return {StatusCode::Internal, name() + " does not convert samples"};
+    }
 
     // The memory planner's peak working memory for an input of this size (bytes, no allocation).
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;

@@ -103,19 +103,24 @@ private:
         };
         auto aborted = [&] { return params.should_abort && params.should_abort(); };
 
+        // Backends that convert samples themselves (CUDA, for 8- and 16-bit images) take the image as it is;
+        // for the others the colour is converted to float RGB here and back after the network.
+        const bool backend_converts = backend_->converts_samples(in.type);
         auto t = Clock::now();
         report(0.0, "prepare");
-        const std::vector<float> rgb = colour_to_rgb(in);
+        const std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
         const std::vector<float> alpha = alpha_plane(in);
         local.stages.push_back({"prepare", ms_since(t)});
         report(kPrepareEnd, "prepare");
         if (aborted()) return {StatusCode::Cancelled, "cancelled"};
 
+        Image result;
         std::vector<float> upscaled;
-        if (Status st = run_backend(rgb.data(), in.width, in.height, &upscaled, params, kPrepareEnd, kNetworkEnd,
-                                    &local);
-            !st)
-            return st;
+        auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
+            if (backend_converts) return backend_->forward_samples(in, &result, control, forward_stats);
+            return backend_->forward(rgb.data(), in.width, in.height, &upscaled, control, forward_stats);
+        };
+        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, &local); !st) return st;
         if (aborted()) return {StatusCode::Cancelled, "cancelled"};
 
         const int s = config_.scale, out_w = in.width * s, out_h = in.height * s;
@@ -134,8 +139,11 @@ private:
 
         t = Clock::now();
         report(kAlphaEnd, "convert");
-        Image result;
-        rgb_to_image(upscaled, out_alpha, out_w, out_h, in.channels, in.type, &result);
+        if (backend_converts) {
+            if (!out_alpha.empty()) write_alpha(out_alpha, &result);
+        } else {
+            rgb_to_image(upscaled, out_alpha, out_w, out_h, in.channels, in.type, &result);
+        }
         result.icc_profile = in.icc_profile;
         result.exif = in.exif;
         *out = std::move(result);
@@ -156,25 +164,30 @@ private:
         UpscaleStats local;
         local.backend = backend_->name();
         local.tokens = std::size_t(width) * height;
-        if (Status st = run_backend(rgb, width, height, out, params, 0.0, 1.0, &local); !st) return st;
+        auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
+            return backend_->forward(rgb, width, height, out, control, forward_stats);
+        };
+        if (Status st = run_backend(forward, params, 0.0, 1.0, &local); !st) return st;
         local.total_ms = ms_since(start);
         local.peak_host_rss_bytes = cpu::peak_rss_bytes();
         if (stats) *stats = std::move(local);
         return Status::ok();
     }
 
-    // Runs the backend, mapping its progress onto [begin, end] of the overall fraction.
-    Status run_backend(const float* rgb, int width, int height, std::vector<float>* out, const UpscaleParams& params,
-                       double begin, double end, UpscaleStats* stats) const {
+    // Runs `forward(control, stats)` (a forward pass of the backend), mapping its progress onto [begin, end] of
+    // the overall fraction.
+    template <typename Forward>
+    Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end,
+                       UpscaleStats* stats) const {
         ForwardControl control;
         if (params.progress)
             control.report = [&](double f) { params.progress(begin + (end - begin) * f, "network"); };
         if (params.should_abort) control.cancelled = params.should_abort;
-        ForwardStats forward;
-        if (Status st = backend_->forward(rgb, width, height, out, control, &forward); !st) return st;
-        stats->planned_peak_bytes = forward.planned_peak_bytes;
-        stats->observed_peak_bytes = forward.observed_peak_bytes;
-        stats->stages.insert(stats->stages.end(), forward.stages.begin(), forward.stages.end());
+        ForwardStats forward_stats;
+        if (Status st = forward(control, &forward_stats); !st) return st;
+        stats->planned_peak_bytes = forward_stats.planned_peak_bytes;
+        stats->observed_peak_bytes = forward_stats.observed_peak_bytes;
+        stats->stages.insert(stats->stages.end(), forward_stats.stages.begin(), forward_stats.stages.end());
         return Status::ok();
     }
 

@@ -103,4 +103,11 @@ void rgb_to_image(const std::vector<float>& rgb, const std::vector<float>& alpha
     }
 }
 
+void write_alpha(const std::vector<float>& alpha, Image* image) {
+    const std::size_t pixels = std::size_t(image->width) * image->height, sample = sample_size(image->type);
+    const std::size_t stride = std::size_t(image->channels) * sample, offset = (image->channels - 1) * sample;
+    for (std::size_t i = 0; i < pixels; ++i)
+        write_sample(image->pixels.data() + i * stride + offset, image->type, std::clamp(alpha[i], 0.0f, 1.0f));
+}
+
 }  // namespace nalasr

@@ -23,4 +23,8 @@ std::vector<float> alpha_plane(const Image& image);
 void rgb_to_image(const std::vector<float>& rgb, const std::vector<float>& alpha, int width, int height,
                   int channels, SampleType type, Image* out);
 
+// Writes an alpha plane (width × height of `image`) into the image's alpha channel exactly as rgb_to_image does
+// (clamped to [0, 1], integer types rounded). For images whose colour was converted elsewhere (on the GPU).
+void write_alpha(const std::vector<float>& alpha, Image* image);
+
 }  // namespace nalasr

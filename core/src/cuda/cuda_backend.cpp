@@ -1,10 +1,16 @@
 // The CUDA backend: weights resident on one GPU, activations in one arena per input size (allocated once and
-// reused while the size stays the same), the forward pass of cuda_network.cpp. Calls are serialised on the
-// backend's stream by a mutex. Every CUDA or cuBLAS failure comes back as a Status.
+// reused while the size stays the same), the forward pass of cuda_network.cpp. 8- and 16-bit images travel as
+// their own samples and are converted on the GPU (sample_io.cuh), through pinned staging buffers
+// (pinned_staging.h). Calls are serialised on the backend's stream by a mutex that covers only the GPU work and
+// the transfers; the host copies into and out of the staging buffers run outside it, so that while one call copies,
+// another call's network can run. Every CUDA or cuBLAS failure comes back as a Status.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "backend.h"
@@ -13,13 +19,20 @@
 #include "cuda/cuda_network.h"
 #include "cuda/cuda_plan.h"
 #include "cuda/cuda_weights.h"
+#include "cuda/pinned_staging.h"
 #include "dwconv.cuh"
 #include "linear_attention.cuh"
+#include "sample_io.cuh"
 
 namespace nalasr {
 namespace {
 
 using cuda::Buf;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 std::string mib(std::size_t bytes) {
     char text[32];
@@ -90,6 +103,45 @@ bool graphs_enabled() {
     return !(v && std::string(v) == "0");
 }
 
+// The kernels index input tokens with 32-bit integers.
+Status check_input_size(int width, int height) {
+    if (width <= 0 || height <= 0)
+        return {StatusCode::InvalidArgument,
+                "forward: empty input " + std::to_string(width) + "x" + std::to_string(height)};
+    if (std::int64_t(width) * height >= (std::int64_t(1) << 31))
+        return {StatusCode::InvalidArgument, "forward: " + std::to_string(width) + "x" + std::to_string(height) +
+                                                 " has more pixels than the CUDA backend handles (2^31)"};
+    return Status::ok();
+}
+
+// Image::allocate, with a failed host allocation as OutOfMemory.
+Status allocate_image(int width, int height, int channels, SampleType type, Image* image) {
+    try {
+        image->allocate(width, height, channels, type);
+    } catch (const std::bad_alloc&) {
+        return {StatusCode::OutOfMemory, "cannot allocate the " + mib(std::size_t(width) * height * channels *
+                                                                      sample_size(type)) +
+                                             " output image in host memory"};
+    }
+    return Status::ok();
+}
+
+// What one pass took: milliseconds per stage, and the memory figures.
+struct PassReport {
+    double wait_ms = 0, upload_ms = 0, network_ms = 0, download_ms = 0;
+    std::size_t planned_bytes = 0, observed_bytes = 0;
+
+    void write(ForwardStats* stats) const {
+        if (!stats) return;
+        stats->planned_peak_bytes = planned_bytes;
+        stats->observed_peak_bytes = observed_bytes;
+        stats->stages.push_back({"wait", wait_ms});
+        stats->stages.push_back({"upload", upload_ms});
+        stats->stages.push_back({"network", network_ms});
+        stats->stages.push_back({"download", download_ms});
+    }
+};
+
 // Four timing events, destroyed with the scope.
 struct Events {
     cudaEvent_t e[4] = {};
@@ -106,7 +158,7 @@ struct Events {
 class CudaBackend final : public Backend {
 public:
     CudaBackend(const Model& model, int device, std::string name)
-        : config_(model.config()), name_(std::move(name)), ctx_(device) {}
+        : config_(model.config()), name_(std::move(name)), ctx_(device), staging_(device, mutex_) {}
 
     Status init(const Model& model) {
         NALASR_RETURN_IF_ERROR(ctx_.activate());
@@ -126,17 +178,105 @@ public:
         return available_locked();
     }
 
+    bool converts_samples(SampleType type) const override {
+        return type == SampleType::U8 || type == SampleType::U16;
+    }
+
     Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
                    ForwardStats* stats) const override {
         if (!rgb || !out) return {StatusCode::InvalidArgument, "forward: null image or output"};
-        if (width <= 0 || height <= 0)
-            return {StatusCode::InvalidArgument,
-                    "forward: empty input " + std::to_string(width) + "x" + std::to_string(height)};
-        // The kernels index tokens with 32-bit integers.
-        if (std::int64_t(width) * height >= (std::int64_t(1) << 31))
-            return {StatusCode::InvalidArgument, "forward: " + std::to_string(width) + "x" + std::to_string(height) +
-                                                     " has more pixels than the CUDA backend handles (2^31)"};
+        NALASR_RETURN_IF_ERROR(check_input_size(width, height));
+        auto upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+            NALASR_CUDA_CHECK(cudaMemcpyAsync(arena + plan.offset(Buf::Input), rgb,
+                                              plan.bytes[std::size_t(Buf::Input)], cudaMemcpyHostToDevice, s));
+            return Status::ok();
+        };
+        auto download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) -> Status {
+            const std::size_t out_bytes = plan.bytes[std::size_t(Buf::Output)];
+            try {
+                out->resize(out_bytes / sizeof(float));
+            } catch (const std::bad_alloc&) {
+                return {StatusCode::OutOfMemory,
+                        "cannot allocate the " + mib(out_bytes) + " output image in host memory"};
+            }
+            NALASR_CUDA_CHECK(
+                cudaMemcpyAsync(out->data(), arena + plan.offset(Buf::Output), out_bytes, cudaMemcpyDeviceToHost, s));
+            return Status::ok();
+        };
+        PassReport report;
+        NALASR_RETURN_IF_ERROR(run_pass(width, height, control, upload, download, &report));
+        report.write(stats);
+        return Status::ok();
+    }
+
+    Status forward_samples(const Image& in, Image* out, const ForwardControl& control,
+                           ForwardStats* stats) const override {
+        if (!out) return {StatusCode::InvalidArgument, "forward_samples: no output image"};
+        NALASR_RETURN_IF_ERROR(check_input_size(in.width, in.height));
+        if (!converts_samples(in.type) || in.channels < 1 || in.channels > 4 ||
+            in.pixels.size() != std::size_t(in.width) * in.height * in.channels * sample_size(in.type))
+            return {StatusCode::InvalidArgument, "forward_samples: not an 8- or 16-bit image of 1-4 channels"};
+        const int out_w = in.width * config_.scale, out_h = in.height * config_.scale;
+        const std::int64_t in_pixels = std::int64_t(in.width) * in.height, out_pixels = std::int64_t(out_w) * out_h;
+        const std::size_t in_bytes = in.pixels.size(),
+                          out_bytes = std::size_t(out_pixels) * std::size_t(in.channels) * sample_size(in.type);
+        const kernels::IntSample type = in.type == SampleType::U8 ? kernels::IntSample::U8 : kernels::IntSample::U16;
+        PassReport report;
+
+        // The pinned buffer carries the input samples up, then the output samples down.
+        auto clock = Clock::now();
+        cuda::StagingPool::Lease staging = staging_.acquire(std::max(in_bytes, out_bytes));
+        report.wait_ms = ms_since(clock);
+        clock = Clock::now();
+        if (staging.data()) std::memcpy(staging.data(), in.pixels.data(), in_bytes);
+        const double host_upload_ms = ms_since(clock);
+        const void* source = staging.data() ? static_cast<const void*>(staging.data()) : in.pixels.data();
+
+        Image result;
+        auto upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+            std::byte* samples = arena + plan.offset(Buf::SamplesIn);
+            NALASR_CUDA_CHECK(cudaMemcpyAsync(samples, source, in_bytes, cudaMemcpyHostToDevice, s));
+            NALASR_CUDA_CHECK(kernels::samples_to_rgb(samples, type, in.channels, in_pixels,
+                                                      reinterpret_cast<float*>(arena + plan.offset(Buf::Input)), s));
+            return Status::ok();
+        };
+        auto download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+            std::byte* samples = arena + plan.offset(Buf::SamplesOut);
+            NALASR_CUDA_CHECK(kernels::rgb_to_samples(reinterpret_cast<const float*>(arena + plan.offset(Buf::Output)),
+                                                      out_pixels, in.channels, type, samples, s));
+            void* target = staging.data();
+            if (!target) {  // no pinned buffer: straight into the result
+                NALASR_RETURN_IF_ERROR(allocate_image(out_w, out_h, in.channels, in.type, &result));
+                target = result.pixels.data();
+            }
+            NALASR_CUDA_CHECK(cudaMemcpyAsync(target, samples, out_bytes, cudaMemcpyDeviceToHost, s));
+            return Status::ok();
+        };
+        NALASR_RETURN_IF_ERROR(run_pass(in.width, in.height, control, upload, download, &report));
+
+        clock = Clock::now();
+        if (staging.data()) {
+            NALASR_RETURN_IF_ERROR(allocate_image(out_w, out_h, in.channels, in.type, &result));
+            std::memcpy(result.pixels.data(), staging.data(), out_bytes);
+        }
+        staging = {};  // the slot is free for the next call before the result is handed over
+        report.upload_ms += host_upload_ms;
+        report.download_ms += ms_since(clock);
+        *out = std::move(result);
+        report.write(stats);
+        return Status::ok();
+    }
+
+private:
+    // One pass under the lock: the memory check, the arena, then `upload(plan, arena, stream)` (enqueues the input
+    // into Buf::Input), the network, `download(plan, arena, stream)` (enqueues Buf::Output's way to the host), each
+    // timed with events; returns once the download has landed. `report` gets the time waited for the lock added, the GPU stage times and the memory.
+    template <typename Upload, typename Download>
+    Status run_pass(int width, int height, const ForwardControl& control, Upload upload, Download download,
+                    PassReport* report) const {
+        const auto wait_start = Clock::now();
         std::lock_guard<std::mutex> lock(mutex_);
+        report->wait_ms += ms_since(wait_start);
         NALASR_RETURN_IF_ERROR(ctx_.activate());
 
         const cuda::ForwardPlan plan = cuda::plan_forward(config_, width, height);
@@ -164,42 +304,32 @@ public:
         NALASR_CUDA_CHECK(cudaMemGetInfo(&free_before, &total));
         cudaStream_t s = ctx_.stream();
         std::byte* arena = arena_.data();
-        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
-        NALASR_CUDA_CHECK(cudaMemcpyAsync(arena + plan.offset(Buf::Input), rgb, plan.bytes[std::size_t(Buf::Input)],
-                                          cudaMemcpyHostToDevice, s));
-        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
-        if (Status st = run_network(plan, control); !st) {
-            cudaStreamSynchronize(s);  // let enqueued work finish before the arena can be reused
-            return st;
-        }
-        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
-        const std::size_t out_bytes = plan.bytes[std::size_t(Buf::Output)];
-        try {
-            out->resize(out_bytes / sizeof(float));
-        } catch (const std::bad_alloc&) {
+        // On a failure after work was enqueued, let it finish before the arena can be reused.
+        auto failed = [&](Status st) {
             cudaStreamSynchronize(s);
-            return {StatusCode::OutOfMemory, "cannot allocate the " + mib(out_bytes) + " output image in host memory"};
-        }
-        NALASR_CUDA_CHECK(
-            cudaMemcpyAsync(out->data(), arena + plan.offset(Buf::Output), out_bytes, cudaMemcpyDeviceToHost, s));
+            return st;
+        };
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
+        if (Status st = upload(plan, arena, s); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+        if (Status st = run_network(plan, control); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
+        if (Status st = download(plan, arena, s); !st) return failed(st);
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[3], s));
         NALASR_CUDA_CHECK(cudaStreamSynchronize(s));
         NALASR_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
 
-        if (stats) {
-            stats->planned_peak_bytes = planned;
-            // What this backend holds for the pass (the arena as cudaMemGetInfo saw it allocated, the workspace)
-            // plus anything the libraries allocated during the pass.
-            stats->observed_peak_bytes = arena_observed + cuda::CudaContext::kWorkspaceBytes +
-                                         (free_before > free_after ? free_before - free_after : 0);
-            stats->stages.push_back({"upload", elapsed_ms(ev.e[0], ev.e[1])});
-            stats->stages.push_back({"network", elapsed_ms(ev.e[1], ev.e[2])});
-            stats->stages.push_back({"download", elapsed_ms(ev.e[2], ev.e[3])});
-        }
+        report->planned_bytes = planned;
+        // What this backend holds for the pass (the arena as cudaMemGetInfo saw it allocated, the workspace) plus
+        // anything the libraries allocated during the pass.
+        report->observed_bytes = arena_observed + cuda::CudaContext::kWorkspaceBytes +
+                                 (free_before > free_after ? free_before - free_after : 0);
+        report->upload_ms += elapsed_ms(ev.e[0], ev.e[1]);
+        report->network_ms += elapsed_ms(ev.e[1], ev.e[2]);
+        report->download_ms += elapsed_ms(ev.e[2], ev.e[3]);
         return Status::ok();
     }
 
-private:
     // The network on the arena: replayed from a graph when nothing needs to run between blocks (no progress or
     // cancel callbacks), captured on the first pass of an arena.
     Status run_network(const cuda::ForwardPlan& plan, const ForwardControl& control) const {
@@ -227,7 +357,11 @@ private:
         NALASR_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
         arena_observed_bytes_ = free_before > free_after ? free_before - free_after : bytes;
         *observed = arena_observed_bytes_;
-        return cuda::prepare_arena(config_, plan, arena_.data());
+        NALASR_RETURN_IF_ERROR(cuda::prepare_arena(config_, plan, arena_.data()));
+        // prepare_arena copies on the legacy default stream, which our non-blocking stream does not wait for (and
+        // a copy from pageable memory may return before it lands): finish it before the pass reads the arena.
+        NALASR_CUDA_CHECK(cudaDeviceSynchronize());
+        return Status::ok();
     }
 
     const ModelConfig config_;
@@ -239,6 +373,7 @@ private:
     mutable std::size_t arena_observed_bytes_ = 0;
     mutable int arena_width_ = 0, arena_height_ = 0;  // the input size the arena (and graph) were made for
     mutable ForwardGraph graph_;
+    mutable cuda::StagingPool staging_;
     const bool use_graphs_ = graphs_enabled();
 };
 

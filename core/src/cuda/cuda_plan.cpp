@@ -49,20 +49,24 @@ ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
                                     : 0;
     b[std::size_t(Buf::UpsampleOut)] = chunk * upsample_cout * sizeof(float);
     b[std::size_t(Buf::Output)] = N * s2 * 3 * sizeof(float);
+    b[std::size_t(Buf::SamplesIn)] = N * kMaxSampleBytesPerPixel;
+    b[std::size_t(Buf::SamplesOut)] = N * s2 * kMaxSampleBytesPerPixel;
 
-    // Stages: 0 head, 1 body, 2 conv_after, 3 upsample (see cuda_plan.h).
+    // Stages: 0 unpack, 1 head, 2 body, 3 conv_after, 4 upsample, 5 pack (see cuda_plan.h).
     p.lifetime = {{
-        {0, 2},  // Input
-        {0, 3},  // ResidualFinal
-        {0, 2},  // ResidualOther
-        {0, 1},  // Group16
-        {1, 1},  // Normed
-        {1, 1},  // Work
-        {0, 3},  // Columns
-        {1, 1},  // Attention
-        {0, 3},  // Rope: written once per arena (prepare_arena), read by every pass
-        {3, 3},  // UpsampleOut
-        {3, 3},  // Output
+        {0, 3},  // Input
+        {1, 4},  // ResidualFinal
+        {1, 3},  // ResidualOther
+        {1, 2},  // Group16
+        {2, 2},  // Normed
+        {2, 2},  // Work
+        {1, 4},  // Columns
+        {2, 2},  // Attention
+        {0, 5},  // Rope: written once per arena (prepare_arena), read by every pass, so live in every stage
+        {4, 4},  // UpsampleOut
+        {4, 5},  // Output
+        {0, 0},  // SamplesIn
+        {5, 5},  // SamplesOut
     }};
     std::vector<BufferLifetime> buffers;
     for (std::size_t i = 0; i < b.size(); ++i) buffers.push_back({b[i], p.lifetime[i].first, p.lifetime[i].second});

@@ -1,8 +1,13 @@
 // The CUDA memory plan of one input size: every activation buffer of the forward pass with its lifetime over
-// the pass's four stages, placed in one arena by the shared planner (memory_plan.h).
+// the pass's six stages, placed in one arena by the shared planner (memory_plan.h).
 //
-//   stage 0 head:  input image, conv_first            stage 2 conv_after (+ the long skip)
-//   stage 1 body:  the G·B blocks and group convs     stage 3 upsample conv, PixelShuffle, output image
+//   stage 0 unpack: integer samples → input image     stage 3 conv_after (+ the long skip)
+//   stage 1 head:   conv_first                        stage 4 upsample conv, PixelShuffle, output image
+//   stage 2 body:   the G·B blocks and group convs    stage 5 pack: output image → integer samples
+//
+// The sample buffers of stages 0 and 5 (8- and 16-bit images cross the bus as they are, sample_io.cuh) are sized
+// for the widest integer image, 16-bit RGBA, so one plan serves every image of a size; they live where the body's
+// buffers are dead, so they rarely add to the arena.
 //
 // Residuals are float32 (two buffers, ping-pong); the group input y is kept in float16; the long skip feat is not
 // kept at all: conv_first is run again on the (small) input image at stage 2. The work buffer holds a block's
@@ -22,7 +27,7 @@
 namespace nalasr::cuda {
 
 enum class Buf {
-    Input,          // (N, 3) float32 image; read again at stage 2 to recompute feat
+    Input,          // (N, 3) float32 image; read again at stage 3 to recompute feat
     ResidualFinal,  // (N, C) float32; holds conv_after's output at the end
     ResidualOther,  // (N, C) float32
     Group16,        // (N, C) float16: y, the group's input, for the group residual
@@ -33,6 +38,8 @@ enum class Buf {
     Rope,           // RoPE (cos, sin) tables (nala), written once per arena
     UpsampleOut,    // (chunk, cout_pad) float32 output of the upsample conv
     Output,         // (sH, sW, 3) float32
+    SamplesIn,      // (N, ≤ 4) u8/u16 input image as the host holds it (integer-sample path only)
+    SamplesOut,     // (sH, sW, ≤ 4) u8/u16 output image (integer-sample path only)
     Count
 };
 
@@ -53,6 +60,9 @@ struct ForwardPlan {
 // per token on the H100 (docs/cuda_notes.md, run 2), and the rows (18 MiB at C = 64) add little to the peak.
 constexpr int kMinConvChunkTokens = 16384;
 constexpr int kMaxConvChunkTokens = 16384;
+
+// Bytes per pixel the sample buffers are sized for: 4 channels of 16 bits.
+constexpr std::size_t kMaxSampleBytesPerPixel = 4 * 2;
 
 ForwardPlan plan_forward(const ModelConfig& config, int width, int height);
 
