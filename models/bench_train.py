@@ -6,7 +6,9 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   fast-cudnn      fast attention formulation, regional compilation
   fast            fast attention + shifted-sum depthwise convs, regional compilation
   fast-graph      fast, with the whole step captured in a CUDA graph (what train.py runs)
-For "fast", also the share of the step spent in data, attention (the compiled attention core alone,
+  triton          as fast, with the fused Triton attention kernels (triton_attention.py; train.py --attention-impl)
+  triton-graph    as fast-graph, with the fused Triton attention kernels
+For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
 (compilation included) is reported separately. --json writes {variant: ms/step}.
@@ -23,6 +25,7 @@ import time
 import torch
 
 import attention_math as am
+import triton_attention as tri
 from data import PairBank
 from nalasr_model import ModelConfig
 from graphed_step import GraphedStep
@@ -72,13 +75,13 @@ def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     for i in range(3):
         step(*batches[i % 4], 1.0)
     counter = itertools.count()
-    repeats = args.steps if formulation == "fast" else max(5, args.steps // 4)
+    repeats = args.steps if formulation in ("fast", "triton") else max(5, args.steps // 4)
     ms = cuda_time_ms(lambda: step(*batches[next(counter) % 4], 1.0), repeats)
     peak = torch.cuda.max_memory_allocated() / 2 ** 30
     tokens = args.batch * args.patch ** 2
     print(f"{name:<26s} {ms:8.2f} ms/step  {1000 / ms:7.2f} steps/s  {tokens * 1000 / ms / 1e6:7.2f} M LR tok/s  "
           f"peak {peak:6.2f} GiB  first step {warm_s:6.1f} s", flush=True)
-    if args.profile and formulation == "fast":
+    if args.profile and formulation in ("fast", "triton"):
         profile_step(lambda: step(*batches[0], 1.0))
     return model, opt, batches, ms
 
@@ -97,8 +100,8 @@ def profile_step(step):
         print(f"    {e.self_device_time_total / 3 / 1000:7.2f}  {e.count // 3:5d}  {e.key[:110]}")
 
 
-def breakdown(model, opt, batches, bank, step_ms, args):
-    """Shares of the fast-path step: data / attention core / optimiser / rest."""
+def breakdown(model, opt, batches, bank, step_ms, args, formulation="fast"):
+    """Shares of the fast-path (or triton-path) step: data / attention core / optimiser / rest."""
     gen = torch.Generator(device="cuda")
     gen.manual_seed(1)
     data_ms = cuda_time_ms(lambda: bank.batch(args.batch, gen), 50)
@@ -114,8 +117,11 @@ def breakdown(model, opt, batches, bank, step_ms, args):
     q, k, v = (torch.randn(args.batch, n, cfg.channels, device="cuda", dtype=torch.bfloat16, requires_grad=True)
                for _ in range(3))
     cos, sin = model.rope_tables(args.patch, args.patch, "cuda", torch.float32)
-    core = torch.compile(lambda q, k, v: am.nala_fast(q.float(), k.float(), v.float(), cfg.heads, cos, sin),
-                         dynamic=False)
+    if formulation == "triton":  # bf16 in, as the model passes it
+        core = torch.compile(lambda q, k, v: tri.nala_triton(q, k, v, cfg.heads, cos, sin), dynamic=False)
+    else:
+        core = torch.compile(lambda q, k, v: am.nala_fast(q.float(), k.float(), v.float(), cfg.heads, cos, sin),
+                             dynamic=False)
     grad = torch.randn(args.batch, n, cfg.channels, device="cuda")
 
     def attention():
@@ -124,7 +130,7 @@ def breakdown(model, opt, batches, bank, step_ms, args):
     attn_ms = cuda_time_ms(attention, 30) * len(model.blocks())
     rest_ms = step_ms - attn_ms - opt_ms
     total_ms = step_ms + data_ms
-    print(f"fast path shares of {total_ms:.2f} ms (step + data): "
+    print(f"{formulation} path shares of {total_ms:.2f} ms (step + data): "
           f"data {data_ms:.2f} ms ({100 * data_ms / total_ms:.1f} %), "
           f"attention core {attn_ms:.2f} ms ({100 * attn_ms / total_ms:.1f} %), "
           f"optimiser {opt_ms:.2f} ms ({100 * opt_ms / total_ms:.1f} %), "
@@ -149,14 +155,22 @@ def main():
           f"x4, bf16 autocast, {bank.count} images", flush=True)
     variants = {"plain-eager": ("plain", False, "cudnn", False), "plain-compiled": ("plain", True, "cudnn", False),
                 "fast-cudnn": ("fast", True, "cudnn", False), "fast": ("fast", True, "shift", False),
-                "fast-graph": ("fast", True, "shift", True)}
+                "fast-graph": ("fast", True, "shift", True),
+                "triton": ("triton", True, "shift", False), "triton-graph": ("triton", True, "shift", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
             raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
-        model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
-        if variant == "fast":
-            breakdown(model, opt, batches, bank, ms, args)
+        try:
+            model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
+        except Exception as exc:  # noqa: BLE001 -- a kernel failure must not cost the other variants
+            if not variant.startswith("triton"):
+                raise
+            print(f"{variant:<26s} FAILED: {type(exc).__name__}: {str(exc)[:400]}", flush=True)
+            torch.compiler.reset()
+            continue
+        if variant in ("fast", "triton"):
+            breakdown(model, opt, batches, bank, ms, args, variant)
         timings[variant] = ms
         torch.compiler.reset()
     if args.json:

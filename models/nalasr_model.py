@@ -12,8 +12,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import attention_math as am
+import triton_attention as tri
 
-FORMULATIONS = ("plain", "fast", "quadratic")
+# "triton": the fused kernels of triton_attention.py (GPU, opt-in; softmax runs "fast" there)
+FORMULATIONS = ("plain", "fast", "quadratic", "triton")
 
 
 @dataclasses.dataclass
@@ -124,11 +126,13 @@ class NalaAttention(nn.Module):
     def _core(self, q, k, v, hw, rope):
         h, w = hw
         if self.softmax:
-            if self.formulation == "fast":
+            if self.formulation in ("fast", "triton"):
                 return am.softmax_fast(q, k, v, self.heads)
             return am.softmax_plain(q, k, v, self.heads)
         if self.formulation == "fast":
             return am.nala_fast(q, k, v, self.heads, *rope)
+        if self.formulation == "triton":
+            return tri.nala_triton(q, k, v, self.heads, *rope)
         if self.formulation == "plain":
             return am.nala_plain(q, k, v, self.heads, h, w)
         return am.nala_quadratic(q, k, v, self.heads, h, w)
@@ -138,7 +142,9 @@ class NalaAttention(nn.Module):
         q, k, v, g = self.qkvg(x).chunk(4, dim=-1)
         lepe = self.lepe(v)
         with float32_region(x):
-            flat = [_as_float(t).reshape(b, h * w, c) for t in (q, k, v)]
+            # the kernels read bf16 q, k, v and do float32 math in registers: no float copies
+            cast = (lambda t: t) if self.formulation == "triton" and not self.softmax else _as_float
+            flat = [cast(t).reshape(b, h * w, c) for t in (q, k, v)]
             o = self._core(*flat, (h, w), rope).reshape(b, h, w, c)
         return self.proj(self.norm(o + lepe) * F.silu(g))
 
@@ -172,6 +178,8 @@ class PolaAttention(nn.Module):
             power = _as_float(self.power)
             if self.formulation == "fast":
                 o = am.pola_fast(q, k, v, self.heads, power)
+            elif self.formulation == "triton":
+                o = tri.pola_triton(q, k, v, self.heads, power)
             elif self.formulation == "plain":
                 o = am.pola_plain(q, k, v, self.heads, power)
             else:
@@ -257,6 +265,8 @@ class NalaSR(nn.Module):
     def set_formulation(self, formulation):
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}")
+        if formulation == "triton" and not tri.AVAILABLE:
+            raise RuntimeError("formulation 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
         for m in self.attention_modules():
             m.formulation = formulation
 
