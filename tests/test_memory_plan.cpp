@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "backend.h"
 #include "cpu/network_program.h"
 #include "memory_plan.h"
 #include "nalasr/engine.h"
@@ -78,6 +79,31 @@ TEST(MemoryPlan, PredictedPeakMatchesObserved) {
             EXPECT_LE(ratio, 1.0);
         }
     }
+}
+
+// The CPU backend's out-of-memory hint must leave room for the output image it allocates beside its plan: the
+// suggested side s satisfies plan(s) + output(s) <= budget < plan(s+1) + output(s+1).
+TEST(MemoryPlan, LargestSquareLeavesRoomForBytesPerPixel) {
+    ModelConfig config;
+    config.channels = 16;
+    config.heads = 2;
+    config.groups = 1;
+    config.blocks = 1;
+    config.scale = 4;
+    std::unique_ptr<Backend> backend;
+    ASSERT_TRUE(create_cpu_backend(Model::random(config, 5), 1, &backend));
+    const std::size_t budget = backend->predict_peak_bytes(300, 300);
+    const std::size_t output_per_pixel = 4 * 4 * 3 * sizeof(float);
+    const int plan_only = largest_square_that_fits(*backend, budget);
+    const int with_output = largest_square_that_fits(*backend, budget, output_per_pixel);
+    auto need = [&](int side) {
+        return backend->predict_peak_bytes(side, side) + std::size_t(side) * side * output_per_pixel;
+    };
+    std::printf("  budget %zu: plan only %d, with the output image %d\n", budget, plan_only, with_output);
+    EXPECT_GE(plan_only, 300);
+    EXPECT_LT(with_output, plan_only);
+    EXPECT_LE(need(with_output), budget);
+    EXPECT_GT(need(with_output + 1), budget);
 }
 
 }  // namespace

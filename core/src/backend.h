@@ -76,7 +76,8 @@ public:
 Status create_cpu_backend(const Model& model, int threads, std::unique_ptr<Backend>* out);
 Status create_cuda_backend(const Model& model, int gpu_index, std::unique_ptr<Backend>* out);
 
-// Largest square side (pixels) whose predicted peak fits in `budget_bytes` (bisection over predict).
-int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes);
+// Largest square side (pixels) whose predicted peak, plus `bytes_per_input_pixel` for every input pixel (e.g. an
+// output image the backend allocates outside its plan), fits in `budget_bytes` (bisection over predict).
+int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, std::size_t bytes_per_input_pixel = 0);
 
 }  // namespace nalasr

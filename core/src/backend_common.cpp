@@ -21,10 +21,11 @@ int bisect_largest_square(const std::function<std::size_t(int, int)>& predict, s
 
 }  // namespace
 
-int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes) {
+int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, std::size_t bytes_per_input_pixel) {
     // 32768² tokens: beyond any real input, and softmax's N² bytes still fit size_t.
-    return bisect_largest_square([&](int w, int h) { return backend.predict_peak_bytes(w, h); }, budget_bytes,
-                                 1 << 15);
+    return bisect_largest_square(
+        [&](int w, int h) { return backend.predict_peak_bytes(w, h) + std::size_t(w) * h * bytes_per_input_pixel; },
+        budget_bytes, 1 << 15);
 }
 
 int Engine::largest_square_that_fits(std::size_t budget_bytes) const {

@@ -67,7 +67,8 @@ public:
         const std::size_t output_bytes = std::size_t(width) * height * s * s * 3 * sizeof(float);
         const std::size_t available = available_bytes();
         if (available != 0 && planned + output_bytes > available) {
-            const int side = largest_square_that_fits(*this, available);
+            // The output image is allocated beside the plan: the suggested size must leave room for it too.
+            const int side = largest_square_that_fits(*this, available, std::size_t(s) * s * 3 * sizeof(float));
             return {StatusCode::OutOfMemory, "the CPU forward pass for " + std::to_string(width) + "x" +
                                                  std::to_string(height) + " needs " + gib(planned + output_bytes) +
                                                  " but only " + gib(available) +
