@@ -14,6 +14,7 @@
 
 #include "nalasr/image.h"
 #include "nalasr/model.h"
+#include "tiny_model.h"
 
 namespace nalasr::test {
 
@@ -79,14 +80,8 @@ protected:
         std::random_device rd;
         dir_ = fs::temp_directory_path() / ("nalasr-cli-test-" + std::to_string(rd()));
         fs::create_directories(dir_);
-        ModelConfig config;
-        config.channels = 16;
-        config.heads = 2;
-        config.groups = 1;
-        config.blocks = 1;
-        config.scale = 2;
         model_ = dir_ / "tiny x2.safetensors";
-        auto st = Model::random(config, 7).save_file(model_);
+        auto st = Model::random(test::tiny_config(), 7).save_file(model_);
         if (!st) GTEST_SKIP() << "Model::random/save_file not available yet: " << st.message();
     }
     void TearDown() override {

@@ -8,19 +8,13 @@
 
 #include "nalasr/engine.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace nalasr {
 namespace {
 
 ModelConfig small_config(int scale, AttentionKind kind = AttentionKind::Nala) {
-    ModelConfig c;
-    c.channels = 16;
-    c.heads = 2;
-    c.groups = 2;
-    c.blocks = 1;
-    c.scale = scale;
-    c.attention = kind;
-    return c;
+    return test::tiny_config(scale, kind, /*groups=*/2);
 }
 
 std::unique_ptr<Engine> cpu_engine(const Model& model) {

@@ -8,6 +8,7 @@
 #include "memory_plan.h"
 #include "nalasr/engine.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace nalasr {
 namespace {
@@ -84,14 +85,8 @@ TEST(MemoryPlan, PredictedPeakMatchesObserved) {
 // The CPU backend's out-of-memory hint must leave room for the output image it allocates beside its plan: the
 // suggested side s satisfies plan(s) + output(s) <= budget < plan(s+1) + output(s+1).
 TEST(MemoryPlan, LargestSquareLeavesRoomForBytesPerPixel) {
-    ModelConfig config;
-    config.channels = 16;
-    config.heads = 2;
-    config.groups = 1;
-    config.blocks = 1;
-    config.scale = 4;
     std::unique_ptr<Backend> backend;
-    ASSERT_TRUE(create_cpu_backend(Model::random(config, 5), 1, &backend));
+    ASSERT_TRUE(create_cpu_backend(Model::random(test::tiny_config(4), 5), 1, &backend));
     const std::size_t budget = backend->predict_peak_bytes(300, 300);
     const std::size_t output_per_pixel = 4 * 4 * 3 * sizeof(float);
     const int plan_only = largest_square_that_fits(*backend, budget);

@@ -2,222 +2,205 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
-#include <filesystem>
+#include <condition_variable>
+#include <exception>
 #include <future>
+#include <mutex>
+#include <semaphore>
 #include <string>
+#include <thread>
+#include <utility>
 
-#include "progress_display.h"
-#include "text_format.h"
+#include "batch_progress.h"
+#include "batch_stages.h"
+#include "read_ahead.h"
 
 namespace nalasr::cli {
 namespace {
 
-namespace fs = std::filesystem;
-using Bytes = std::vector<std::uint8_t>;
 using Clock = std::chrono::steady_clock;
 
-// A job after the read stage: the decoded input, or a result that already says why it failed.
-struct Loaded {
-    FileResult result;
-    Image image;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// A short label for an engine's device, for progress lines: "cuda:1" for "cuda:1 (NVIDIA H100 80GB HBM3)".
+std::string device_label(const Engine& engine) {
+    const std::string name = engine.backend_name();
+    return name.substr(0, name.find(" ("));
+}
+
+// Results in job order: devices deliver them in any order, the calling thread hands them on in order.
+class OrderedResults {
+public:
+    explicit OrderedResults(std::size_t count) : slots_(count) {}
+
+    void deliver(std::size_t index, std::future<FileResult> result) {
+        {
+            std::lock_guard lock(mutex_);
+            slots_[index] = std::move(result);
+        }
+        changed_.notify_all();
+    }
+    // No more results will come: jobs never started are left out.
+    void close() {
+        {
+            std::lock_guard lock(mutex_);
+            closed_ = true;
+        }
+        changed_.notify_all();
+    }
+    // Calls `done` for every result in job order as it becomes ready, until all are handed on or closed.
+    void hand_on(const std::function<void(FileResult)>& done) {
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            std::future<FileResult> result;
+            {
+                std::unique_lock lock(mutex_);
+                changed_.wait(lock, [&] { return slots_[i].valid() || closed_; });
+                if (!slots_[i].valid()) continue;
+                result = std::move(slots_[i]);
+            }
+            done(result.get());  // waits for the file's write, if any
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::future<FileResult>> slots_;
+    bool closed_ = false;
 };
 
-// An image after the engine, waiting to be written.
-struct Upscaled {
-    FileResult result;
-    Image image;
-    ImageFormat format = ImageFormat::Png;
-};
-
-double ms_since(Clock::time_point start) { return std::chrono::duration<double, std::milli>(Clock::now() - start).count(); }
-
-std::uintmax_t file_size_or_zero(const fs::path& path) {
-    std::error_code ec;
-    const std::uintmax_t size = fs::file_size(path, ec);
-    return ec ? 0 : size;
-}
-
-// Every failure is reported as "INPUT: reason"; load_image's messages already start with the input's path.
-Status about_input(const std::string& input, const Status& st) {
-    if (st.message().rfind(input, 0) == 0) return st;
-    return {st.code(), input + ": " + st.message()};
-}
-
-// Warnings about what the output format cannot keep.
-void add_format_warnings(const Image& in, ImageFormat format, bool strip_metadata, std::vector<std::string>* warnings) {
-    const bool keeps_alpha = format == ImageFormat::Png || format == ImageFormat::Tiff || format == ImageFormat::Webp;
-    if (in.has_alpha() && !keeps_alpha)
-        warnings->push_back(std::string("alpha channel dropped: ") + image_format_name(format) + " has no alpha");
-    if (in.type != SampleType::U8 && format != ImageFormat::Png && format != ImageFormat::Tiff)
-        warnings->push_back(std::string(sample_type_name(in.type)) + " samples reduced to 8 bits for " +
-                            image_format_name(format));
-    if (in.type == SampleType::F32 && format == ImageFormat::Png)
-        warnings->push_back("float samples stored as 16-bit PNG (use tiff to keep float)");
-    if (strip_metadata) return;
-    // BMP holds no metadata; our TIFF writer keeps the ICC profile but not (yet) EXIF.
-    if (!in.exif.empty() && (format == ImageFormat::Bmp || format == ImageFormat::Tiff))
-        warnings->push_back(std::string("EXIF not kept: not written to ") + image_format_name(format) + " files");
-    if (!in.icc_profile.empty() && format == ImageFormat::Bmp)
-        warnings->push_back("ICC profile not kept: bmp has no place for it");
-}
-
-Loaded load_stage(const Job& job, int scale, const BatchSettings& settings) {
-    const auto start = Clock::now();
-    Loaded loaded;
-    FileResult& r = loaded.result;
-    r.input = job.input.string();
-    r.output = job.output.string();
-    if (!job.error.empty()) {
-        r.status = {StatusCode::InvalidArgument, r.input + ": " + job.error};
-        return loaded;
-    }
-    r.bytes_in = file_size_or_zero(job.input);
-    if (job.skip) {
-        r.skipped = true;
-        r.bytes_out = file_size_or_zero(job.output);
-        return loaded;
-    }
-    if (!job.note.empty()) r.warnings.push_back(job.note);
-    LoadOptions options;
-    options.max_pixels = settings.max_pixels;
-    LoadInfo info;
-    if (auto st = load_image(job.input, &loaded.image, options, &info); !st) {
-        r.status = about_input(r.input, st);
-        return loaded;
-    }
-    r.warnings.insert(r.warnings.end(), info.warnings.begin(), info.warnings.end());
-    r.width_in = loaded.image.width;
-    r.height_in = loaded.image.height;
-    // Refuse sizes the output format cannot hold before spending any compute on them.
-    const long long out_w = 1LL * r.width_in * scale, out_h = 1LL * r.height_in * scale;
-    const int max_side = max_image_side(job.format);
-    if (out_w > max_side || out_h > max_side) {
-        r.status = {StatusCode::InvalidArgument, r.input + ": the output would be " + std::to_string(out_w) + "x" +
-                                                     std::to_string(out_h) + ", more than " +
-                                                     image_format_name(job.format) + " can hold (" +
-                                                     std::to_string(max_side) + " px a side); choose -f png or tiff"};
-        loaded.image = Image();
-        return loaded;
-    }
-    add_format_warnings(loaded.image, job.format, settings.strip_metadata, &r.warnings);
-    r.stats.stages.push_back({"read", ms_since(start)});
-    return loaded;
-}
-
-FileResult save_stage(Upscaled up, const BatchSettings& settings) {
-    const auto start = Clock::now();
-    FileResult& r = up.result;
-    // --recursive mirrors the input's subfolders; each is created when its first file is written.
-    std::error_code ec;
-    const fs::path folder = fs::path(r.output).parent_path();
-    if (!folder.empty() && !fs::is_directory(folder, ec) && !fs::create_directories(folder, ec) && ec) {
-        r.status = {StatusCode::IoError, r.input + ": cannot create the folder " + folder.string() + " (" + ec.message() + ")"};
-        return std::move(r);
-    }
-    SaveOptions options;
-    options.format = up.format;
-    if (settings.quality > 0) options.jpeg_quality = options.webp_quality = settings.quality;
-    if (auto st = save_image(r.output, up.image, options); !st) r.status = about_input(r.input, st);
-    if (r.status) r.bytes_out = file_size_or_zero(r.output);
-    r.stats.stages.push_back({"write", ms_since(start)});
-    return std::move(r);
-}
-
-std::future<FileResult> ready(FileResult result) {
+std::future<FileResult> ready(FileResult result, Clock::time_point start) {
+    result.seconds = seconds_since(start);
     std::promise<FileResult> promise;
     promise.set_value(std::move(result));
     return promise.get_future();
 }
 
-// Runs the engine on one decoded image: the result to write, or the result that says why not. `on_progress`
-// runs on this thread at each progress report (results of earlier files are printed from there).
-std::future<FileResult> upscale_stage(Loaded current, const Job& job, const Engine& engine,
-                                      const BatchSettings& settings, const std::function<bool()>& should_stop,
-                                      ProgressDisplay* progress, const std::function<void()>& on_progress) {
-    FileResult& r = current.result;
-    if (settings.max_memory > 0) {
-        const std::size_t planned = engine.predict_peak_bytes(current.image.width, current.image.height);
-        if (planned > settings.max_memory) {
-            r.status = {StatusCode::OutOfMemory, r.input + ": needs " + format_bytes(planned) +
-                                                     " of working memory, more than --max-memory " +
-                                                     format_bytes(settings.max_memory)};
-            return ready(std::move(r));
+// One of the `workers` writes allowed in flight: waits for a free one; gives it back when destroyed.
+class WriteSlot {
+public:
+    explicit WriteSlot(std::counting_semaphore<>& slots) : slots_(&slots) { slots.acquire(); }
+    WriteSlot(WriteSlot&& other) noexcept : slots_(std::exchange(other.slots_, nullptr)) {}
+    WriteSlot& operator=(WriteSlot&&) = delete;
+    ~WriteSlot() {
+        if (slots_) slots_->release();
+    }
+
+private:
+    std::counting_semaphore<>* slots_;
+};
+
+// What the devices of one batch share.
+struct BatchContext {
+    const std::vector<Job>& jobs;
+    const BatchSettings& settings;
+    const std::function<bool()>& should_stop;
+    ReadAhead& read_ahead;
+    OrderedResults& results;
+    BatchProgress& progress;
+    std::counting_semaphore<>& write_slots;  // bounds the writes in flight to `workers`
+};
+
+// One engine as a device of the scheduler: takes a job's decoded image, upscales it and starts its write.
+class EngineDevice final : public ScheduledDevice {
+public:
+    EngineDevice(std::size_t number, const Engine& engine, BatchContext& batch)
+        : number_(number), engine_(engine), batch_(batch) {}
+
+    ItemReport process(std::size_t index, bool last_try) override {
+        const auto start = Clock::now();
+        try {
+            return run(index, last_try, start);
+        } catch (const std::exception& e) {  // e.g. no thread for the write: fail this file, not the batch
+            FileResult r;
+            r.input = batch_.jobs[index].input.string();
+            r.status = {StatusCode::Internal, r.input + ": " + e.what()};
+            batch_.results.deliver(index, ready(std::move(r), start));
+            return {ItemOutcome::Failed};
         }
     }
-    UpscaleParams params;
-    params.progress = [&](double fraction, const char* stage) {
-        on_progress();
-        progress->update(fraction, stage);
-    };
-    params.should_abort = should_stop;
-    Upscaled up{std::move(r), Image(), job.format};
-    // The engine's stats replace the read stage's: keep its time.
-    std::vector<StageTime> read_stage = std::move(up.result.stats.stages);
-    Status st = engine.upscale(current.image, &up.image, params, &up.result.stats);
-    progress->finish_file();
-    up.result.stats.stages.insert(up.result.stats.stages.begin(), read_stage.begin(), read_stage.end());
-    if (!st) {
-        up.result.status = about_input(up.result.input, st);
-        return ready(std::move(up.result));
+
+private:
+    ItemReport run(std::size_t index, bool last_try, Clock::time_point start) {
+        Loaded loaded = batch_.read_ahead.take(index);
+        if (!loaded.result.status || loaded.result.skipped) {  // reported as it is; the device had no part in it
+            batch_.results.deliver(index, ready(std::move(loaded.result), start));
+            return {ItemOutcome::Skipped};
+        }
+        const Job& job = batch_.jobs[index];
+        const double megapixels = double(loaded.image.width) * loaded.image.height / 1e6;
+        batch_.progress.start_file(number_, index, job.input.filename().string(), megapixels);
+        UpscaleParams params;
+        params.progress = [&](double fraction, const char* stage) { batch_.progress.update(number_, fraction, stage); };
+        params.should_abort = batch_.should_stop;
+        Upscaled up = engine_stage(loaded, job, engine_, batch_.settings, params);
+        const bool hand_on = up.does_not_fit && !last_try;
+        batch_.progress.finish_file(number_, hand_on);
+
+        if (hand_on) {
+            loaded.result.warnings.push_back("too large for the free memory of " + device_label(engine_) +
+                                             ", handed to another device");
+            batch_.read_ahead.give_back(index, std::move(loaded));
+            return {ItemOutcome::TooLarge};
+        }
+        if (!up.result.status) {
+            const StatusCode code = up.result.status.code();
+            batch_.results.deliver(index, ready(std::move(up.result), start));
+            if (code == StatusCode::Cancelled) return {ItemOutcome::Cancelled};
+            return {up.does_not_fit ? ItemOutcome::TooLarge : ItemOutcome::Failed};
+        }
+        loaded = Loaded();  // the input is no longer needed while the output waits for a write slot
+        WriteSlot slot(batch_.write_slots);
+        batch_.results.deliver(index, std::async(std::launch::async,
+                                                 [this, start, slot = std::move(slot), up = std::move(up)]() mutable {
+                                                     // Freed when the write ends, not when its result is reported.
+                                                     const WriteSlot held = std::move(slot);
+                                                     FileResult r = save_stage(std::move(up), batch_.settings);
+                                                     r.seconds = seconds_since(start);
+                                                     return r;
+                                                 }));
+        return {ItemOutcome::Processed, megapixels};
     }
-    // ICC and EXIF travel from the input to the output file unless asked otherwise.
-    up.image.icc_profile = settings.strip_metadata ? Bytes() : std::move(current.image.icc_profile);
-    up.image.exif = settings.strip_metadata ? Bytes() : std::move(current.image.exif);
-    up.result.width_out = up.image.width;
-    up.result.height_out = up.image.height;
-    return std::async(std::launch::async, save_stage, std::move(up), std::cref(settings));
-}
+
+    const std::size_t number_;
+    const Engine& engine_;
+    BatchContext& batch_;
+};
 
 }  // namespace
 
-void run_batch(const std::vector<Job>& jobs, const Engine& engine, const BatchSettings& settings,
-               const std::function<bool()>& should_stop, const std::function<void(FileResult)>& done) {
-    const int scale = engine.config().scale;
+std::vector<DeviceShare> run_batch(const std::vector<Job>& jobs, const std::vector<const Engine*>& engines,
+                                   const BatchSettings& settings, const std::function<bool()>& should_stop,
+                                   const std::function<void(FileResult)>& done) {
+    if (engines.empty()) return {};
     const std::size_t workers = std::size_t(std::max(1, settings.workers));
-    ProgressDisplay progress(stderr, stderr_is_terminal(), jobs.size());
+    std::vector<std::string> labels;
+    for (const Engine* engine : engines) labels.push_back(device_label(*engine));
+    BatchProgress progress(stderr, stderr_is_terminal(), labels, jobs.size());
+    ReadAhead read_ahead(jobs, engines.front()->config().scale, settings, std::max(workers, engines.size()));
+    OrderedResults results(jobs.size());
+    std::counting_semaphore<> write_slots{std::ptrdiff_t(workers)};
+    BatchContext batch{jobs, settings, should_stop, read_ahead, results, progress, write_slots};
 
-    std::deque<std::future<Loaded>> loading;  // jobs [next_load - loading.size(), next_load)
-    std::size_t next_load = 0;
-    auto read_ahead = [&] {
-        while (loading.size() < workers && next_load < jobs.size())
-            loading.push_back(std::async(std::launch::async, load_stage, std::cref(jobs[next_load++]), scale,
-                                         std::cref(settings)));
-    };
-    // Results in job order: writes in flight and results already known. Each gets its wall time at the end.
-    std::deque<std::pair<std::future<FileResult>, Clock::time_point>> results;
-    // Hands on the results that are ready, and waits for the oldest ones while more than `keep` are pending.
-    auto report = [&](std::size_t keep) {
-        while (results.size() > keep ||
-               (!results.empty() && results.front().first.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
-            FileResult r = results.front().first.get();
-            r.seconds = std::chrono::duration<double>(Clock::now() - results.front().second).count();
-            results.pop_front();
-            progress.clear();
-            progress.file_reported();
-            done(std::move(r));
-        }
-    };
-    const std::function<void()> report_ready = [&] { report(results.size()); };
+    std::vector<EngineDevice> devices;
+    devices.reserve(engines.size());
+    for (std::size_t d = 0; d < engines.size(); ++d) devices.emplace_back(d, *engines[d], batch);
+    std::vector<ScheduledDevice*> scheduled;
+    for (EngineDevice& device : devices) scheduled.push_back(&device);
 
-    for (std::size_t i = 0; i < jobs.size() && !should_stop(); ++i) {
-        const auto start = Clock::now();
-        read_ahead();
-        Loaded current = loading.front().get();
-        loading.pop_front();
-        read_ahead();
-        if (!current.result.status || current.result.skipped) {
-            results.emplace_back(ready(std::move(current.result)), start);
-        } else {
-            const double megapixels = double(current.image.width) * current.image.height / 1e6;
-            progress.start_file(i, jobs[i].input.filename().string(), megapixels);
-            results.emplace_back(
-                upscale_stage(std::move(current), jobs[i], engine, settings, should_stop, &progress, report_ready), start);
-        }
-        report(workers);  // at most `workers` writes in flight
-    }
-    report(0);
-    // Images read ahead that will not be used are finished by the futures' destructors.
+    std::vector<DeviceShare> shares;
+    std::thread scheduler([&] {
+        shares = run_on_devices(jobs.size(), scheduled, should_stop);
+        results.close();
+    });
+    results.hand_on([&](FileResult r) { progress.report([&] { done(std::move(r)); }); });
+    scheduler.join();
+    return shares;
+}
+
+DeviceShare run_batch(const std::vector<Job>& jobs, const Engine& engine, const BatchSettings& settings,
+                      const std::function<bool()>& should_stop, const std::function<void(FileResult)>& done) {
+    return run_batch(jobs, std::vector<const Engine*>{&engine}, settings, should_stop, done).front();
 }
 
 }  // namespace nalasr::cli

@@ -15,6 +15,7 @@
 #include "bench_table.h"
 #include "exit_codes.h"
 #include "interrupt.h"
+#include "model_select.h"
 #include "nalasr/engine.h"
 #include "text_format.h"
 
@@ -80,12 +81,14 @@ public:
         options_ = o;
         if (Status st = parse_devices(o.devices, &devices_); !st) return st;
         if (Status st = parse_kinds(o.attention, &kinds_); !st) return st;
-        if (o.model.empty()) {
+        if (o.model.empty() && o.model_name.empty()) {
             base_ = Model::random(ModelConfig{}, 1);
             source_ = "random weights";
         } else {
-            if (Status st = Model::load_file(o.model, &base_); !st) return st;
-            source_ = o.model.string();
+            ModelRequest request;
+            request.file = o.model;
+            request.name = o.model_name;
+            if (Status st = select_model(request, &base_, &source_); !st) return st;
         }
         for (AttentionKind kind : kinds_) {
             bool random_weights = false;
@@ -209,7 +212,7 @@ int run_sweep(const BenchOptions& options, BenchSetup& setup) {
                 "budget %s per run\n",
                 setup.source().c_str(), config_text(config).c_str(), setup.base().parameter_count(), settings.warmup,
                 settings.repeats, settings.max_seconds > 0 ? format_duration(settings.max_seconds).c_str() : "none");
-    if (!options.model.empty())
+    if (!options.model.empty() || !options.model_name.empty())
         for (const std::string& kind : setup.random_kinds())
             std::printf("%s runs on random weights of the same config (the model's tensors do not fit it)\n", kind.c_str());
     std::printf("planned: the memory planner's peak; observed: measured (CPU: arena high-water mark; CUDA: device "

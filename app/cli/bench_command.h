@@ -13,6 +13,7 @@ struct BenchOptions {
     std::string attention = "nala,pola,softmax";  // comma-separated kinds
     std::string sizes;                           // "" = the default ladder (or --quick's)
     std::filesystem::path model;                 // "" = random weights of the default config
+    std::string model_name;                      // -n: a built-in model (or model folder's file stem) instead of -m
     std::filesystem::path out;                   // folder for bench.csv/.json/.gnuplot/.png/.svg; "" = none
     int gpu = 0;
     int threads = 0;  // CPU threads, 0 = all cores

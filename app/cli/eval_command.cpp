@@ -108,7 +108,11 @@ int run_eval(const EvalOptions& options) {
     EngineParams engine_params;
     engine_params.backend = backend;
     engine_params.gpu_index = options.gpu;
-    Status st = select_model(options.model, options.scale, &model, &source);
+    ModelRequest request;
+    request.file = options.model;
+    request.name = options.model_name;
+    request.scale = options.scale;
+    Status st = select_model(request, &model, &source);
     if (st) st = Engine::create(model, engine_params, &engine);
     if (!st) {
         std::fprintf(stderr, "nalasr: error: %s\n", st.message().c_str());

@@ -11,6 +11,7 @@ struct EvalOptions {
     std::filesystem::path dataset;  // the pairs' folder, or a set folder holding x2/ x3/ x4/
     int scale = 4;
     std::filesystem::path model;
+    std::string model_name;  // -n: a built-in model or a model folder's file stem
     std::string device = "auto";
     int gpu = 0;
     std::filesystem::path json;

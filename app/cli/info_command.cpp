@@ -1,6 +1,9 @@
 #include "info_command.h"
 
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "exit_codes.h"
 #include "model_select.h"
@@ -18,6 +21,37 @@ void print_model(const Model& model) {
     std::printf("  provenance: %s\n", model.provenance().c_str());
 }
 
+std::string psnr_text(const std::optional<double>& psnr) {
+    if (!psnr) return "-";
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.2f dB", *psnr);
+    return text;
+}
+
+// One row per built-in model (-n NAME selects one), then the default model's full config and provenance.
+void print_builtin_models() {
+    const std::vector<BuiltinModelInfo> models = builtin_models();
+    if (models.empty()) {
+        std::printf("Built-in models: none in this build\n");
+        return;
+    }
+    std::printf("Built-in models (select with -n NAME, or -s/--attention):\n");
+    std::printf("  %-20s %5s  %-9s %10s  %10s  %10s\n", "name", "scale", "attention", "parameters", "Set5 PSNR",
+                "Set14 PSNR");
+    for (const BuiltinModelInfo& model : models)
+        std::printf("  %-20s    x%d  %-9s %10zu  %10s  %10s%s\n", model.name.c_str(), model.config.scale,
+                    attention_kind_name(model.config.attention), model.parameter_count,
+                    psnr_text(model.psnr_set5).c_str(), psnr_text(model.psnr_set14).c_str(),
+                    model.name == kDefaultModelName ? "  (default)" : "");
+    Model model;
+    if (Status st = Model::load_default(&model); st) {
+        std::printf("Default model %s:\n", kDefaultModelName);
+        print_model(model);
+    } else {
+        std::printf("Default model: none (%s)\n", st.message().c_str());
+    }
+}
+
 }  // namespace
 
 int run_info() {
@@ -30,13 +64,7 @@ int run_info() {
                     format_bytes(gpu.total_bytes).c_str(), format_bytes(gpu.free_bytes).c_str(), gpu.compute_major,
                     gpu.compute_minor);
 
-    Model model;
-    if (Status st = Model::load_default(&model); st) {
-        std::printf("Default model (built in):\n");
-        print_model(model);
-    } else {
-        std::printf("Default model: none (%s)\n", st.message().c_str());
-    }
+    print_builtin_models();
     std::printf("Model folders:");
     const auto folders = model_folders();
     if (folders.empty()) std::printf(" none found");

@@ -22,14 +22,21 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
     cmd->add_option("-o,--output", o.output,
                     "Output folder (created if needed), or an image file when there is a single input file")
         ->required();
-    cmd->add_option("-s,--scale", o.scale, "Scale 2, 3 or 4 (default: the model's; picks nalasr_nala_x{s} if no -m)")
+    cmd->add_option("-s,--scale", o.scale, "Scale 2, 3 or 4 (default: the model's; without -m/-n picks the x{s} model)")
         ->check(CLI::IsMember({2, 3, 4}));
-    cmd->add_option("-m,--model", o.model, "Model file (.safetensors); default: the built-in x4 model")
-        ->check(CLI::ExistingFile);
+    CLI::Option* model =
+        cmd->add_option("-m,--model", o.model, "Model file (.safetensors); default: the built-in x4 model")
+            ->check(CLI::ExistingFile);
+    cmd->add_option("-n,--model-name", o.model_name, "Built-in model by name (see `nalasr info`), e.g. nalasr_nala_x2")
+        ->excludes(model);
+    cmd->add_option("--attention", o.attention, "Kind of the built-in model picked by -s: nala (default) or pola")
+        ->check(CLI::IsMember({"nala", "pola"}));
     cmd->add_option("--device", o.device, "auto (CUDA if usable, else CPU), cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
-    cmd->add_option("--gpu", o.gpu, "CUDA device index (see `nalasr info`)")->capture_default_str();
+    cmd->add_option("-g,--gpu", o.gpus,
+                    "CUDA devices, comma-separated (e.g. 0,1; see `nalasr info`): one engine per GPU, each file goes to "
+                    "the next free one. Implies --device cuda");
     cmd->add_option("--report", o.report, "Write a JSON report: per file sizes, times, memory; totals; model");
     cmd->add_option("-f,--format", o.format, "Output format: png, jpg, webp, tiff or bmp (default: the input's)")
         ->check(CLI::IsMember({"png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"}));
@@ -57,7 +64,10 @@ void add_eval(CLI::App& app, nalasr::cli::EvalOptions& o) {
         ->required()
         ->check(CLI::ExistingDirectory);
     cmd->add_option("-s,--scale", o.scale, "Scale 2, 3 or 4")->check(CLI::IsMember({2, 3, 4}))->capture_default_str();
-    cmd->add_option("-m,--model", o.model, "Model file (.safetensors)")->check(CLI::ExistingFile);
+    CLI::Option* model =
+        cmd->add_option("-m,--model", o.model, "Model file (.safetensors)")->check(CLI::ExistingFile);
+    cmd->add_option("-n,--model-name", o.model_name, "Built-in model by name (default: the built-in one of -s)")
+        ->excludes(model);
     cmd->add_option("--device", o.device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
@@ -72,8 +82,11 @@ void add_bench(CLI::App& app, nalasr::cli::BenchOptions& o) {
     cmd->add_option("--attention", o.attention, "Attention kinds, comma-separated: nala, pola, softmax")
         ->capture_default_str();
     cmd->add_option("--sizes", o.sizes, "Input sizes, e.g. 64,265,960x540 (default: 64 ... 265 ... 960x540 ... 8192)");
-    cmd->add_option("-m,--model", o.model, "Model file: its config and weights (default: random weights, default config)")
-        ->check(CLI::ExistingFile);
+    CLI::Option* model = cmd->add_option("-m,--model", o.model,
+                                         "Model file: its config and weights (default: random weights, default config)")
+                             ->check(CLI::ExistingFile);
+    cmd->add_option("-n,--model-name", o.model_name, "Built-in model by name instead of -m (see `nalasr info`)")
+        ->excludes(model);
     cmd->add_option("--out", o.out, "Folder for bench.csv, bench.json and the plot bench.{png,svg,gnuplot}");
     cmd->add_option("--gpu", o.gpu, "CUDA device index")->capture_default_str();
     cmd->add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -109,7 +122,7 @@ int main(int argc, char** argv) {
     add_upscale(app, upscale);
     add_eval(app, eval);
     add_bench(app, bench);
-    app.add_subcommand("info", "Version, CUDA support, GPUs, default and bundled models");
+    app.add_subcommand("info", "Version, CUDA support, GPUs, built-in models and models found on disk");
 
     try {
         app.parse(argc, argv);

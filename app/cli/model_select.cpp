@@ -16,13 +16,67 @@ fs::path executable_folder() {
     return ec ? fs::path() : self.parent_path();
 }
 
-std::string bundled_name(int scale) { return "nalasr_nala_x" + std::to_string(scale) + ".safetensors"; }
+bool is_builtin(const std::string& name) {
+    const std::vector<BuiltinModelInfo> models = builtin_models();
+    return std::any_of(models.begin(), models.end(), [&](const BuiltinModelInfo& m) { return m.name == name; });
+}
 
-Status check_scale(const Model& model, int scale, const std::string& source) {
-    if (scale != 0 && model.config().scale != scale)
-        return {StatusCode::InvalidArgument, source + " is a x" + std::to_string(model.config().scale) +
-                                                 " model but -s " + std::to_string(scale) + " was asked for"};
+// The first model folder holding `file_name`, or an empty path.
+fs::path find_in_model_folders(const std::string& file_name) {
+    std::error_code ec;
+    for (const fs::path& folder : model_folders())
+        if (fs::is_regular_file(folder / file_name, ec)) return folder / file_name;
+    return {};
+}
+
+std::string model_folders_text() {
+    std::string text;
+    for (const fs::path& folder : model_folders()) text += (text.empty() ? "" : ", ") + folder.string();
+    return text.empty() ? "no existing model folder" : text;
+}
+
+// The request's -s and --attention, checked against the model that was loaded.
+Status check_request(const Model& model, const ModelRequest& request, const std::string& source) {
+    const ModelConfig& config = model.config();
+    if (request.scale != 0 && config.scale != request.scale)
+        return {StatusCode::InvalidArgument, source + " is a x" + std::to_string(config.scale) + " model but -s " +
+                                                 std::to_string(request.scale) + " was asked for"};
+    if (!request.attention.empty() && request.attention != attention_kind_name(config.attention))
+        return {StatusCode::InvalidArgument, source + " is a " + attention_kind_name(config.attention) +
+                                                 " model but --attention " + request.attention + " was asked for"};
     return Status::ok();
+}
+
+Status load_builtin(const std::string& name, Model* out, std::string* source) {
+    *source = name + " (built in)";
+    return Model::load_builtin(name, out);
+}
+
+Status load_file(const fs::path& file, Model* out, std::string* source) {
+    *source = file.string();
+    return Model::load_file(file, out);
+}
+
+// -n NAME: a built-in model, else NAME.safetensors in a model folder.
+Status load_named(const std::string& name, Model* out, std::string* source) {
+    if (is_builtin(name)) return load_builtin(name, out, source);
+    const std::string file_name = fs::path(name).extension() == ".safetensors" ? name : name + ".safetensors";
+    if (fs::path file = find_in_model_folders(file_name); !file.empty()) return load_file(file, out, source);
+    Model unused;
+    return {StatusCode::InvalidArgument, Model::load_builtin(name, &unused).message() + "; and no " + file_name +
+                                             " in " + model_folders_text() + " (see `nalasr info`)"};
+}
+
+// Neither -m nor -n: the built-in model of the scale and kind, else the bundled file's name in a model folder.
+Status load_for_scale(int scale, AttentionKind kind, Model* out, std::string* source) {
+    std::string name;
+    const Status builtin = builtin_model_name(scale, kind, &name);
+    if (builtin) return load_builtin(name, out, source);
+    const std::string file_name =
+        std::string("nalasr_") + attention_kind_name(kind) + "_x" + std::to_string(scale) + ".safetensors";
+    if (fs::path file = find_in_model_folders(file_name); !file.empty()) return load_file(file, out, source);
+    return {StatusCode::InvalidArgument, builtin.message() + "; and no " + file_name + " in " +
+                                             model_folders_text() + "; pass a model file with -m"};
 }
 
 }  // namespace
@@ -56,36 +110,18 @@ std::vector<fs::path> available_model_files() {
     return files;
 }
 
-Status select_model(const fs::path& model_file, int scale, Model* out, std::string* source) {
-    if (!model_file.empty()) {
-        *source = model_file.string();
-        if (auto st = Model::load_file(model_file, out); !st) return st;
-        return check_scale(*out, scale, *source);
-    }
-    // The compiled-in default model, when it has the scale asked for.
-    Model embedded;
-    Status embedded_status = Model::load_default(&embedded);
-    if (embedded_status && (scale == 0 || embedded.config().scale == scale)) {
-        *source = "default model (built in)";
-        *out = std::move(embedded);
-        return Status::ok();
-    }
-    const int wanted = scale != 0 ? scale : 4;
-    std::string looked_in;
-    for (const fs::path& folder : model_folders()) {
-        const fs::path candidate = folder / bundled_name(wanted);
-        std::error_code ec;
-        if (fs::exists(candidate, ec)) {
-            *source = candidate.string();
-            if (auto st = Model::load_file(candidate, out); !st) return st;
-            return check_scale(*out, scale, *source);
-        }
-        looked_in += (looked_in.empty() ? "" : ", ") + folder.string();
-    }
-    std::string message = "no x" + std::to_string(wanted) + " model found (looked for " + bundled_name(wanted) +
-                          " in " + (looked_in.empty() ? std::string("no existing model folder") : looked_in) + ")";
-    if (!embedded_status) message += "; " + embedded_status.message();
-    return {StatusCode::IoError, message + "; pass one with -m"};
+Status select_model(const ModelRequest& request, Model* out, std::string* source) {
+    AttentionKind kind = AttentionKind::Nala;
+    if (!request.attention.empty() && !parse_attention_kind(request.attention, &kind))
+        return {StatusCode::InvalidArgument, "unknown attention kind '" + request.attention + "' (nala or pola)"};
+    if (!request.file.empty() && !request.name.empty())
+        return {StatusCode::InvalidArgument, "-m and -n both name a model; pass one of them"};
+
+    Status st = !request.file.empty() ? load_file(request.file, out, source)
+                : !request.name.empty() ? load_named(request.name, out, source)
+                                        : load_for_scale(request.scale != 0 ? request.scale : 4, kind, out, source);
+    if (!st) return st;
+    return check_request(*out, request, *source);
 }
 
 }  // namespace nalasr::cli

@@ -1,6 +1,7 @@
 #include "run_report.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 
 namespace nalasr::cli {
@@ -31,6 +32,27 @@ nlohmann::ordered_json file_json(const FileResult& f) {
     };
 }
 
+nlohmann::ordered_json device_json(const DeviceSummary& d) {
+    return {
+        {"device", d.name},
+        {"files", d.share.processed},
+        {"megapixels", d.share.megapixels},
+        {"failed", d.share.failed},
+        {"handed_on", d.share.handed_on},
+        {"busy_seconds", d.share.busy_seconds},
+    };
+}
+
+double per_second(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0; }
+
+// Three significant digits without an exponent: "0.0123", "4.56", "78.9", "1234".
+std::string three_digits(double value) {
+    char text[32];
+    const int decimals = value >= 100 ? 0 : value >= 10 ? 1 : value >= 1 ? 2 : value >= 0.1 ? 3 : 4;
+    std::snprintf(text, sizeof(text), "%.*f", decimals, value);
+    return text;
+}
+
 }  // namespace
 
 nlohmann::ordered_json parse_or_text(const std::string& text) {
@@ -49,6 +71,29 @@ int RunSummary::cancelled() const {
                              [](const FileResult& f) { return f.status.code() == StatusCode::Cancelled; }));
 }
 int RunSummary::failed() const { return int(files.size()) - succeeded() - cancelled(); }
+int RunSummary::upscaled() const {
+    int count = 0;
+    for (const DeviceSummary& d : devices) count += d.share.processed;
+    return count;
+}
+double RunSummary::megapixels() const {
+    double sum = 0;
+    for (const DeviceSummary& d : devices) sum += d.share.megapixels;
+    return sum;
+}
+
+std::string throughput_text(const RunSummary& summary) {
+    if (summary.upscaled() == 0) return "";
+    std::string line = three_digits(per_second(summary.upscaled(), summary.batch_seconds)) + " images/s, " +
+                       three_digits(per_second(summary.megapixels(), summary.batch_seconds)) + " MP/s";
+    if (summary.devices.size() < 2) return line;
+    for (std::size_t i = 0; i < summary.devices.size(); ++i) {
+        const DeviceSummary& d = summary.devices[i];
+        line += (i == 0 ? " (" : ", ") + d.name.substr(0, d.name.find(" (")) + " " + std::to_string(d.share.processed) +
+                " file(s) " + three_digits(d.share.megapixels) + " MP";
+    }
+    return line + ")";
+}
 
 nlohmann::ordered_json report_json(const RunSummary& summary) {
     nlohmann::ordered_json files = nlohmann::ordered_json::array();
@@ -61,6 +106,8 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
         max_rss = std::max(max_rss, f.stats.peak_host_rss_bytes);
         engine_ms += f.stats.total_ms;
     }
+    nlohmann::ordered_json devices = nlohmann::ordered_json::array();
+    for (const DeviceSummary& d : summary.devices) devices.push_back(device_json(d));
     nlohmann::ordered_json model = {{"source", summary.model_source}};
     if (summary.model) {
         model["name"] = summary.model->name();
@@ -71,6 +118,7 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
     return {
         {"nalasr_version", version_string()},
         {"backend", summary.backend},
+        {"devices", devices},
         {"shard", summary.shard.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(summary.shard)},
         {"model", model},
         {"files", files},
@@ -83,7 +131,12 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
           {"interrupted", summary.interrupted},
           {"not_started", summary.not_started},
           {"wall_seconds", summary.wall_seconds},
+          {"batch_seconds", summary.batch_seconds},
           {"engine_ms", engine_ms},
+          {"upscaled", summary.upscaled()},
+          {"megapixels", summary.megapixels()},
+          {"images_per_second", per_second(summary.upscaled(), summary.batch_seconds)},
+          {"megapixels_per_second", per_second(summary.megapixels(), summary.batch_seconds)},
           {"max_planned_peak_bytes", max_planned},
           {"max_observed_peak_bytes", max_observed},
           {"peak_rss_bytes", max_rss}}},

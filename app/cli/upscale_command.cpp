@@ -7,6 +7,7 @@
 
 #include "batch_runner.h"
 #include "exit_codes.h"
+#include "gpu_list.h"
 #include "interrupt.h"
 #include "job_plan.h"
 #include "model_select.h"
@@ -47,12 +48,26 @@ void print_result(const FileResult& r) {
     std::fflush(stdout);
 }
 
+// The CUDA devices of -g, which implies --device cuda; without -g, device 0 of --device. Returns an error text.
+std::string choose_gpus(const UpscaleOptions& options, BackendKind* backend, std::vector<int>* gpus) {
+    if (options.gpus.empty()) {
+        *gpus = {0};
+        return "";
+    }
+    if (std::string why = parse_gpu_list(options.gpus, gpus); !why.empty()) return why;
+    if (*backend == BackendKind::Cpu) return "-g/--gpu picks CUDA devices; it cannot be combined with --device cpu";
+    *backend = BackendKind::Cuda;
+    return check_gpus_exist(*gpus, list_gpus(), cuda_compiled());
+}
+
 }  // namespace
 
 int run_upscale(const UpscaleOptions& options) {
     const auto start = std::chrono::steady_clock::now();
     BackendKind backend = BackendKind::Auto;
     if (!parse_backend_kind(options.device, &backend)) return setup_error("unknown --device '" + options.device + "'");
+    std::vector<int> gpus;
+    if (std::string why = choose_gpus(options, &backend, &gpus); !why.empty()) return setup_error(why);
     ImageFormat format = ImageFormat::Unknown;
     if (!options.format.empty()) {
         format = image_format_from_extension(options.format);
@@ -77,7 +92,8 @@ int run_upscale(const UpscaleOptions& options) {
 
     RunSummary summary;
     Model model;
-    if (auto st = select_model(options.model, options.scale, &model, &summary.model_source); !st)
+    if (auto st = select_model({options.model, options.model_name, options.scale, options.attention}, &model,
+                               &summary.model_source); !st)
         return setup_error(st.message());
     summary.model = &model;
 
@@ -99,12 +115,19 @@ int run_upscale(const UpscaleOptions& options) {
         std::fprintf(stderr, "nalasr: shard %s: %zu file(s)\n", options.shard.c_str(), plan.jobs.size());
     }
 
-    EngineParams engine_params;
-    engine_params.backend = backend;
-    engine_params.gpu_index = options.gpu;
-    std::unique_ptr<Engine> engine;
-    if (auto st = Engine::create(model, engine_params, &engine); !st) return setup_error(st.message());
-    summary.backend = engine->backend_name();
+    // One engine per device: each holds its own copy of the weights.
+    std::vector<std::unique_ptr<Engine>> engines;
+    std::vector<const Engine*> devices;
+    for (int gpu : gpus) {
+        EngineParams engine_params;
+        engine_params.backend = backend;
+        engine_params.gpu_index = gpu;
+        std::unique_ptr<Engine> engine;
+        if (auto st = Engine::create(model, engine_params, &engine); !st) return setup_error(st.message());
+        summary.backend += (summary.backend.empty() ? "" : ", ") + engine->backend_name();
+        devices.push_back(engine.get());
+        engines.push_back(std::move(engine));
+    }
     std::string why_cpu;  // say plainly when "auto" could not use a GPU
     if (backend == BackendKind::Auto && summary.backend.rfind("cpu", 0) == 0)
         why_cpu = cuda_compiled() ? " (no usable NVIDIA GPU found)" : " (this build has no CUDA backend)";
@@ -118,13 +141,18 @@ int run_upscale(const UpscaleOptions& options) {
         std::fprintf(stderr, "nalasr: removed %d temporary file(s) left by an earlier run that was killed\n", removed);
 
     install_interrupt_handler();
-    run_batch(plan.jobs, *engine, settings, interrupt_requested, [&](FileResult result) {
-        print_result(result);
-        summary.files.push_back(std::move(result));
-    });
+    const auto batch_start = std::chrono::steady_clock::now();
+    const std::vector<DeviceShare> shares =
+        run_batch(plan.jobs, devices, settings, interrupt_requested, [&](FileResult result) {
+            print_result(result);
+            summary.files.push_back(std::move(result));
+        });
+    for (std::size_t d = 0; d < devices.size(); ++d) summary.devices.push_back({devices[d]->backend_name(), shares[d]});
     summary.interrupted = interrupt_requested();
     summary.not_started = int(plan.jobs.size() - summary.files.size());
-    summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto end = std::chrono::steady_clock::now();
+    summary.batch_seconds = std::chrono::duration<double>(end - batch_start).count();
+    summary.wall_seconds = std::chrono::duration<double>(end - start).count();
 
     std::printf("%zu file(s): %d ok", summary.files.size(), summary.succeeded() - summary.skipped());
     if (summary.skipped() > 0) std::printf(", %d skipped (already there)", summary.skipped());
@@ -133,7 +161,10 @@ int run_upscale(const UpscaleOptions& options) {
     if (summary.interrupted)
         std::printf(", interrupted (%s) with %d not started", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C",
                     summary.not_started);
-    std::printf("; %s\n", format_duration(summary.wall_seconds).c_str());
+    std::printf("; %s", format_duration(summary.wall_seconds).c_str());
+    if (const std::string throughput = throughput_text(summary); !throughput.empty())
+        std::printf("; %s", throughput.c_str());
+    std::printf("\n");
     if (!options.report.empty()) {
         if (auto st = write_report(options.report, summary); !st) {
             std::fprintf(stderr, "nalasr: error: %s\n", st.message().c_str());

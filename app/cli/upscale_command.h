@@ -1,4 +1,5 @@
-// `nalasr upscale`: loads the model and engine once, then runs every planned file, going on past bad files.
+// `nalasr upscale`: loads the model and one engine per device (-g) once, then runs every planned file, going on
+// past bad files.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,10 @@ struct UpscaleOptions {
     std::filesystem::path output;
     int scale = 0;  // 0: the model's scale
     std::filesystem::path model;
+    std::string model_name;  // -n: a built-in model or a model folder's file stem
+    std::string attention;   // --attention: "" = nala unless -m/-n say otherwise
     std::string device = "auto";
-    int gpu = 0;
+    std::string gpus;  // -g: CUDA device indices, "0,1"; "" = device 0 when CUDA is used. Implies --device cuda
     std::filesystem::path report;
     std::string format;  // "" = same as the input
     int quality = 0;     // 0 = the format's default (JPEG 95, WebP lossless)

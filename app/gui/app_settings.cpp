@@ -5,6 +5,7 @@ namespace nalasr::gui {
 AppSettings AppSettings::load(const QSettings& settings) {
     AppSettings s;
     s.engine.model_path = settings.value("engine/model").toString();
+    s.engine.model_name = settings.value("engine/model_name").toString();
     s.engine.device = settings.value("engine/device", s.engine.device).toString();
     s.output.folder = settings.value("output/folder").toString();
     s.output.format = output_format_from_id(settings.value("output/format").toString());
@@ -20,6 +21,7 @@ AppSettings AppSettings::load(const QSettings& settings) {
 
 void AppSettings::save(QSettings& settings) const {
     settings.setValue("engine/model", engine.model_path);
+    settings.setValue("engine/model_name", engine.model_name);
     settings.setValue("engine/device", engine.device);
     settings.setValue("output/folder", output.folder);
     settings.setValue("output/format", QLatin1String(output_format_id(output.format)));

@@ -15,8 +15,20 @@ namespace {
 
 // Item data of the model combo's last entry, which opens a file dialog instead of naming a model.
 const QString kOtherModel = QStringLiteral("<other>");
-// The scale of the model embedded in the binary (the empty model path).
-constexpr int kBuiltInScale = 4;
+// Model combo item data: a file's path (the combo's data role), a built-in model's name.
+constexpr int kPathRole = Qt::UserRole;
+constexpr int kNameRole = Qt::UserRole + 1;
+// The scale shown when no model of known scale is selected.
+constexpr int kDefaultScale = 4;
+
+// The option a selection names: a file by its path, else a built-in model by its name (as in load_model).
+const ModelOption* find_option(const std::vector<ModelOption>& models, const QString& name, const QString& path) {
+    for (const ModelOption& option : models) {
+        const bool match = path.isEmpty() ? !name.isEmpty() && option.name == name : option.path == path;
+        if (match) return &option;
+    }
+    return nullptr;
+}
 
 }  // namespace
 
@@ -31,8 +43,9 @@ ControlsPanel::ControlsPanel(QWidget* parent)
       overwrite_(new QComboBox),
       before_(new QComboBox) {
     scale_->setObjectName(QStringLiteral("scale"));
+    model_->setObjectName(QStringLiteral("model"));
     for (int scale : {2, 3, 4}) scale_->addItem(QStringLiteral("×%1").arg(scale), scale);
-    scale_->setCurrentIndex(scale_->findData(kBuiltInScale));
+    scale_->setCurrentIndex(scale_->findData(kDefaultScale));
     for (const DeviceOption& device : available_devices()) device_->addItem(device.label, device.id);
     output_folder_->setPlaceholderText(tr("next to each input"));
     output_folder_->setClearButtonEnabled(true);
@@ -51,7 +64,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     overwrite_->addItem(tr("Skip the image"), QLatin1String(overwrite_policy_id(OverwritePolicy::Skip)));
     before_->addItem(tr("Bicubic"), int(BeforeResampler::Bicubic));
     before_->addItem(tr("Nearest"), int(BeforeResampler::Nearest));
-    fill_models({});
+    fill_models({}, {});
 
     auto* browse = new QToolButton;
     browse->setText(QStringLiteral("…"));
@@ -81,58 +94,69 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     connect(output_folder_, &QLineEdit::editingFinished, this, &ControlsPanel::changed);
 }
 
-void ControlsPanel::fill_models(const QString& selected_path) {
-    const std::vector<ModelOption> models = discover_models(default_model_folders());
-    update_scales(models, selected_path);
+void ControlsPanel::fill_models(const QString& name, const QString& path) {
+    const std::vector<ModelOption> models = model_options(default_model_folders());
+    // No selection, or a built-in model this build lacks: the default model.
+    const bool known = !path.isEmpty() || find_option(models, name, path);
+    const QString wanted_name = known ? name : QString::fromLatin1(kDefaultModelName);
+    const ModelOption* selected = find_option(models, wanted_name, path);
+    update_scales(models, selected ? selected->scale : 0);  // a file of unknown scale leaves the scale as it is
     const int scale = scale_->currentData().toInt();
     model_->clear();
-    if (scale == kBuiltInScale) model_->addItem(tr("Default (built in, NaLa ×4)"), QString());
-    for (const ModelOption& option : models)
-        if (option.scale == scale) model_->addItem(option.label, option.path);
-    if (!selected_path.isEmpty() && model_->findData(selected_path) < 0)
-        model_->addItem(QFileInfo(selected_path).fileName(), selected_path);
+    for (const ModelOption& option : models) {
+        if (option.scale != scale) continue;
+        model_->addItem(option.label, option.path);
+        model_->setItemData(model_->count() - 1, option.name, kNameRole);
+        if (!option.tooltip.isEmpty()) model_->setItemData(model_->count() - 1, option.tooltip, Qt::ToolTipRole);
+    }
+    if (!path.isEmpty() && !selected) model_->addItem(QFileInfo(path).fileName(), path);
     model_->addItem(tr("Other file…"), kOtherModel);
-    select_data(model_, selected_path);
-    last_model_path_ = selected_path;
+    const int index = path.isEmpty() ? model_->findData(wanted_name, kNameRole) : model_->findData(path, kPathRole);
+    model_->setCurrentIndex(std::max(index, 0));
+    // What is shown is what runs; "Other file…" alone (no model of this scale) runs the default model.
+    const bool other = model_->currentData(kPathRole).toString() == kOtherModel;
+    model_name_ = other ? QString() : model_->currentData(kNameRole).toString();
+    model_path_ = other ? QString() : model_->currentData(kPathRole).toString();
 }
 
-void ControlsPanel::update_scales(const std::vector<ModelOption>& models, const QString& selected_path) {
+void ControlsPanel::update_scales(const std::vector<ModelOption>& models, int selected_scale) {
     auto* items = static_cast<QStandardItemModel*>(scale_->model());
     for (int i = 0; i < scale_->count(); ++i) {
         const int scale = scale_->itemData(i).toInt();
-        const bool shipped = scale == kBuiltInScale || std::any_of(models.begin(), models.end(), [&](const auto& m) {
-            return m.scale == scale;
-        });
-        items->item(i)->setEnabled(shipped);
-        items->item(i)->setToolTip(shipped ? QString() : tr("No ×%1 model shipped yet").arg(scale));
+        const bool available =
+            std::any_of(models.begin(), models.end(), [&](const ModelOption& m) { return m.scale == scale; });
+        items->item(i)->setEnabled(available);
+        items->item(i)->setToolTip(available ? QString() : tr("No ×%1 model built in or found").arg(scale));
     }
-    // A file of unknown scale ("Other file…") leaves the scale as it is.
-    int selected_scale = selected_path.isEmpty() ? kBuiltInScale : 0;
-    for (const ModelOption& option : models)
-        if (option.path == selected_path) selected_scale = option.scale;
     if (selected_scale != 0) scale_->setCurrentIndex(scale_->findData(selected_scale));
 }
 
-// Picks the scale's first model: the built-in one for ×4, else the first found on disk.
+// Picks the scale's built-in NaLa model, else its first model (built in, then found on disk).
 void ControlsPanel::on_scale_activated(int index) {
     const int scale = scale_->itemData(index).toInt();
-    QString path;
-    if (scale != kBuiltInScale)
-        for (const ModelOption& option : discover_models(default_model_folders()))
-            if (option.scale == scale && path.isEmpty()) path = option.path;
-    fill_models(path);
+    std::string builtin;
+    if (builtin_model_name(scale, AttentionKind::Nala, &builtin)) {
+        fill_models(QString::fromStdString(builtin), {});
+    } else {
+        const std::vector<ModelOption> models = model_options(default_model_folders());
+        auto first = std::find_if(models.begin(), models.end(), [&](const ModelOption& m) { return m.scale == scale; });
+        if (first != models.end()) fill_models(first->name, first->path);
+        else fill_models(model_name_, model_path_);  // a disabled scale: keep the model
+    }
     emit changed();
 }
 
 void ControlsPanel::on_model_activated(int index) {
-    if (model_->itemData(index).toString() != kOtherModel) {
-        last_model_path_ = model_->itemData(index).toString();
+    if (model_->itemData(index, kPathRole).toString() != kOtherModel) {
+        model_name_ = model_->itemData(index, kNameRole).toString();
+        model_path_ = model_->itemData(index, kPathRole).toString();
         emit changed();
         return;
     }
-    const QString path = QFileDialog::getOpenFileName(this, tr("Choose a model"), QFileInfo(last_model_path_).path(),
+    const QString path = QFileDialog::getOpenFileName(this, tr("Choose a model"), QFileInfo(model_path_).path(),
                                                       tr("NalaSR models (*.safetensors)"));
-    fill_models(path.isEmpty() ? last_model_path_ : path);
+    if (path.isEmpty()) fill_models(model_name_, model_path_);
+    else fill_models({}, path);
     emit changed();
 }
 
@@ -160,7 +184,8 @@ void ControlsPanel::select_data(QComboBox* combo, const QVariant& data) {
 }
 
 void ControlsPanel::store(AppSettings* settings) const {
-    settings->engine.model_path = last_model_path_;
+    settings->engine.model_path = model_path_;
+    settings->engine.model_name = model_name_;
     settings->engine.device = device_->currentData().toString();
     settings->output.folder = output_folder_->text().trimmed();
     settings->output.format = output_format_from_id(format_->currentData().toString());
@@ -174,7 +199,7 @@ void ControlsPanel::load(const AppSettings& settings) {
                                        QSignalBlocker(device_),    QSignalBlocker(format_),
                                        QSignalBlocker(bit_depth_), QSignalBlocker(overwrite_),
                                        QSignalBlocker(before_)};
-    fill_models(settings.engine.model_path);
+    fill_models(settings.engine.model_name, settings.engine.model_path);
     select_data(device_, settings.engine.device);
     output_folder_->setText(settings.output.folder);
     select_data(format_, QLatin1String(output_format_id(settings.output.format)));

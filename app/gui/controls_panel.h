@@ -1,4 +1,4 @@
-// The run settings: scale and model, device, output folder, format, bit depth, overwrite policy, and how "before" is
+// The run settings: scale and model (built in or a file), device, output folder, format, bit depth, overwrite policy, and how "before" is
 // enlarged.
 #pragma once
 
@@ -24,10 +24,10 @@ signals:
     void changed();
 
 private:
-    // Lists the models of the scale combo's scale (first switching it to the scale of `selected_path` when
-    // that is known) plus `selected_path` itself.
-    void fill_models(const QString& selected_path);
-    void update_scales(const std::vector<ModelOption>& models, const QString& selected_path);
+    // Selects a model, built in (`name`) or a file (`path`); both empty: the default built-in model. Switches the
+    // scale combo to the model's scale when that is known and lists that scale's models, plus a file not among them.
+    void fill_models(const QString& name, const QString& path);
+    void update_scales(const std::vector<ModelOption>& models, int selected_scale);
     void on_scale_activated(int index);
     void on_model_activated(int index);
     void browse_output_folder();
@@ -42,7 +42,9 @@ private:
     QComboBox* bit_depth_;
     QComboBox* overwrite_;
     QComboBox* before_;
-    QString last_model_path_;  // restored when "Other file…" is cancelled
+    // The selected model (as in EngineSpec), restored when "Other file…" is cancelled.
+    QString model_name_;
+    QString model_path_;
 };
 
 }  // namespace nalasr::gui

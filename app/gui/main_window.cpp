@@ -238,11 +238,11 @@ void MainWindow::settings_changed() {
 
 void MainWindow::refresh_model_scale() {
     if (model_probe_.isRunning()) model_probe_.waitForFinished();
-    const QString path = settings_.engine.model_path;
-    model_probe_.setFuture(QtConcurrent::run([path] {
+    const EngineSpec spec = settings_.engine;
+    model_probe_.setFuture(QtConcurrent::run([spec] {
         Model model;
         ModelProbe probe;
-        if (Status st = load_model(path, &model); !st) probe.error = QString::fromStdString(st.message());
+        if (Status st = load_model(spec, &model); !st) probe.error = QString::fromStdString(st.message());
         else probe.scale = model.config().scale;
         return probe;
     }));

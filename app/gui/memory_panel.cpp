@@ -142,7 +142,7 @@ void MemoryPanel::compute() {
         if (outcome.status = parse_device(spec.device, &options.engine); !outcome.status) return outcome;
         // The selected model's dimensions; the weights are irrelevant to memory, so they are random per kind.
         Model model;
-        if (outcome.status = load_model(spec.model_path, &model); !outcome.status) return outcome;
+        if (outcome.status = load_model(spec, &model); !outcome.status) return outcome;
         outcome.config = model.config();
         outcome.status = sweep_memory(outcome.config, options, &outcome.sweep);
         return outcome;

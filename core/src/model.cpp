@@ -2,7 +2,6 @@
 #include <cmath>
 #include <random>
 
-#include "default_model.h"
 #include "nalasr/model.h"
 #include "safetensors.h"
 
@@ -75,14 +74,6 @@ Status Model::load_file(const std::filesystem::path& path, Model* out) {
     std::vector<std::uint8_t> bytes;
     if (Status st = safetensors::read_bytes(path, &bytes); !st) return st;
     return load_memory(bytes.data(), bytes.size(), path.filename().string(), out);
-}
-
-Status Model::load_default(Model* out) {
-    if (detail::default_model_size() == 0)
-        return {StatusCode::IoError,
-                "no default model is embedded in this build (resources/models/nalasr_nala_x4.safetensors was missing "
-                "at build time); pass a model file instead"};
-    return load_memory(detail::default_model_bytes(), detail::default_model_size(), "default model", out);
 }
 
 Status Model::save_file(const std::filesystem::path& path) const {

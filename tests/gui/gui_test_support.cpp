@@ -4,19 +4,11 @@
 #include <QTest>
 
 #include "path_util.h"
+#include "tiny_model.h"
 
 namespace nalasr::gui::test {
 
-ModelConfig tiny_config() {
-    ModelConfig config;
-    config.channels = 16;
-    config.heads = 2;
-    config.groups = 1;
-    config.blocks = 1;
-    config.scale = 2;
-    config.attention = AttentionKind::Nala;
-    return config;
-}
+ModelConfig tiny_config() { return nalasr::test::tiny_config(); }
 
 void write_tiny_model(const QString& path) {
     const Status st = Model::random(tiny_config(), 7).save_file(to_fs_path(path));

@@ -2,12 +2,10 @@
 // view's pixel accuracy at 100 %, the shortcuts, and the memory sweep behind the memory panel.
 #include <QAction>
 #include <QClipboard>
-#include <QComboBox>
 #include <QDir>
 #include <QMimeData>
 #include <QUrl>
 #include <QSignalSpy>
-#include <QStandardItemModel>
 #include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTest>
@@ -61,7 +59,6 @@ private slots:
     void memory_panel_computes();
     void about_names_the_version();
     void float_bit_depth_only_for_tiff();
-    void scale_picks_a_shipped_model();
 
 private:
     QTemporaryDir dir_;
@@ -248,39 +245,6 @@ void WidgetsTest::float_bit_depth_only_for_tiff() {
     panel.load(settings);
     panel.store(&stored);
     QCOMPARE(stored.output.bit_depth, OutputBitDepth::U16);
-}
-
-// Discovery goes by file name, so a copy of the tiny model named as a ×2 model stands for a shipped one.
-void WidgetsTest::scale_picks_a_shipped_model() {
-    const QString models = dir_.filePath("models");
-    QVERIFY(QDir().mkpath(models));
-    const QString x2 = QDir(models).canonicalPath() + QStringLiteral("/nalasr_nala_x2.safetensors");
-    QVERIFY(QFile::copy(model_path_, x2));
-    qputenv("NALASR_MODELS_DIR", models.toUtf8());
-    ControlsPanel panel;
-    qunsetenv("NALASR_MODELS_DIR");
-    auto* scale = panel.findChild<QComboBox*>(QStringLiteral("scale"));
-    QVERIFY(scale);
-    QCOMPARE(scale->currentData().toInt(), 4);  // the built-in model
-    auto* items = static_cast<QStandardItemModel*>(scale->model());
-    QVERIFY(items->item(scale->findData(2))->isEnabled());
-    QVERIFY(!items->item(scale->findData(3))->isEnabled());
-    QVERIFY(items->item(scale->findData(3))->toolTip().contains(QStringLiteral("×3")));
-
-    qputenv("NALASR_MODELS_DIR", models.toUtf8());
-    scale->setCurrentIndex(scale->findData(2));
-    emit scale->activated(scale->findData(2));
-    AppSettings stored;
-    panel.store(&stored);
-    QCOMPARE(stored.engine.model_path, x2);
-    AppSettings settings;  // loading the ×2 model's path selects ×2; the default path selects ×4
-    settings.engine.model_path = x2;
-    panel.load(settings);
-    QCOMPARE(scale->currentData().toInt(), 2);
-    settings.engine.model_path.clear();
-    panel.load(settings);
-    qunsetenv("NALASR_MODELS_DIR");
-    QCOMPARE(scale->currentData().toInt(), 4);
 }
 
 QTEST_MAIN(WidgetsTest)

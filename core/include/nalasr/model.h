@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,10 +51,12 @@ class Model {
 public:
     // Loads and validates a safetensors file.
     static Status load_file(const std::filesystem::path& path, Model* out);
-    // Same, from bytes in memory (the embedded default model). `name` is used in messages.
+    // Same, from bytes in memory (the built-in models). `name` is used in messages.
     static Status load_memory(const std::uint8_t* bytes, std::size_t size, const std::string& name, Model* out);
-    // The default model compiled into the library (NaLa, ×4), or the error if none is embedded.
+    // The default model compiled into the library (kDefaultModelName), or the error if it is not embedded.
     static Status load_default(Model* out);
+    // A model compiled into the library, by name (builtin_models()); the error lists the names there are.
+    static Status load_builtin(const std::string& name, Model* out);
 
     // Writes this model as safetensors (F32) with its config and provenance in __metadata__.
     Status save_file(const std::filesystem::path& path) const;
@@ -79,5 +82,27 @@ private:
     std::string name_;
     std::map<std::string, Tensor> tensors_;
 };
+
+// ---- Built-in models: every resources/models/*.safetensors present at build time is compiled in ----
+
+// The model Model::load_default loads.
+inline constexpr char kDefaultModelName[] = "nalasr_nala_x4";
+
+struct BuiltinModelInfo {
+    std::string name;  // the file's stem, e.g. "nalasr_nala_x4"
+    ModelConfig config;
+    std::size_t parameter_count = 0;
+    // From the provenance, when recorded: Y-channel PSNR (dB) on Set5 and Set14.
+    std::optional<double> psnr_set5;
+    std::optional<double> psnr_set14;
+};
+
+// The built-in models, sorted by name, read from their headers (cheap: no weights are converted).
+std::vector<BuiltinModelInfo> builtin_models();
+
+// The built-in model for a scale and attention kind: nalasr_<kind>_x<scale> when built in, else the first built-in
+// model (by name) of that scale and kind. The error names the models there are ("no built-in x3 pola model; built
+// in: nalasr_nala_x2, nalasr_nala_x4").
+Status builtin_model_name(int scale, AttentionKind kind, std::string* name);
 
 }  // namespace nalasr
