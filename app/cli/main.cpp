@@ -47,9 +47,10 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
     cmd->add_flag("-r,--recursive", o.recursive, "Include subfolders, mirrored in the output folder");
     cmd->add_option("--name", o.name_pattern, "Output name: {name} input stem, {scale}, {ext} input extension")
         ->capture_default_str();
-    cmd->add_option("-j,--jobs", o.jobs, "Images read ahead and written behind the engine, in parallel")
-        ->check(CLI::Range(1, 64))
-        ->capture_default_str();
+    cmd->add_option("-j,--jobs", o.jobs,
+                    "Images read ahead and written behind the engine, in parallel (default: one per CPU core, 2 to 16; "
+                    "here " + std::to_string(nalasr::cli::default_jobs()) + ")")
+        ->check(CLI::Range(1, 64));
     cmd->add_option("--shard", o.shard, "I/N: process part I (1..N) of the sorted file list, for cluster job arrays");
     cmd->add_option("--max-memory", o.max_memory, "Refuse images needing more working memory than this (e.g. 6G)");
     cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");

@@ -1,9 +1,11 @@
 #include "upscale_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 #include "batch_runner.h"
 #include "exit_codes.h"
@@ -62,6 +64,11 @@ std::string choose_gpus(const UpscaleOptions& options, BackendKind* backend, std
 
 }  // namespace
 
+int default_jobs() {
+    const int cores = int(std::thread::hardware_concurrency());  // 0 when unknown
+    return std::clamp(cores, 2, 16);
+}
+
 int run_upscale(const UpscaleOptions& options) {
     const auto start = std::chrono::steady_clock::now();
     BackendKind backend = BackendKind::Auto;
@@ -81,7 +88,7 @@ int run_upscale(const UpscaleOptions& options) {
     BatchSettings settings{.max_pixels = options.max_pixels,
                            .quality = options.quality,
                            .strip_metadata = options.strip_metadata,
-                           .workers = options.jobs};
+                           .workers = options.jobs > 0 ? options.jobs : default_jobs()};
     if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
         return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
 

@@ -27,12 +27,17 @@ struct UpscaleOptions {
     bool skip_existing = false;
     bool recursive = false;
     std::string name_pattern = kDefaultNamePattern;
-    int jobs = 2;            // -j: images read ahead / written behind the engine
+    int jobs = 0;            // -j: images read ahead / written behind the engine; 0 = default_jobs()
     std::string shard;       // "I/N", "" = all files
     std::string max_memory;  // "" = no limit; else a size ("4G")
     bool strip_metadata = false;
     std::uint64_t max_pixels = 1ull << 30;
 };
+
+// -j when not given: one per CPU core, at least 2 and at most 16. With the GPU converting samples, a 4K PNG
+// encode on the host takes several times the network's time, so the encoders must run in parallel to keep the
+// GPU busy (H100, 20 × 960×540 → 4K PNG: 0.28 s per image with -j 8, 0.20 with -j 16; docs/benchmarks.md).
+int default_jobs();
 
 // Returns the process exit code (exit_codes.h).
 int run_upscale(const UpscaleOptions& options);
