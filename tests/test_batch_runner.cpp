@@ -1,13 +1,13 @@
-// run_batch (app/cli/batch_runner.h) against a scripted engine: results in job order whatever -j is, a failure
+// run_batch (app/cli/batch_runner.h) against a fake engine (fake_engine.h): results in job order whatever -j is, a failure
 // of the engine (GPU out of memory) reported for its file while the batch goes on, and stopping on request.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <string>
 #include <vector>
 
 #include "batch_runner.h"
 #include "nalasr/engine.h"
+#include "fake_engine.h"
 #include "test_cli_support.h"
 
 namespace fs = std::filesystem;
@@ -16,40 +16,6 @@ using namespace nalasr::test;
 
 namespace {
 
-// Upscales ×2 by pixel repetition, and answers OutOfMemory for images wider than `max_width`, as the CUDA
-// backend does when the planner finds the device too small.
-class ScriptedEngine : public Engine {
-public:
-    explicit ScriptedEngine(int max_width) : max_width_(max_width) { config_.scale = 2; }
-    Status upscale(const Image& in, Image* out, const UpscaleParams& params, UpscaleStats* stats) const override {
-        ++calls;
-        if (in.width > max_width_)
-            return {StatusCode::OutOfMemory, "needs 9.0 GiB of GPU memory, 7.5 GiB free; largest input that fits ≈ 1 MP"};
-        if (params.should_abort && params.should_abort()) return {StatusCode::Cancelled, "cancelled"};
-        if (params.progress) params.progress(1.0, "network");
-        out->allocate(in.width * 2, in.height * 2, in.channels, in.type);
-        const std::size_t px = std::size_t(in.channels) * sample_size(in.type);
-        for (int y = 0; y < out->height; ++y)
-            for (int x = 0; x < out->width; ++x)
-                std::copy_n(&in.pixels[(std::size_t(y / 2) * in.width + x / 2) * px], px,
-                            &out->pixels[(std::size_t(y) * out->width + x) * px]);
-        stats->tokens = std::size_t(in.width) * in.height;
-        return Status::ok();
-    }
-    Status run_network(const float*, int, int, std::vector<float>*, const UpscaleParams&, UpscaleStats*) const override {
-        return {StatusCode::Internal, "not scripted"};
-    }
-    std::size_t predict_peak_bytes(int width, int height) const override { return std::size_t(width) * height * 1000; }
-    std::size_t available_bytes() const override { return std::size_t(1) << 30; }
-    std::string backend_name() const override { return "scripted"; }
-    const ModelConfig& config() const override { return config_; }
-
-    mutable std::atomic<int> calls{0};
-
-private:
-    int max_width_;
-    ModelConfig config_;
-};
 
 class BatchRunnerTest : public CliTest {
 protected:
@@ -72,7 +38,7 @@ protected:
 
 TEST_F(BatchRunnerTest, OutOfMemoryIsReportedPerFileAndTheBatchGoesOn) {
     const std::vector<cli::Job> jobs = make_jobs({4, 40, 5, 50, 6});
-    ScriptedEngine engine(/*max_width=*/10);
+    FakeEngine engine("scripted", /*max_width=*/10);
     std::vector<cli::FileResult> results;
     cli::BatchSettings settings;
     settings.workers = 3;
@@ -95,7 +61,7 @@ TEST_F(BatchRunnerTest, ResultsStayInOrderWithManyWorkers) {
     std::vector<int> widths;
     for (int i = 0; i < 24; ++i) widths.push_back(1 + (i * 7) % 13);
     const std::vector<cli::Job> jobs = make_jobs(widths);
-    ScriptedEngine engine(100);
+    FakeEngine engine("scripted", 100);
     for (int workers : {1, 2, 8}) {
         for (const auto& job : jobs) fs::remove(job.output);
         std::vector<std::string> order;
@@ -112,7 +78,7 @@ TEST_F(BatchRunnerTest, ResultsStayInOrderWithManyWorkers) {
 
 TEST_F(BatchRunnerTest, StopsStartingImagesWhenAsked) {
     const std::vector<cli::Job> jobs = make_jobs({4, 4, 4, 4, 4, 4});
-    ScriptedEngine engine(100);
+    FakeEngine engine("scripted", 100);
     std::vector<cli::FileResult> results;
     cli::run_batch(jobs, engine, {}, [&] { return engine.calls.load() >= 2; },
                    [&](cli::FileResult r) { results.push_back(std::move(r)); });

@@ -15,6 +15,7 @@
 #include "batch_runner.h"
 #include "device_scheduler.h"
 #include "nalasr/engine.h"
+#include "fake_engine.h"
 #include "test_cli_support.h"
 
 namespace fs = std::filesystem;
@@ -257,50 +258,6 @@ TEST_F(SchedulerTest, NothingToDo) {
 
 namespace {
 
-// Upscales ×2 by pixel repetition after `delay` (`slow_delay` for images `slow_width` wide); answers OutOfMemory
-// for images wider than `max_width`, as the CUDA backend does when its device is too small.
-class FakeGpuEngine : public Engine {
-public:
-    FakeGpuEngine(std::string name, int max_width, milliseconds delay)
-        : name_(std::move(name)), max_width_(max_width), delay_(delay) {
-        config_.scale = 2;
-    }
-    int slow_width = -1;
-    milliseconds slow_delay{0};
-
-    Status upscale(const Image& in, Image* out, const UpscaleParams& params, UpscaleStats* stats) const override {
-        ++calls;
-        if (in.width > max_width_) return {StatusCode::OutOfMemory, "needs 9.0 GiB of GPU memory, 7.5 GiB free"};
-        std::this_thread::sleep_for(in.width == slow_width ? slow_delay : delay_);
-        if (params.should_abort && params.should_abort()) return {StatusCode::Cancelled, "cancelled"};
-        if (params.progress) params.progress(1.0, "network");
-        out->allocate(in.width * 2, in.height * 2, in.channels, in.type);
-        const std::size_t px = std::size_t(in.channels) * sample_size(in.type);
-        for (int y = 0; y < out->height; ++y)
-            for (int x = 0; x < out->width; ++x)
-                std::copy_n(&in.pixels[(std::size_t(y / 2) * in.width + x / 2) * px], px,
-                            &out->pixels[(std::size_t(y) * out->width + x) * px]);
-        stats->backend = name_;
-        stats->tokens = std::size_t(in.width) * in.height;
-        return Status::ok();
-    }
-    Status run_network(const float*, int, int, std::vector<float>*, const UpscaleParams&,
-                       UpscaleStats*) const override {
-        return {StatusCode::Internal, "not scripted"};
-    }
-    std::size_t predict_peak_bytes(int width, int height) const override { return std::size_t(width) * height * 1000; }
-    std::size_t available_bytes() const override { return std::size_t(1) << 30; }
-    std::string backend_name() const override { return name_; }
-    const ModelConfig& config() const override { return config_; }
-
-    mutable std::atomic<int> calls{0};
-
-private:
-    std::string name_;
-    int max_width_;
-    milliseconds delay_;
-    ModelConfig config_;
-};
 
 class MultiEngineBatchTest : public CliTest {
 protected:
@@ -339,12 +296,12 @@ TEST_F(MultiEngineBatchTest, TwoEnginesWriteWhatOneWritesInJobOrder) {
     const std::vector<cli::Job> one_jobs = make_jobs(widths, dir_ / "one");
     const std::vector<cli::Job> two_jobs = make_jobs(widths, dir_ / "two");
 
-    FakeGpuEngine reference("cuda:0 (fake big)", 100, milliseconds(1));
+    FakeEngine reference("cuda:0 (fake big)", 100, milliseconds(1));
     std::vector<DeviceShare> shares;
     for (const cli::FileResult& r : run_all(one_jobs, {&reference}, &shares)) EXPECT_TRUE(r.status) << r.status.message();
 
-    FakeGpuEngine small("cuda:0 (fake small)", 20, milliseconds(1));
-    FakeGpuEngine big("cuda:1 (fake big)", 100, milliseconds(4));
+    FakeEngine small("cuda:0 (fake small)", 20, milliseconds(1));
+    FakeEngine big("cuda:1 (fake big)", 100, milliseconds(4));
     const std::vector<cli::FileResult> results = run_all(two_jobs, {&small, &big}, &shares);
 
     ASSERT_EQ(results.size(), two_jobs.size());
@@ -366,7 +323,7 @@ TEST_F(MultiEngineBatchTest, TwoEnginesWriteWhatOneWritesInJobOrder) {
 
 TEST_F(MultiEngineBatchTest, TooLargeForEveryEngineIsReportedOnceAndTheBatchGoesOn) {
     const std::vector<cli::Job> jobs = make_jobs({4, 60, 5, 6}, dir_ / "out");
-    FakeGpuEngine a("cuda:0 (a)", 20, milliseconds(0)), b("cuda:1 (b)", 30, milliseconds(0));
+    FakeEngine a("cuda:0 (a)", 20, milliseconds(0)), b("cuda:1 (b)", 30, milliseconds(0));
     std::vector<DeviceShare> shares;
     const std::vector<cli::FileResult> results = run_all(jobs, {&a, &b}, &shares);
     ASSERT_EQ(results.size(), 4u);
@@ -382,7 +339,7 @@ TEST_F(MultiEngineBatchTest, TooLargeForEveryEngineIsReportedOnceAndTheBatchGoes
 TEST_F(MultiEngineBatchTest, UnreadableFilesFailWithoutCountingAgainstADevice) {
     std::vector<cli::Job> jobs = make_jobs({4, 5, 6}, dir_ / "out");
     write_text(jobs[1].input, "not an image");
-    FakeGpuEngine a("cuda:0 (a)", 100, milliseconds(0)), b("cuda:1 (b)", 100, milliseconds(0));
+    FakeEngine a("cuda:0 (a)", 100, milliseconds(0)), b("cuda:1 (b)", 100, milliseconds(0));
     std::vector<DeviceShare> shares;
     const std::vector<cli::FileResult> results = run_all(jobs, {&a, &b}, &shares);
     ASSERT_EQ(results.size(), 3u);
@@ -398,7 +355,7 @@ TEST_F(MultiEngineBatchTest, ALongFirstFileDoesNotHoldUpTheWrites) {
     std::vector<int> widths(12, 4);
     widths[0] = 7;
     const std::vector<cli::Job> jobs = make_jobs(widths, dir_ / "out");
-    FakeGpuEngine a("cuda:0 (a)", 100, milliseconds(0)), b("cuda:1 (b)", 100, milliseconds(0));
+    FakeEngine a("cuda:0 (a)", 100, milliseconds(0)), b("cuda:1 (b)", 100, milliseconds(0));
     a.slow_width = b.slow_width = 7;
     a.slow_delay = b.slow_delay = milliseconds(300);
     cli::BatchSettings settings;
@@ -412,7 +369,7 @@ TEST_F(MultiEngineBatchTest, ALongFirstFileDoesNotHoldUpTheWrites) {
 
 TEST_F(MultiEngineBatchTest, StopCancelsEveryEngine) {
     const std::vector<cli::Job> jobs = make_jobs(std::vector<int>(12, 4), dir_ / "out");
-    FakeGpuEngine a("cuda:0 (a)", 100, milliseconds(20)), b("cuda:1 (b)", 100, milliseconds(20));
+    FakeEngine a("cuda:0 (a)", 100, milliseconds(20)), b("cuda:1 (b)", 100, milliseconds(20));
     std::vector<cli::FileResult> results;
     cli::run_batch(jobs, {&a, &b}, {}, [&] { return a.calls.load() + b.calls.load() >= 3; },
                    [&](cli::FileResult r) { results.push_back(std::move(r)); });
