@@ -33,6 +33,7 @@ import time
 
 import torch
 
+from cuda_timing import cuda_event_times_ms
 from export import load_model
 from nalasr_model import FORMULATIONS, NalaSR
 
@@ -114,12 +115,7 @@ def time_ms(fn, repeats, device):
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
+            times += cuda_event_times_ms(fn, 1)
         else:
             t = time.perf_counter()
             fn()

@@ -19,30 +19,17 @@ import argparse
 import functools
 import itertools
 import json
-import statistics
 import time
 
 import torch
 
 import attention_math as am
 import triton_attention as tri
+from cuda_timing import cuda_time_ms
 from data import PairBank
-from nalasr_model import ModelConfig
 from graphed_step import GraphedStep
+from nalasr_model import ModelConfig
 from train import build_model, compile_blocks, make_optimizer, train_step
-
-
-def cuda_time_ms(fn, repeats):
-    """Median of `repeats` CUDA-event timings of fn()."""
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def first_call_s(fn):

@@ -22,6 +22,7 @@ import torch
 
 import attention_math as am
 import fused_attention_ref as ref
+from cuda_timing import cuda_time_ms
 import triton_attention as tri
 
 FAILS = []
@@ -234,15 +235,7 @@ def model_check(device, batch=4, graph=True):
 
 
 def event_ms(fn, repeats=20):
-    times = []
-    for _ in range(repeats):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e))
-    return sorted(times)[repeats // 2]
+    return cuda_time_ms(fn, repeats)
 
 
 def timing(kind, device, b=32, hw=(64, 64), heads=4, c=64):
