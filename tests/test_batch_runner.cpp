@@ -2,6 +2,7 @@
 // of the engine (GPU out of memory) reported for its file while the batch goes on, and stopping on request.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,6 @@ using namespace nalasr;
 using namespace nalasr::test;
 
 namespace {
-
 
 class BatchRunnerTest : public CliTest {
 protected:
@@ -55,6 +55,31 @@ TEST_F(BatchRunnerTest, OutOfMemoryIsReportedPerFileAndTheBatchGoesOn) {
                 << results[i].status.message();
         }
     }
+}
+
+// --cpu-fallback: what the GPU cannot hold goes to the CPU engine (with a warning saying so); the rest stays on
+// the GPU; what neither can hold still fails with the CPU engine's out-of-memory message.
+TEST_F(BatchRunnerTest, CpuFallbackTakesWhatNoGpuCanHold) {
+    const std::vector<cli::Job> jobs = make_jobs({4, 40, 5, 50, 90});
+    FakeEngine gpu("cuda:0 (fake)", /*max_width=*/10), cpu("cpu", /*max_width=*/60);
+    std::vector<cli::FileResult> results;
+    cli::BatchSettings settings;
+    settings.workers = 3;
+    settings.cpu_fallback = &cpu;
+    cli::run_batch(jobs, gpu, settings, [] { return false; }, [&](cli::FileResult r) { results.push_back(std::move(r)); });
+    ASSERT_EQ(results.size(), jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        const bool on_cpu = i == 1 || i == 3, too_big = i == 4;
+        EXPECT_EQ(results[i].status.is_ok(), !too_big) << i << ": " << results[i].status.message();
+        if (!too_big) EXPECT_EQ(results[i].stats.backend, on_cpu ? "cpu" : "cuda:0 (fake)") << i;
+        const bool warned = std::any_of(results[i].warnings.begin(), results[i].warnings.end(), [](const auto& w) {
+            return w.find("upscaled on the CPU instead (--cpu-fallback)") != std::string::npos;
+        });
+        EXPECT_EQ(warned, on_cpu || too_big) << i;
+    }
+    EXPECT_EQ(results[4].status.code(), StatusCode::OutOfMemory);
+    EXPECT_EQ(gpu.calls, 5);
+    EXPECT_EQ(cpu.calls, 3);
 }
 
 TEST_F(BatchRunnerTest, ResultsStayInOrderWithManyWorkers) {

@@ -99,6 +99,7 @@ struct BatchContext {
     OrderedResults& results;
     BatchProgress& progress;
     std::counting_semaphore<>& write_slots;  // bounds the writes in flight to `workers`
+    std::mutex cpu_fallback_busy{};          // the CPU engine uses every core: one fallback image at a time
 };
 
 // One engine as a device of the scheduler: takes a job's decoded image, upscales it and starts its write.
@@ -134,6 +135,9 @@ private:
         params.progress = [&](double fraction, const char* stage) { batch_.progress.update(number_, fraction, stage); };
         params.should_abort = batch_.should_stop;
         Upscaled up = engine_stage(loaded, job, engine_, batch_.settings, params);
+        if (up.does_not_fit && last_try && batch_.settings.cpu_fallback) up = on_the_cpu(loaded, job, params);
+        else if (up.does_not_fit && last_try && engine_.backend_name().rfind("cpu", 0) != 0)
+            up.result.warnings.push_back("--cpu-fallback would upscale it on the CPU");
         const bool hand_on = up.does_not_fit && !last_try;
         batch_.progress.finish_file(number_, hand_on);
 
@@ -160,6 +164,14 @@ private:
                                                      return r;
                                                  }));
         return {ItemOutcome::Processed, megapixels};
+    }
+
+    // No GPU could hold the image: upscale it on the CPU engine (host memory is usually larger), saying so.
+    Upscaled on_the_cpu(Loaded& loaded, const Job& job, const UpscaleParams& params) {
+        std::lock_guard<std::mutex> one_at_a_time(batch_.cpu_fallback_busy);
+        loaded.result.warnings.push_back("too large for the free memory of " + device_label(engine_) +
+                                         "; upscaled on the CPU instead (--cpu-fallback)");
+        return engine_stage(loaded, job, *batch_.settings.cpu_fallback, batch_.settings, params);
     }
 
     const std::size_t number_;

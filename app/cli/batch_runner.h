@@ -23,6 +23,7 @@ struct BatchSettings {
     bool strip_metadata = false;   // write no EXIF and no ICC profile
     int workers = 2;               // -j: images read ahead and written behind the engines
     std::size_t max_memory = 0;    // refuse images whose planned working memory is larger (0: no limit)
+    const Engine* cpu_fallback = nullptr;  // --cpu-fallback: upscales what no GPU can hold (one at a time)
 };
 
 // Calls `done` once per job started, in job order, from the calling thread. Stops starting new images once

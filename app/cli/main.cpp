@@ -53,6 +53,8 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
         ->check(CLI::Range(1, 64));
     cmd->add_option("--shard", o.shard, "I/N: process part I (1..N) of the sorted file list, for cluster job arrays");
     cmd->add_option("--max-memory", o.max_memory, "Refuse images needing more working memory than this (e.g. 6G)");
+    cmd->add_flag("--cpu-fallback", o.cpu_fallback,
+                  "Upscale on the CPU what no GPU has the free memory for (slower; host memory is usually larger)");
     cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");
     cmd->add_option("--max-pixels", o.max_pixels, "Refuse inputs with more pixels than this, before decoding")
         ->capture_default_str();

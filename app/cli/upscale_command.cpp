@@ -135,6 +135,13 @@ int run_upscale(const UpscaleOptions& options) {
         devices.push_back(engine.get());
         engines.push_back(std::move(engine));
     }
+    std::unique_ptr<Engine> cpu_fallback;
+    if (options.cpu_fallback && summary.backend.rfind("cpu", 0) != 0) {
+        EngineParams cpu_params;
+        cpu_params.backend = BackendKind::Cpu;
+        if (auto st = Engine::create(model, cpu_params, &cpu_fallback); !st) return setup_error(st.message());
+        settings.cpu_fallback = cpu_fallback.get();
+    }
     std::string why_cpu;  // say plainly when "auto" could not use a GPU
     if (backend == BackendKind::Auto && summary.backend.rfind("cpu", 0) == 0)
         why_cpu = cuda_compiled() ? " (no usable NVIDIA GPU found)" : " (this build has no CUDA backend)";
