@@ -194,12 +194,14 @@ TEST_F(CliTest, EvalOnATinyDataset) {
     ASSERT_TRUE(nalasr::save_image(dir_ / "Set/x2/img_001_SRF_2_HR.png", hr).is_ok());
     ASSERT_TRUE(nalasr::save_image(dir_ / "Set/x2/img_001_SRF_2_LR.png", random_image(12, 11, 3, nalasr::SampleType::U8, 9)).is_ok());
     const fs::path json_path = dir_ / "eval.json";
-    CliRun run = run_cli({"eval", "--dataset", (dir_ / "Set").string(), "-s", "2", "-m", model_.string(), "--device",
-                          "cpu", "--json", json_path.string()});
+    // No -s: the scale is the model's (x2), so the set's x2/ folder is used.
+    CliRun run = run_cli({"eval", "--dataset", (dir_ / "Set").string(), "-m", model_.string(), "--device", "cpu",
+                          "--json", json_path.string()});
     std::printf("%s", run.output.c_str());
     EXPECT_EQ(run.exit_code, 0);
     const auto json = nlohmann::json::parse(read_text(json_path), nullptr, false);
     ASSERT_FALSE(json.is_discarded());
+    EXPECT_EQ(json["scale"], 2);
     ASSERT_EQ(json["images"].size(), 1u);
     EXPECT_GT(json["images"][0]["psnr"].get<double>(), 0.0);
     EXPECT_LT(json["images"][0]["ssim"].get<double>(), 1.0);

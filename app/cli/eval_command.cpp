@@ -89,14 +89,6 @@ Status load_8bit(const fs::path& path, Image* out) {
 }  // namespace
 
 int run_eval(const EvalOptions& options) {
-    fs::path folder = options.dataset;
-    if (find_pairs(folder).empty()) folder = options.dataset / std::string("x").append(std::to_string(options.scale));
-    const std::vector<Pair> pairs = find_pairs(folder);
-    if (pairs.empty()) {
-        std::fprintf(stderr, "nalasr: error: no *_HR.png / *_LR.png pairs in %s or %s\n", options.dataset.c_str(),
-                     folder.c_str());
-        return kExitSetup;
-    }
     BackendKind backend = BackendKind::Auto;
     if (!parse_backend_kind(options.device, &backend)) {
         std::fprintf(stderr, "nalasr: error: unknown --device '%s'\n", options.device.c_str());
@@ -118,7 +110,15 @@ int run_eval(const EvalOptions& options) {
         std::fprintf(stderr, "nalasr: error: %s\n", st.message().c_str());
         return kExitSetup;
     }
-    const int s = options.scale;
+    const int s = options.scale != 0 ? options.scale : model.config().scale;  // -n nalasr_nala_x2 needs no -s 2
+    fs::path folder = options.dataset;
+    if (find_pairs(folder).empty()) folder = options.dataset / std::string("x").append(std::to_string(s));
+    const std::vector<Pair> pairs = find_pairs(folder);
+    if (pairs.empty()) {
+        std::fprintf(stderr, "nalasr: error: no *_HR.png / *_LR.png pairs in %s or %s\n", options.dataset.c_str(),
+                     folder.c_str());
+        return kExitSetup;
+    }
     std::printf("%s on %s: %s, x%d, %s\n", folder.c_str(), engine->backend_name().c_str(), source.c_str(), s,
                 attention_kind_name(model.config().attention));
     std::printf("PSNR/SSIM on Y (BT.601), %d px shaved; bicubic = OpenCV INTER_CUBIC of the LR image\n\n", s);

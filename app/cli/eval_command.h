@@ -9,7 +9,7 @@ namespace nalasr::cli {
 
 struct EvalOptions {
     std::filesystem::path dataset;  // the pairs' folder, or a set folder holding x2/ x3/ x4/
-    int scale = 4;
+    int scale = 0;  // -s: 0 = the model's scale
     std::filesystem::path model;
     std::string model_name;  // -n: a built-in model or a model folder's file stem
     std::string device = "auto";

@@ -66,7 +66,8 @@ void add_eval(CLI::App& app, nalasr::cli::EvalOptions& o) {
     cmd->add_option("--dataset", o.dataset, "Folder of pairs, or a set folder containing x2/ x3/ x4/")
         ->required()
         ->check(CLI::ExistingDirectory);
-    cmd->add_option("-s,--scale", o.scale, "Scale 2, 3 or 4")->check(CLI::IsMember({2, 3, 4}))->capture_default_str();
+    cmd->add_option("-s,--scale", o.scale, "Scale 2, 3 or 4 (default: the model's; the default model is x4)")
+        ->check(CLI::IsMember({2, 3, 4}));
     CLI::Option* model =
         cmd->add_option("-m,--model", o.model, "Model file (.safetensors)")->check(CLI::ExistingFile);
     cmd->add_option("-n,--model-name", o.model_name, "Built-in model by name (default: the built-in one of -s)")
