@@ -18,9 +18,9 @@ using namespace nalasr;
 using namespace nalasr::test;
 
 TEST(NamePattern, ExpandsPlaceholders) {
-    EXPECT_EQ(cli::expand_name_pattern("{name}_x{scale}", "photo", 4, "jpg"), "photo_x4");
-    EXPECT_EQ(cli::expand_name_pattern("big-{name}.{ext}", "a b", 2, "png"), "big-a b.png");
-    EXPECT_EQ(cli::expand_name_pattern("fixed", "photo", 3, "tif"), "fixed");
+    EXPECT_EQ(cli::expand_name_pattern("{name}_x{scale}", "photo", "4", "jpg"), "photo_x4");
+    EXPECT_EQ(cli::expand_name_pattern("big-{name}.{ext}", "a b", "2", "png"), "big-a b.png");
+    EXPECT_EQ(cli::expand_name_pattern("fixed", "photo", "3", "tif"), "fixed");
     EXPECT_TRUE(cli::check_name_pattern(cli::kDefaultNamePattern).empty());
     EXPECT_TRUE(cli::check_name_pattern("{ext}{name}{scale}").empty());
 }

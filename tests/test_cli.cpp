@@ -258,7 +258,7 @@ TEST_F(PlanTest, FolderNamesCollisionsAndHiddenFiles) {
     nalasr::cli::PlanRequest request;
     request.inputs = {dir_ / "in"};
     request.output = dir_ / "out";
-    request.scale = 3;
+    request.scale = "3";
     request.format = nalasr::ImageFormat::Png;
     const auto plan = nalasr::cli::plan_jobs(request);
     ASSERT_TRUE(plan.error.empty()) << plan.error;

@@ -13,6 +13,7 @@
 #include "device_scheduler.h"
 #include "job_plan.h"
 #include "nalasr/engine.h"
+#include "output_size.h"
 #include "run_report.h"
 
 namespace nalasr::cli {
@@ -24,6 +25,7 @@ struct BatchSettings {
     int workers = 2;               // -j: images read ahead and written behind the engines
     std::size_t max_memory = 0;    // refuse images whose planned working memory is larger (0: no limit)
     const Engine* cpu_fallback = nullptr;  // --cpu-fallback: upscales what no GPU can hold (one at a time)
+    OutputSize output_size;                // --outscale / --width / --height: resample the network's result
 };
 
 // Calls `done` once per job started, in job order, from the calling thread. Stops starting new images once

@@ -75,7 +75,8 @@ Loaded load_stage(const Job& job, int scale, const BatchSettings& settings) {
     r.width_in = loaded.image.width;
     r.height_in = loaded.image.height;
     // Refuse sizes the output format cannot hold before spending any compute on them.
-    const long long out_w = 1LL * r.width_in * scale, out_h = 1LL * r.height_in * scale;
+    long long out_w = 0, out_h = 0;
+    final_output_size(settings.output_size, r.width_in, r.height_in, scale, &out_w, &out_h);
     const int max_side = max_image_side(job.format);
     if (out_w > max_side || out_h > max_side) {
         r.status = {StatusCode::InvalidArgument, r.input + ": the output would be " + std::to_string(out_w) + "x" +
@@ -111,6 +112,18 @@ Upscaled engine_stage(const Loaded& in, const Job& job, const Engine& engine, co
         r.status = about_input(r.input, st);
         up.does_not_fit = st.code() == StatusCode::OutOfMemory;
         return up;
+    }
+    if (settings.output_size.resamples()) {
+        long long w = 0, h = 0;
+        final_output_size(settings.output_size, in.image.width, in.image.height, engine.config().scale, &w, &h);
+        if (w != up.image.width || h != up.image.height) {
+            const auto start = Clock::now();
+            if (Status resized = resize_image(up.image, int(w), int(h), &up.image); !resized) {
+                r.status = about_input(r.input, resized);
+                return up;
+            }
+            r.stats.stages.push_back({"resize", ms_since(start)});
+        }
     }
     // ICC and EXIF travel from the input to the output file unless asked otherwise.
     up.image.icc_profile = settings.strip_metadata ? Bytes() : in.image.icc_profile;

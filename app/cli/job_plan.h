@@ -16,7 +16,7 @@ namespace nalasr::cli {
 struct PlanRequest {
     std::vector<std::filesystem::path> inputs;  // files and/or folders
     std::filesystem::path output;               // a folder, or a file for a single input file
-    int scale = 4;
+    std::string scale = "4";  // {scale} in output names (output_size.h: scale_text)
     ImageFormat format = ImageFormat::Unknown;  // -f; Unknown: the input's format (by extension)
     bool overwrite = false;
     bool skip_existing = false;  // an existing output means "already done" (resume)

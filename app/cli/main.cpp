@@ -53,6 +53,13 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
         ->check(CLI::Range(1, 64));
     cmd->add_option("--shard", o.shard, "I/N: process part I (1..N) of the sorted file list, for cluster job arrays");
     cmd->add_option("--max-memory", o.max_memory, "Refuse images needing more working memory than this (e.g. 6G)");
+    cmd->add_option("--outscale", o.output_size.factor,
+                    "Final size = input x this factor (e.g. 1.5 or 8): the network runs at the model's scale (without "
+                    "-s/-m/-n the smallest of x2/x3/x4 not below the factor), then the result is resampled");
+    cmd->add_option("--width", o.output_size.width, "Final width in pixels (alone: the aspect ratio is kept)")
+        ->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--height", o.output_size.height, "Final height in pixels (alone: the aspect ratio is kept)")
+        ->check(CLI::Range(1, 1 << 20));
     cmd->add_flag("--cpu-fallback", o.cpu_fallback,
                   "Upscale on the CPU what no GPU has the free memory for (slower; host memory is usually larger)");
     cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");

@@ -42,11 +42,11 @@ std::string check_name_pattern(const std::string& pattern) {
     return {};
 }
 
-std::string expand_name_pattern(const std::string& pattern, const std::string& stem, int scale,
+std::string expand_name_pattern(const std::string& pattern, const std::string& stem, const std::string& scale,
                                 const std::string& extension) {
     std::string out;
     walk_pattern(pattern, [&](const std::string& text) { out += text; }, [&](const std::string& key) {
-        out += key == "name" ? stem : key == "scale" ? std::to_string(scale) : extension;
+        out += key == "name" ? stem : key == "scale" ? scale : extension;
         return true;
     });
     return out;

@@ -13,7 +13,7 @@ constexpr char kDefaultNamePattern[] = "{name}_x{scale}";
 std::string check_name_pattern(const std::string& pattern);
 
 // The stem for one input (the pattern must have passed check_name_pattern).
-std::string expand_name_pattern(const std::string& pattern, const std::string& stem, int scale,
+std::string expand_name_pattern(const std::string& pattern, const std::string& stem, const std::string& scale,
                                 const std::string& extension);
 
 }  // namespace nalasr::cli

@@ -82,13 +82,15 @@ int run_upscale(const UpscaleOptions& options) {
     }
 
     if (options.overwrite && options.skip_existing) return setup_error("--overwrite and --skip-existing exclude each other");
+    if (std::string why = check_output_size(options.output_size); !why.empty()) return setup_error(why);
     Shard shard;
     if (!options.shard.empty())
         if (std::string why = parse_shard(options.shard, &shard); !why.empty()) return setup_error(why);
     BatchSettings settings{.max_pixels = options.max_pixels,
                            .quality = options.quality,
                            .strip_metadata = options.strip_metadata,
-                           .workers = options.jobs > 0 ? options.jobs : default_jobs()};
+                           .workers = options.jobs > 0 ? options.jobs : default_jobs(),
+                           .output_size = options.output_size};
     if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
         return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
 
@@ -99,14 +101,18 @@ int run_upscale(const UpscaleOptions& options) {
 
     RunSummary summary;
     Model model;
-    if (auto st = select_model({options.model, options.model_name, options.scale, options.attention}, &model,
+    // --outscale 1.5 with no model or scale named: the x2 model, then a shrink (see model_scale_for).
+    const bool model_named = options.scale != 0 || !options.model.empty() || !options.model_name.empty();
+    const int scale = !model_named && options.output_size.factor > 0 ? model_scale_for(options.output_size.factor)
+                                                                     : options.scale;
+    if (auto st = select_model({options.model, options.model_name, scale, options.attention}, &model,
                                &summary.model_source); !st)
         return setup_error(st.message());
     summary.model = &model;
 
     const PlanRequest request{.inputs = options.inputs,
                               .output = options.output,
-                              .scale = model.config().scale,
+                              .scale = scale_text(options.output_size, model.config().scale),
                               .format = format,
                               .overwrite = options.overwrite,
                               .skip_existing = options.skip_existing,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "output_name.h"
+#include "output_size.h"
 
 namespace nalasr::cli {
 
@@ -15,6 +16,7 @@ struct UpscaleOptions {
     std::vector<std::filesystem::path> inputs;
     std::filesystem::path output;
     int scale = 0;  // 0: the model's scale
+    OutputSize output_size;  // --outscale / --width / --height
     std::filesystem::path model;
     std::string model_name;  // -n: a built-in model or a model folder's file stem
     std::string attention;   // --attention: "" = nala unless -m/-n say otherwise

@@ -44,6 +44,12 @@ const char* image_format_name(ImageFormat format);  // "png", "jpg", "webp", "bm
 // From a file extension (".png", "JPEG", "tif" ...); Unknown when not recognised.
 ImageFormat image_format_from_extension(const std::string& extension);
 
+// Resamples `in` to width × height: area averaging when shrinking, bicubic when enlarging (8/16-bit samples
+// saturate; float samples are not clamped). Channels, sample type, ICC profile and EXIF are kept. Used for output
+// sizes other than the model's scale (`nalasr upscale --outscale 1.5`, `--width 1920`): the network runs at its
+// own scale, then the result is resampled.
+Status resize_image(const Image& in, int width, int height, Image* out);
+
 // The largest width or height a format can store (WebP 16383, JPEG 65535; others effectively unlimited), so
 // callers can refuse an output size before computing it. 0 for Unknown.
 int max_image_side(ImageFormat format);
