@@ -62,7 +62,8 @@ TEST(BuiltinModels, DefaultIsTheNalaX4Model) {
 // nalasr_<kind>_x<scale> has that kind and scale; recorded PSNRs are plausible.
 TEST(BuiltinModels, EveryListedModelLoadsAndMatchesItsListing) {
     static const std::regex kConventionalName("nalasr_(nala|pola|softmax)_x([234])");
-    for (const BuiltinModelInfo& info : builtin_models()) {
+    const std::vector<BuiltinModelInfo> listed = builtin_models();
+    for (const BuiltinModelInfo& info : listed) {
         SCOPED_TRACE(info.name);
         Model model;
         const Status st = Model::load_builtin(info.name, &model);
@@ -80,7 +81,7 @@ TEST(BuiltinModels, EveryListedModelLoadsAndMatchesItsListing) {
         // The model picked for its scale and kind is one of that scale and kind.
         std::string picked;
         ASSERT_TRUE(builtin_model_name(info.config.scale, info.config.attention, &picked));
-        const BuiltinModelInfo* picked_info = find_info(builtin_models(), picked);
+        const BuiltinModelInfo* picked_info = find_info(listed, picked);  // points into `listed`
         ASSERT_NE(picked_info, nullptr);
         EXPECT_EQ(picked_info->config.scale, info.config.scale);
         EXPECT_EQ(picked_info->config.attention, info.config.attention);
