@@ -14,6 +14,9 @@ namespace nalasr::detail {
 // InvalidArgument when the header's dimensions exceed options.max_pixels (checked before decoding).
 Status check_pixel_limit(std::uint64_t width, std::uint64_t height, const LoadOptions& options);
 
+// OpenCV's depth (CV_8U, CV_16U, CV_32F) of a sample type.
+int opencv_depth(SampleType type);
+
 // Decodes PNG/JPEG/WebP/BMP bytes whose container was probed into `info` (channels and depth kept, RGB order).
 Status decode_opencv(ByteView bytes, const ContainerInfo& info, Image* out);
 // Encodes an image whose sample type and channels the format can hold (see save_image) into `out`.

@@ -9,11 +9,8 @@
 #include "image_codec.h"
 
 namespace nalasr::detail {
-namespace {
 
-constexpr int kPngGreyAlpha = 4;  // IHDR colour type
-
-int cv_depth(SampleType type) {
+int opencv_depth(SampleType type) {
     switch (type) {
     case SampleType::U8: return CV_8U;
     case SampleType::U16: return CV_16U;
@@ -22,9 +19,13 @@ int cv_depth(SampleType type) {
     return CV_8U;
 }
 
+namespace {
+
+constexpr int kPngGreyAlpha = 4;  // IHDR colour type
+
 // The Image's pixels as a Mat in OpenCV's channel order (BGR/BGRA); copies only when reordering.
 cv::Mat to_bgr_mat(const Image& image) {
-    cv::Mat rgb(image.height, image.width, CV_MAKETYPE(cv_depth(image.type), image.channels),
+    cv::Mat rgb(image.height, image.width, CV_MAKETYPE(opencv_depth(image.type), image.channels),
                 const_cast<std::uint8_t*>(image.pixels.data()));
     if (image.channels < 3) return rgb;
     cv::Mat bgr;

@@ -3,21 +3,10 @@
 
 #include <string>
 
+#include "image_codec.h"
 #include "nalasr/image.h"
 
 namespace nalasr {
-namespace {
-
-int cv_depth(SampleType type) {
-    switch (type) {
-        case SampleType::U8: return CV_8U;
-        case SampleType::U16: return CV_16U;
-        case SampleType::F32: return CV_32F;
-    }
-    return CV_8U;
-}
-
-}  // namespace
 
 Status resize_image(const Image& in, int width, int height, Image* out) {
     if (in.empty() || in.width <= 0 || in.height <= 0 || in.channels < 1 || in.channels > 4)
@@ -32,7 +21,7 @@ Status resize_image(const Image& in, int width, int height, Image* out) {
         return {StatusCode::OutOfMemory, "resize_image: cannot allocate a " + std::to_string(width) + "x" +
                                              std::to_string(height) + " image"};
     }
-    const int type = CV_MAKETYPE(cv_depth(in.type), in.channels);
+    const int type = CV_MAKETYPE(detail::opencv_depth(in.type), in.channels);
     const cv::Mat src(in.height, in.width, type, const_cast<std::uint8_t*>(in.pixels.data()), in.row_bytes());
     cv::Mat dst(height, width, type, result.pixels.data(), result.row_bytes());
     const bool shrinking = std::int64_t(width) * height < std::int64_t(in.width) * in.height;
