@@ -30,18 +30,46 @@ void CompareView::set_images(const PreviewImages& images) {
     images_ = images;
     images_.scale = std::max(1, images.scale);
     message_.clear();
+    if (output_size() != old_size) clear_other_result();  // it belonged to another image
     if (output_size() != old_size || fit_) zoom_to_fit();
     update();
 }
 
 void CompareView::clear(const QString& message) {
     images_ = PreviewImages();
+    clear_other_result();
     message_ = message;
     update();
 }
 
 void CompareView::set_resampler(BeforeResampler resampler) {
     resampler_ = resampler;
+    update();
+}
+
+QString CompareView::set_other_result(const QImage& other, const QString& label) {
+    if (images_.input.isNull()) return tr("Select an image in the queue first");
+    OtherResult fitted = fit_other_result(other, output_size(), label);
+    if (!fitted.error.isEmpty()) return fitted.error;
+    other_ = std::move(fitted);
+    left_side_ = LeftSide::OtherResult;
+    emit leftSideChanged();
+    update();
+    return {};
+}
+
+void CompareView::clear_other_result() {
+    if (!has_other_result()) return;
+    other_ = OtherResult();
+    left_side_ = LeftSide::Before;
+    emit leftSideChanged();
+    update();
+}
+
+void CompareView::set_left_side(LeftSide side) {
+    if (side == left_side_) return;
+    left_side_ = side;
+    emit leftSideChanged();
     update();
 }
 
@@ -114,6 +142,20 @@ const QImage& CompareView::before_image() const {
     return bicubic ? images_.input_bicubic : images_.input;
 }
 
+const QImage& CompareView::left_image() const {
+    return left_side() == LeftSide::OtherResult ? other_.image : before_image();
+}
+
+QString CompareView::left_label() const {
+    if (left_side() == LeftSide::OtherResult) return tr("Other · %1").arg(other_.label);
+    const bool bicubic = &before_image() == &images_.input_bicubic;
+    return tr("Before · %1 ×%2").arg(bicubic ? tr("bicubic") : tr("nearest")).arg(images_.scale);
+}
+
+QString CompareView::right_label() const {
+    return images_.after.isNull() ? tr("After · not upscaled yet") : tr("After · NalaSR ×%1").arg(images_.scale);
+}
+
 void CompareView::draw_side(QPainter& painter, const QRectF& clip, const QImage& image, bool smooth) {
     painter.save();
     painter.setClipRect(clip);
@@ -151,7 +193,7 @@ void CompareView::paintEvent(QPaintEvent*) {
     const QRectF left(0, 0, x, height());
     const QRectF right(x, 0, width() - x, height());
     const QImage& before = before_image();
-    draw_side(painter, left, before, true);
+    draw_side(painter, left, left_image(), true);
     if (!images_.after.isNull()) {
         draw_side(painter, right, images_.after, true);
     } else {
@@ -165,12 +207,8 @@ void CompareView::paintEvent(QPaintEvent*) {
     painter.setBrush(QColor(0x20, 0x20, 0x20));
     painter.drawEllipse(QPointF(x, height() / 2.0), 9, 9);
 
-    const bool bicubic = &before == &images_.input_bicubic;
-    draw_label(painter, tr("Before · %1 ×%2").arg(bicubic ? tr("bicubic") : tr("nearest")).arg(images_.scale),
-               Qt::AlignTop | Qt::AlignLeft);
-    draw_label(painter,
-               images_.after.isNull() ? tr("After · not upscaled yet") : tr("After · NalaSR ×%1").arg(images_.scale),
-               Qt::AlignTop | Qt::AlignRight);
+    draw_label(painter, left_label(), Qt::AlignTop | Qt::AlignLeft);
+    draw_label(painter, right_label(), Qt::AlignTop | Qt::AlignRight);
     draw_label(painter, tr("%1 × %2 · %3 %").arg(output_size().width()).arg(output_size().height())
                             .arg(zoom_ * 100, 0, 'f', zoom_ < 0.1 ? 1 : 0),
                Qt::AlignBottom | Qt::AlignLeft);

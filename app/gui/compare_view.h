@@ -1,6 +1,7 @@
 // Before/after preview: one view of the output's pixel grid, split by a draggable vertical line. Left of the
-// line: the input enlarged to the output's size (nearest or bicubic); right: the upscaled result. Both sides
-// always show the same region, so zoom (wheel, Ctrl+=/-, fit, 100 %) and pan (drag) are shared.
+// line: the input enlarged to the output's size (nearest or bicubic), or another result (a second model's
+// output, any image of the same aspect); right: the upscaled result. Both sides always show the same region,
+// so zoom (wheel, Ctrl+=/-, fit, 100 %) and pan (drag) are shared.
 // At 100 % one output pixel is one device pixel, on an integer offset: pixel-accurate.
 #pragma once
 
@@ -9,8 +10,12 @@
 
 #include "app_settings.h"
 #include "image_display.h"
+#include "other_result.h"
 
 namespace nalasr::gui {
+
+// What the left side of the split shows.
+enum class LeftSide { Before, OtherResult };
 
 class CompareView : public QWidget {
     Q_OBJECT
@@ -23,6 +28,19 @@ public:
     // No image: shows `message` (or the drop hint) instead.
     void clear(const QString& message = {});
     void set_resampler(BeforeResampler resampler);
+
+    // Keeps `other` (fitted to the output size) for the left side and shows it; returns why it cannot be
+    // compared (the left side then stays as it was), or an empty string. Dropped when the output size changes.
+    QString set_other_result(const QImage& other, const QString& label);
+    void clear_other_result();
+    bool has_other_result() const { return !other_.image.isNull(); }
+    const QString& other_label() const { return other_.label; }
+    // OtherResult needs an other result; without one the left side shows Before.
+    void set_left_side(LeftSide side);
+    LeftSide left_side() const { return has_other_result() ? left_side_ : LeftSide::Before; }
+    // The corner labels of the two sides, as drawn.
+    QString left_label() const;
+    QString right_label() const;
 
     double zoom() const { return zoom_; }    // device pixels per output pixel
     double split() const { return split_; }  // position of the line, 0..1 of the width
@@ -40,6 +58,7 @@ public slots:
 
 signals:
     void zoomChanged(double zoom);
+    void leftSideChanged();  // the other result came or went, or the left side switched
 
 protected:
     void paintEvent(QPaintEvent* event) override;
@@ -60,11 +79,14 @@ private:
     void set_zoom(double zoom, QPointF anchor);
     void update_cursor(QPointF pos);
     const QImage& before_image() const;  // the input, or its bicubic enlargement
+    const QImage& left_image() const;    // before_image() or the other result
     void draw_side(QPainter& painter, const QRectF& clip, const QImage& image, bool smooth);
     void draw_label(QPainter& painter, const QString& text, Qt::Alignment corner);
 
     PreviewImages images_;
     BeforeResampler resampler_ = BeforeResampler::Bicubic;
+    OtherResult other_;
+    LeftSide left_side_ = LeftSide::Before;
     QString message_;
 
     double zoom_ = 1;

@@ -77,4 +77,13 @@ void ImageLoader::load_preview(quint64 id, const QString& input, const QString& 
     });
 }
 
+void ImageLoader::load_other_result(const QString& path) {
+    // The thumbnail thread: the preview thread drops queued work whenever the selection moves.
+    (void)QtConcurrent::run(&thumbnail_pool_, [this, path] {
+        QString error;
+        const QImage image = load_for_display(path, &error);
+        emit otherResultLoaded(path, image, error);
+    });
+}
+
 }  // namespace nalasr::gui

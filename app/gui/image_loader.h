@@ -1,5 +1,5 @@
 // Decodes images off the GUI thread (with the engine's loader, so 16-bit, TIFF and WebP work): thumbnails for
-// new queue items, and the before/after pair for the preview.
+// new queue items, the before/after pair for the preview, and another result to compare the output with.
 #pragma once
 
 #include <QImage>
@@ -21,12 +21,15 @@ public:
     // `output` may be empty (not upscaled yet); then `scale` says how far the model enlarges. A newer
     // request makes older, unfinished ones obsolete.
     void load_preview(quint64 id, const QString& input, const QString& output, int scale);
+    void load_other_result(const QString& path);
 
 signals:
     void thumbnailLoaded(quint64 id, const QImage& thumbnail, const QString& info);
     void thumbnailFailed(quint64 id, const QString& message);
     // `images.input` is null when the input cannot be read; `images.after` when the output cannot (see `error`).
     void previewLoaded(quint64 id, const nalasr::gui::PreviewImages& images, const QString& error);
+    // `image` is null when the file cannot be read (see `error`).
+    void otherResultLoaded(const QString& path, const QImage& image, const QString& error);
 
 private:
     QThreadPool thumbnail_pool_;

@@ -27,6 +27,7 @@
 #include "compare_view.h"
 #include "controls_panel.h"
 #include "input_collector.h"
+#include "left_side_combo.h"
 #include "memory_panel.h"
 
 namespace nalasr::gui {
@@ -176,13 +177,20 @@ void MainWindow::create_actions() {
     for (const char* name : {"open", "run", "cancel"}) toolbar->addAction(action(name));
     toolbar->addSeparator();
     for (const char* name : {"zoom_fit", "zoom_100", "zoom_in", "zoom_out"}) toolbar->addAction(action(name));
+    toolbar->addSeparator();
+    auto* left_side = new LeftSideCombo(compare_);
+    connect(left_side, &LeftSideCombo::compareWithRequested, this, &MainWindow::choose_other_result);
+    toolbar->addWidget(left_side);
 }
 
 void MainWindow::create_connections() {
     connect(run_button_, &QPushButton::clicked, this, &MainWindow::run);
     connect(cancel_button_, &QPushButton::clicked, this, &MainWindow::cancel);
     connect(controls_, &ControlsPanel::changed, this, &MainWindow::settings_changed);
-    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, &MainWindow::refresh_preview);
+    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] {
+        compare_->clear_other_result();  // it was chosen for the previous item
+        refresh_preview();
+    });
 
     connect(&controller_, &QueueController::runningChanged, this, &MainWindow::set_running);
     connect(&controller_, &QueueController::progressChanged, this, [this](int percent, const QString& text) {
@@ -216,6 +224,7 @@ void MainWindow::create_connections() {
                 }
                 if (!error.isEmpty()) statusBar()->showMessage(error);
             });
+    connect(&loader_, &ImageLoader::otherResultLoaded, this, &MainWindow::show_other_result);
     connect(&model_probe_, &QFutureWatcher<ModelProbe>::finished, this, [this] {
         const ModelProbe probe = model_probe_.result();
         if (!probe.error.isEmpty()) {
@@ -302,6 +311,38 @@ void MainWindow::open_files() {
     if (files.isEmpty()) return;
     settings_.last_open_folder = QFileInfo(files.first()).absolutePath();
     add_paths(files);
+}
+
+void MainWindow::choose_other_result() {
+    if (compare_->output_size().isEmpty()) {
+        statusBar()->showMessage(tr("Select an image in the queue first"));
+        return;
+    }
+    // Other results usually lie next to this one.
+    const QueueItem* item = queue_.item(selected_id());
+    const QString folder = item && item->state == JobState::Done ? QFileInfo(item->result.output).absolutePath()
+                                                                 : settings_.last_open_folder;
+    const QString file = QFileDialog::getOpenFileName(this, tr("Compare with"), folder, image_file_filter());
+    if (!file.isEmpty()) compare_with(file);
+}
+
+void MainWindow::compare_with(const QString& path) {
+    other_result_for_ = selected_id();
+    loader_.load_other_result(path);
+}
+
+void MainWindow::show_other_result(const QString& path, const QImage& image, const QString& error) {
+    if (other_result_for_ != selected_id()) return;  // chosen for an item no longer shown
+    const QString name = QFileInfo(path).fileName();
+    const QString refusal = image.isNull() ? error : compare_->set_other_result(image, name);
+    if (refusal.isEmpty()) {
+        statusBar()->showMessage(tr("Left side: %1").arg(name));
+        return;
+    }
+    statusBar()->showMessage(refusal);
+    auto* box = new QMessageBox(QMessageBox::Warning, tr("Cannot compare"), refusal, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
 }
 
 void MainWindow::paste() {

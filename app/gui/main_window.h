@@ -46,6 +46,10 @@ public:
 
 public slots:
     void open_files();
+    // Asks for an image to show on the left side of the split instead of the input.
+    void choose_other_result();
+    // Loads `path` (off the GUI thread) as that image; the compare view then switches to it.
+    void compare_with(const QString& path);
     void paste();
     void run();
     void cancel();
@@ -68,6 +72,7 @@ private:
     void settings_changed();
     void refresh_model_scale();
     void refresh_preview();
+    void show_other_result(const QString& path, const QImage& image, const QString& error);
     void remove_selected();
     void set_running(bool running);
     quint64 selected_id() const;
@@ -79,6 +84,7 @@ private:
     ImageLoader loader_;
     QFutureWatcher<ModelProbe> model_probe_;
     int model_scale_ = 4;  // of the selected model, for previews of images not upscaled yet
+    quint64 other_result_for_ = 0;  // the item shown when "Compare with…" was chosen
 
     QListView* list_;
     ControlsPanel* controls_;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders the GUI's main states (empty, compare, running, memory) to docs/screenshots/*.png, headless:
+# Renders the GUI's main states (empty, compare, compare_two, running, memory) to docs/screenshots/*.png, headless:
 # the offscreen Qt platform and QWidget::grab(), so no display or Xvfb is needed.
 #
 #   bash app/gui/make_screenshots.sh [image] [model.safetensors]

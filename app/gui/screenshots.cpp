@@ -3,8 +3,9 @@
 //
 //   nalasr-gui-screenshots <out_dir> <image> [model.safetensors]
 //
-// States: the empty window; the upscaled image in the split view at 100 %; a run in progress (a copy of
-// the image, queued as a folder); the memory panel. Without a model file the built-in default model is used.
+// States: the empty window; the upscaled image in the split view at 100 %; the same result against the
+// built-in Pola ×4 model's (two results in the split); a run in progress (a copy of the image, queued as a
+// folder); the memory panel. Without a model file the built-in default model is used.
 #include <QAction>
 #include <QApplication>
 #include <QDir>
@@ -18,8 +19,12 @@
 #include <cstdio>
 
 #include "compare_view.h"
+#include "engine_setup.h"
+#include "image_display.h"
 #include "main_window.h"
 #include "memory_panel.h"
+#include "nalasr/image.h"
+#include "path_util.h"
 
 using namespace nalasr::gui;
 
@@ -55,6 +60,17 @@ bool fail(const char* what) {
     return false;
 }
 
+// The image upscaled by the built-in Pola ×4 model, for display; null on failure.
+QImage pola_result(const QString& image) {
+    const EngineSpec pola{QString(), QStringLiteral("cpu"), QStringLiteral("nalasr_pola_x4")};
+    std::unique_ptr<nalasr::Engine> engine;
+    nalasr::Image input, output;
+    if (!create_engine(pola, &engine) || !nalasr::load_image(to_fs_path(image), &input) ||
+        !engine->upscale(input, &output, {}, nullptr))
+        return {};
+    return to_display_image(output);
+}
+
 bool make_screenshots(const QString& out_dir, const QString& image, const QString& model) {
     QTemporaryDir work;
     const QString batch_folder = work.filePath("batch");
@@ -82,6 +98,12 @@ bool make_screenshots(const QString& out_dir, const QString& image, const QStrin
     window.compare_view().zoom_to_actual_size();
     window.compare_view().set_split(0.5);
     if (!save(window, out_dir, "compare.png")) return false;
+
+    // Two results in the split: Pola ×4 on the left, the run's result on the right.
+    const QString refusal = window.compare_view().set_other_result(pola_result(image), QStringLiteral("Pola ×4"));
+    if (!refusal.isEmpty()) return fail(qPrintable(refusal));
+    if (!save(window, out_dir, "compare_two.png")) return false;
+    window.compare_view().clear_other_result();
 
     // A run in progress, grabbed at the first progress past 10 %, then cancelled.
     window.add_paths({batch_folder});
