@@ -1,5 +1,6 @@
 #include "gui_test_support.h"
 
+#include <QColor>
 #include <QFile>
 #include <QTest>
 
@@ -36,6 +37,17 @@ void write_corrupt_png(const QString& path) {
     QVERIFY(file.open(QIODevice::WriteOnly));
     file.write("\x89PNG\r\n\x1a\n", 8);
     file.write(QByteArray(200, 'x'));
+}
+
+QImage random_qimage(int width, int height, std::uint32_t seed) {
+    QImage image(width, height, QImage::Format_RGBA8888);
+    std::uint32_t state = seed;
+    for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x) {
+            state = state * 1664525u + 1013904223u;
+            image.setPixelColor(x, y, QColor(1 + (state >> 8) % 254, 1 + (state >> 16) % 254, 1 + (state >> 24) % 254));
+        }
+    return image;
 }
 
 }  // namespace nalasr::gui::test

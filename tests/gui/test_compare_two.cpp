@@ -19,17 +19,6 @@ using namespace nalasr::gui;
 
 namespace {
 
-QImage random_qimage(int width, int height, std::uint32_t seed) {
-    QImage image(width, height, QImage::Format_RGBA8888);
-    std::uint32_t state = seed;
-    for (int y = 0; y < height; ++y)
-        for (int x = 0; x < width; ++x) {
-            state = state * 1664525u + 1013904223u;
-            image.setPixelColor(x, y, QColor(1 + (state >> 8) % 254, 1 + (state >> 16) % 254, 1 + (state >> 24) % 254));
-        }
-    return image;
-}
-
 // The screen pixel under output pixel (x, y) of the view at 100 %.
 QColor shown_at(CompareView& view, int x, int y) {
     const QPointF at = view.map_to_widget({x + 0.5, y + 0.5});
@@ -51,9 +40,9 @@ private slots:
     void window_compares_with_a_chosen_file();
 
 private:
-    QImage input_ = random_qimage(60, 45, 1);
-    QImage after_ = random_qimage(120, 90, 2);
-    QImage other_ = random_qimage(120, 90, 3);
+    QImage input_ = test::random_qimage(60, 45, 1);
+    QImage after_ = test::random_qimage(120, 90, 2);
+    QImage other_ = test::random_qimage(120, 90, 3);
     CompareView view_;
 };
 
@@ -95,7 +84,7 @@ void CompareTwoTest::labels_name_both_sides() {
 }
 
 void CompareTwoTest::a_different_aspect_ratio_is_refused() {
-    const QString error = view_.set_other_result(random_qimage(120, 120, 4), "square.png");
+    const QString error = view_.set_other_result(test::random_qimage(120, 120, 4), "square.png");
     QVERIFY2(error.contains("square.png") && error.contains("aspect ratios differ") && error.contains("120 × 90"),
              qPrintable(error));
     QVERIFY(!view_.has_other_result());
@@ -106,12 +95,12 @@ void CompareTwoTest::a_different_aspect_ratio_is_refused() {
 
 void CompareTwoTest::a_smaller_result_of_the_same_aspect_is_fitted() {
     // A ×2 result next to a ×4 one: brought onto the ×4 grid.
-    const OtherResult half = fit_other_result(random_qimage(60, 45, 5), {120, 90}, "x2.png");
+    const OtherResult half = fit_other_result(test::random_qimage(60, 45, 5), {120, 90}, "x2.png");
     QVERIFY(half.error.isEmpty());
     QCOMPARE(half.image.size(), QSize(120, 90));
     // 61×45 at ×1.5 rounds to 92×68, at ×4 it is 244×180: the same picture.
-    QVERIFY(fit_other_result(random_qimage(92, 68, 6), {244, 180}, "x1.5.png").error.isEmpty());
-    QVERIFY(!fit_other_result(random_qimage(64, 45, 7), {120, 90}, "wide.png").error.isEmpty());
+    QVERIFY(fit_other_result(test::random_qimage(92, 68, 6), {244, 180}, "x1.5.png").error.isEmpty());
+    QVERIFY(!fit_other_result(test::random_qimage(64, 45, 7), {120, 90}, "wide.png").error.isEmpty());
     // An exact size is kept as is, pixel for pixel.
     QCOMPARE(fit_other_result(other_, {120, 90}, "same.png").image, other_);
 }
@@ -145,7 +134,7 @@ void CompareTwoTest::both_sides_are_pixel_exact_at_100_percent() {
 
 void CompareTwoTest::a_new_image_drops_the_other_result() {
     QCOMPARE(view_.set_other_result(other_, "other.png"), QString());
-    view_.set_images({random_qimage(40, 30, 8), QImage(), 2, QImage()});  // another item, another size
+    view_.set_images({test::random_qimage(40, 30, 8), QImage(), 2, QImage()});  // another item, another size
     QVERIFY(!view_.has_other_result());
     QCOMPARE(view_.left_side(), LeftSide::Before);
     view_.clear();

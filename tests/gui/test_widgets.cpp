@@ -27,17 +27,6 @@ namespace {
 
 constexpr int kTimeoutMs = 120000;
 
-QImage random_qimage(int width, int height, std::uint32_t seed) {
-    QImage image(width, height, QImage::Format_RGBA8888);
-    std::uint32_t state = seed;
-    for (int y = 0; y < height; ++y)
-        for (int x = 0; x < width; ++x) {
-            state = state * 1664525u + 1013904223u;
-            image.setPixelColor(x, y, QColor(1 + (state >> 8) % 254, 1 + (state >> 16) % 254, 1 + (state >> 24) % 254));
-        }
-    return image;
-}
-
 // Log-log slope of a curve between its last two points: ~1 for linear memory, ~2 for quadratic.
 double last_slope(const std::vector<MemoryPoint>& points) {
     const MemoryPoint& a = points[points.size() - 2];
@@ -131,8 +120,8 @@ void WidgetsTest::drop_and_paste_add_images() {
 }
 
 void WidgetsTest::compare_view_is_pixel_accurate_at_100_percent() {
-    const QImage input = random_qimage(60, 45, 1);
-    const QImage after = random_qimage(120, 90, 2);
+    const QImage input = test::random_qimage(60, 45, 1);
+    const QImage after = test::random_qimage(120, 90, 2);
     const QImage bicubic = bicubic_upscale(input, 2, 1 << 20);
     CompareView view;
     view.resize(300, 200);  // smaller than the image: the view is cropped, not scaled
@@ -182,7 +171,7 @@ void WidgetsTest::shortcuts() {
     // The keys reach the compare view.
     window.show();
     QVERIFY(QTest::qWaitForWindowActive(&window));
-    window.compare_view().set_images({random_qimage(64, 48, 3), {}, 2, {}});
+    window.compare_view().set_images({test::random_qimage(64, 48, 3), {}, 2, {}});
     QTest::keyClick(&window, Qt::Key_1, Qt::ControlModifier);
     QCOMPARE(window.compare_view().zoom(), 1.0);
     QTest::keyClick(&window, Qt::Key_Equal, Qt::ControlModifier);
