@@ -377,7 +377,9 @@ TEST_F(BatchTest, WriteFailuresAreReportedPerFile) {
     fs::create_directories(tiny);
     if (::mount("tmpfs", tiny.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
     auto on_tiny = upscale_args(in, tiny);
-    on_tiny.insert(on_tiny.end(), {"-f", "bmp", "--name", "{name}_a"});
+    // One write at a time (-j 1): with parallel writes the failing big file's temporary file could still hold
+    // the space the small one needs.
+    on_tiny.insert(on_tiny.end(), {"-f", "bmp", "-j", "1", "--name", "{name}_a"});
     CliRun first = run_cli(on_tiny);  // 48 KiB + 1 KiB fit in 64 KiB
     on_tiny.back() = "{name}_b";
     CliRun second = run_cli(on_tiny);  // another 48 KiB does not
