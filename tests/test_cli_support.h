@@ -14,6 +14,7 @@
 
 #include "nalasr/image.h"
 #include "nalasr/model.h"
+#include "random_image.h"
 #include "tiny_model.h"
 
 namespace nalasr::test {
@@ -43,19 +44,6 @@ inline CliRun run_cli(const std::vector<std::string>& args) {
     const int status = pclose(pipe);
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return run;
-}
-
-inline Image random_image(int w, int h, int c, SampleType type, unsigned seed) {
-    Image im;
-    im.allocate(w, h, c, type);
-    std::mt19937 rng(seed);
-    if (type == SampleType::F32) {
-        float* px = reinterpret_cast<float*>(im.pixels.data());
-        for (std::size_t i = 0; i < im.pixels.size() / 4; ++i) px[i] = float(rng() % 1000) / 999.0f;
-    } else {
-        for (auto& byte : im.pixels) byte = std::uint8_t(rng());
-    }
-    return im;
 }
 
 inline void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }

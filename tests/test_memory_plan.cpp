@@ -55,13 +55,8 @@ TEST(MemoryPlan, NetworkArenaIsNearLowerBound) {
 
 TEST(MemoryPlan, PredictedPeakMatchesObserved) {
     for (AttentionKind kind : {AttentionKind::Nala, AttentionKind::Pola, AttentionKind::Softmax}) {
-        ModelConfig config;
-        config.channels = 16;
-        config.heads = 2;
-        config.groups = 2;
+        ModelConfig config = test::tiny_config(4, kind, /*groups=*/2);
         config.blocks = 2;
-        config.scale = 4;
-        config.attention = kind;
         const Model model = Model::random(config, 11);
         EngineParams params;
         params.backend = BackendKind::Cpu;

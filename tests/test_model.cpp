@@ -9,6 +9,7 @@
 
 #include "nalasr/model.h"
 #include "safetensors.h"
+#include "tiny_model.h"
 
 namespace nalasr {
 namespace {
@@ -16,14 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 ModelConfig small_config(AttentionKind kind = AttentionKind::Nala) {
-    ModelConfig c;
-    c.channels = 16;
-    c.heads = 2;
-    c.groups = 2;
-    c.blocks = 1;
-    c.scale = 2;
-    c.attention = kind;
-    return c;
+    return test::tiny_config(2, kind, /*groups=*/2);
 }
 
 // A tensor as raw file content, for writing files the normal writer would refuse to produce.

@@ -42,26 +42,26 @@ std::vector<std::string> split_list(const std::string& text) {
     return items;
 }
 
-Status parse_devices(const std::string& text, std::vector<BackendKind>* out) {
+// A comma-separated list of names for `option`, each parsed by `parse` (what: "device"; choices: "auto, cpu, cuda").
+template <typename T>
+Status parse_name_list(const std::string& text, bool (*parse)(const std::string&, T*), const std::string& option,
+                       const std::string& what, const std::string& choices, std::vector<T>* out) {
     for (const std::string& name : split_list(text)) {
-        BackendKind kind;
-        if (!parse_backend_kind(name, &kind))
-            return {StatusCode::InvalidArgument, "--device: unknown device '" + name + "' (use auto, cpu, cuda)"};
-        out->push_back(kind);
+        T value;
+        if (!parse(name, &value))
+            return {StatusCode::InvalidArgument, option + ": unknown " + what + " '" + name + "' (use " + choices + ")"};
+        out->push_back(value);
     }
-    if (out->empty()) return {StatusCode::InvalidArgument, "--device: no device given"};
+    if (out->empty()) return {StatusCode::InvalidArgument, option + ": no " + what + " given"};
     return Status::ok();
 }
 
+Status parse_devices(const std::string& text, std::vector<BackendKind>* out) {
+    return parse_name_list(text, parse_backend_kind, "--device", "device", "auto, cpu, cuda", out);
+}
+
 Status parse_kinds(const std::string& text, std::vector<AttentionKind>* out) {
-    for (const std::string& name : split_list(text)) {
-        AttentionKind kind;
-        if (!parse_attention_kind(name, &kind))
-            return {StatusCode::InvalidArgument, "--attention: unknown kind '" + name + "' (use nala, pola, softmax)"};
-        out->push_back(kind);
-    }
-    if (out->empty()) return {StatusCode::InvalidArgument, "--attention: no kind given"};
-    return Status::ok();
+    return parse_name_list(text, parse_attention_kind, "--attention", "kind", "nala, pola, softmax", out);
 }
 
 // "cuda" for a CUDA engine ("cuda:0 (NVIDIA ...)"), else "cpu": the device column of every output.

@@ -5,30 +5,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 
 #include "image_container.h"
 #include "nalasr/image.h"
 #include "nalasr/model.h"
+#include "random_image.h"
+#include "tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace nalasr;
 
 namespace {
-
-Image seed_image(int w, int h, int channels, SampleType type, unsigned seed) {
-    Image im;
-    im.allocate(w, h, channels, type);
-    std::mt19937 rng(seed);
-    if (type == SampleType::F32) {
-        float* px = reinterpret_cast<float*>(im.pixels.data());
-        for (std::size_t i = 0; i < im.pixels.size() / 4; ++i) px[i] = float(rng() % 256) / 255.0f;
-    } else {
-        for (auto& byte : im.pixels) byte = std::uint8_t(rng());
-    }
-    return im;
-}
 
 // EXIF with only the orientation tag (little endian), and a stand-in ICC profile.
 const std::vector<std::uint8_t> kExif = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
@@ -71,28 +59,24 @@ int main(int argc, char** argv) {
     fs::create_directories(images);
     fs::create_directories(models);
     bool ok = true;
-    ok &= save(images / "rgb8.png", seed_image(5, 4, 3, SampleType::U8, 1), true);
-    ok &= save(images / "grey16.png", seed_image(4, 3, 1, SampleType::U16, 2), false);
-    ok &= save(images / "grey_alpha.png", seed_image(3, 3, 2, SampleType::U8, 3), false);
-    ok &= save(images / "rgba16.png", seed_image(3, 2, 4, SampleType::U16, 4), false);
-    ok &= save(images / "photo.jpg", seed_image(8, 8, 3, SampleType::U8, 5), true);
-    ok &= save(images / "grey.jpg", seed_image(8, 8, 1, SampleType::U8, 6), false);
-    ok &= save(images / "rgb.webp", seed_image(4, 4, 3, SampleType::U8, 7), true);
-    ok &= save(images / "rgba.webp", seed_image(4, 4, 4, SampleType::U8, 8), false);
-    ok &= save(images / "rgb.bmp", seed_image(3, 3, 3, SampleType::U8, 9), false);
-    ok &= save(images / "grey8.tif", seed_image(4, 3, 1, SampleType::U8, 10), false);
-    ok &= save(images / "rgb16.tif", seed_image(3, 3, 3, SampleType::U16, 11), true);
-    ok &= save(images / "rgbaf32.tif", seed_image(2, 2, 4, SampleType::F32, 12), false);
+    ok &= save(images / "rgb8.png", test::random_image(5, 4, 3, SampleType::U8, 1), true);
+    ok &= save(images / "grey16.png", test::random_image(4, 3, 1, SampleType::U16, 2), false);
+    ok &= save(images / "grey_alpha.png", test::random_image(3, 3, 2, SampleType::U8, 3), false);
+    ok &= save(images / "rgba16.png", test::random_image(3, 2, 4, SampleType::U16, 4), false);
+    ok &= save(images / "photo.jpg", test::random_image(8, 8, 3, SampleType::U8, 5), true);
+    ok &= save(images / "grey.jpg", test::random_image(8, 8, 1, SampleType::U8, 6), false);
+    ok &= save(images / "rgb.webp", test::random_image(4, 4, 3, SampleType::U8, 7), true);
+    ok &= save(images / "rgba.webp", test::random_image(4, 4, 4, SampleType::U8, 8), false);
+    ok &= save(images / "rgb.bmp", test::random_image(3, 3, 3, SampleType::U8, 9), false);
+    ok &= save(images / "grey8.tif", test::random_image(4, 3, 1, SampleType::U8, 10), false);
+    ok &= save(images / "rgb16.tif", test::random_image(3, 3, 3, SampleType::U16, 11), true);
+    ok &= save(images / "rgbaf32.tif", test::random_image(2, 2, 4, SampleType::F32, 12), false);
     const detail::Bytes palette = palette_png();
     std::ofstream(images / "palette.png", std::ios::binary).write(reinterpret_cast<const char*>(palette.data()),
                                                                    std::streamsize(palette.size()));
 
-    ModelConfig config;
-    config.channels = 8;
-    config.heads = 2;
-    config.groups = 1;
-    config.blocks = 1;
-    config.scale = 2;
+    ModelConfig config = test::tiny_config();
+    config.channels = 8;  // the smallest model file: a seed, not a network to run
     if (auto st = Model::random(config, 1).save_file(models / "tiny_x2.safetensors"); !st) {
         std::fprintf(stderr, "make_seeds: %s\n", st.message().c_str());
         ok = false;
