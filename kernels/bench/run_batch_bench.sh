@@ -3,19 +3,21 @@
 # encode): the Upscayl anchor (20 different 960×540 PNGs → 3840×2160 PNGs) and, for the multi-GPU issue, a folder
 # of mixed sizes run once per device list, with every output compared byte for byte against the first run.
 #
-#   kernels/bench/run_batch_bench.sh BIN_DIR OUT_DIR [--mixed N] [--gpus "0 0,1"] [--jobs "8"]
+#   kernels/bench/run_batch_bench.sh BIN_DIR OUT_DIR [--mixed N] [--gpus "0 0,1"] [--jobs "8"] [--mixed-jobs "8 16"]
 #
-# BIN_DIR holds the `nalasr` binary. --mixed N: also make N images of mixed sizes (64² … 1280×720) and run them
-# with `-g LIST` for each LIST in --gpus (default "0"). Logs and JSON reports land in OUT_DIR.
+# BIN_DIR holds the `nalasr` binary. --jobs: the -j values of the anchor runs. --mixed N: also make N images of
+# mixed sizes (64² … 1280×720) and run them with `-g LIST` for each LIST in --gpus (default "0") and each -j in
+# --mixed-jobs (default 8). Logs and JSON reports land in OUT_DIR.
 set -uo pipefail
 bin=$(cd "$1" && pwd); out=$2
 shift 2
-mixed=0 gpus="0" jobs="8"
+mixed=0 gpus="0" jobs="8" mixed_jobs="8"
 while [ $# -gt 0 ]; do
   case $1 in
     --mixed) mixed=$2; shift ;;
     --gpus) gpus=$2; shift ;;
     --jobs) jobs=$2; shift ;;
+    --mixed-jobs) mixed_jobs=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -74,11 +76,13 @@ same_outputs() {  # same_outputs A B: every output file of run A equals run B's
     make_images "$work/mixed" "$mixed" mixed
     first=""
     for g in $gpus; do
-      name="mixed_g${g//,/_}"
-      run "$name" "$work/mixed" -g "$g" -j 8
-      if [ -z "$first" ]; then first=$name; else same_outputs "$first" "$name"; fi
+      for j in $mixed_jobs; do
+        name="mixed_g${g//,/_}_j$j"
+        run "$name" "$work/mixed" -g "$g" -j "$j"
+        if [ -z "$first" ]; then first=$name; else same_outputs "$first" "$name"; fi
+      done
     done
-    run mixed_device_cuda "$work/mixed" --device cuda -j 8
+    run mixed_device_cuda "$work/mixed" --device cuda -j "${mixed_jobs%% *}"
     same_outputs "$first" mixed_device_cuda
   fi
 } 2>&1 | tee "$out/log.txt"
