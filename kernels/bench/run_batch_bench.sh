@@ -4,20 +4,23 @@
 # of mixed sizes run once per device list, with every output compared byte for byte against the first run.
 #
 #   kernels/bench/run_batch_bench.sh BIN_DIR OUT_DIR [--mixed N] [--gpus "0 0,1"] [--jobs "8"] [--mixed-jobs "8 16"]
+#                                   [--mixed-formats "png jpg bmp"]
 #
 # BIN_DIR holds the `nalasr` binary. --jobs: the -j values of the anchor runs. --mixed N: also make N images of
 # mixed sizes (64² … 1280×720) and run them with `-g LIST` for each LIST in --gpus (default "0") and each -j in
-# --mixed-jobs (default 8). Logs and JSON reports land in OUT_DIR.
+# --mixed-jobs (default 8) and each output format in --mixed-formats (default png: the input's); every output
+# is compared with the first run of its format. Logs and JSON reports land in OUT_DIR.
 set -uo pipefail
 bin=$(cd "$1" && pwd); out=$2
 shift 2
-mixed=0 gpus="0" jobs="8" mixed_jobs="8"
+mixed=0 gpus="0" jobs="8" mixed_jobs="8" mixed_formats="png"
 while [ $# -gt 0 ]; do
   case $1 in
     --mixed) mixed=$2; shift ;;
     --gpus) gpus=$2; shift ;;
     --jobs) jobs=$2; shift ;;
     --mixed-jobs) mixed_jobs=$2; shift ;;
+    --mixed-formats) mixed_formats=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -74,15 +77,19 @@ same_outputs() {  # same_outputs A B: every output file of run A equals run B's
   if [ "$mixed" -gt 0 ]; then
     echo "== mixed: $mixed images"
     make_images "$work/mixed" "$mixed" mixed
-    first=""
-    for g in $gpus; do
-      for j in $mixed_jobs; do
-        name="mixed_g${g//,/_}_j$j"
-        run "$name" "$work/mixed" -g "$g" -j "$j"
-        if [ -z "$first" ]; then first=$name; else same_outputs "$first" "$name"; fi
+    for f in $mixed_formats; do
+      first=""
+      for g in $gpus; do
+        for j in $mixed_jobs; do
+          name="mixed_${f}_g${g//,/_}_j$j"
+          run "$name" "$work/mixed" -g "$g" -j "$j" -f "$f"
+          if [ -z "$first" ]; then first=$name; else same_outputs "$first" "$name"; fi
+        done
       done
     done
-    run mixed_device_cuda "$work/mixed" --device cuda -j "${mixed_jobs%% *}"
+    first="mixed_${mixed_formats%% *}_g${gpus%% *}_j${mixed_jobs%% *}"
+    first=${first//,/_}
+    run mixed_device_cuda "$work/mixed" --device cuda -j "${mixed_jobs%% *}" -f "${mixed_formats%% *}"
     same_outputs "$first" mixed_device_cuda
   fi
 } 2>&1 | tee "$out/log.txt"
