@@ -183,7 +183,7 @@ void bench_ops(const Model& model, Size s, int repeats) {
                     time_op(ctx, repeats, [&] { cuda::conv3x3(ctx, gc, xf, s.h, s.w, 0, yf, C, true,
                                                               reinterpret_cast<__half*>(cols.data()), plan.chunk_tokens); }),
                     double(N) * C * 4 * 3});  // float32 in, residual read, out written
-    rows.push_back({"conv3x3 C->C (im2col+GEMM baseline, +residual)",
+    rows.push_back({"conv3x3 C->C im2col+GEMM (baseline, +res)",
                     time_op(ctx, repeats, [&] { im2col_conv(std::max(plan.chunk_tokens, 1)); }),
                     double(N) * C * 4 * 3});
     if (kernels::conv3x3_implicit_supported(C)) {
