@@ -31,9 +31,14 @@ fi
 if [ $sanitize = 1 ]; then
   # The end-to-end forward of the default network and of the odd configs, plus the largest op cases.
   timeout 75 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin/nalasr_cuda_tests" \
-    --gtest_filter='Models/CudaForward.*nala_C64*:Models/CudaForward.*C16*:Models/CudaForward.*pola_C48*:Table/BackendOps.*H_63_W_13*:Table/BackendOps.*H_181_W_191*' \
+    --gtest_filter='Models/CudaForward.*nala_C64*:Models/CudaForward.*C16*:Models/CudaForward.*pola_C48*:Table/BackendOps.*H_63_W_13*:Table/BackendOps.*H_181_W_191*:Table/BackendOps.*conv*_H_1_W_1_C*:Table/BackendOps.*conv*_H_17_W_33_*:Table/BackendOps.*conv*_H_45_W_1_C*' \
     > "$out/sanitizer.log" 2>&1
   echo "sanitizer exit $?" >> "$out/sanitizer.log"
+  # Shared-memory hazards of the implicit-GEMM convolution (staging vs ldmatrix across tiles of one block).
+  timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/nalasr_cuda_tests" \
+    --gtest_filter='Table/BackendOps.*conv_accumulate_H_17_W_33_*:Table/BackendOps.*conv_upsample_shuffle_H_17_W_33_*' \
+    > "$out/racecheck.log" 2>&1
+  echo "racecheck exit $?" >> "$out/racecheck.log"
 fi
 repeats=20; [ $quick = 1 ] && repeats=5
 timeout 45 "$bin/nalasr_cuda_bench" --repeats $repeats > "$out/bench.log" 2>&1
@@ -45,7 +50,7 @@ timeout 15 env NALASR_CUDA_GRAPHS=0 "$bin/nalasr_cuda_bench" --repeats $repeats 
 if command -v ncu > /dev/null; then
   # The op table's second call of each kernel (the first is its warm-up); no forward passes (no kind named).
   timeout 35 ncu --clock-control none --metrics gpu__time_duration.sum \
-    -k 'regex:pass1_kernel|reduce_kernel|pass2_kernel|tail_kernel|cpe_residual|ffn_gelu' \
+    -k 'regex:pass1_kernel|reduce_kernel|pass2_kernel|tail_kernel|cpe_residual|ffn_gelu|conv3x3_implicit' \
     "$bin/nalasr_cuda_bench" --repeats 1 --kinds none 960x540 > "$out/ncu.log" 2>&1
   if [ -x "$bin/baseline/nalasr_cuda_bench" ]; then
     timeout 35 ncu --clock-control none --metrics gpu__time_duration.sum \
@@ -66,12 +71,13 @@ if [ $tests = 1 ]; then
 fi
 if [ $sanitize = 1 ]; then
   echo "=== sanitizer"; grep -E "ERROR SUMMARY|LEAK SUMMARY|Invalid|sanitizer exit|PASSED|FAILED" "$out/sanitizer.log" | head -20
+  echo "=== racecheck"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|hazard|racecheck exit|PASSED|FAILED" "$out/racecheck.log" | head -10
 fi
 echo "=== bench (CUDA graphs)"; cat "$out/bench.log"
 [ -f "$out/bench_baseline.log" ] && { echo "=== bench, baseline build"; cat "$out/bench_baseline.log"; }
 echo "=== bench (no graphs)"; cat "$out/bench_nograph.log"
 for f in ncu ncu_baseline; do
-  [ -f "$out/$f.log" ] && { echo "=== $f (time per launch)"; grep -E "pass1|reduce|pass2|tail_kernel|cpe_resid|ffn_gelu|gpu__time_duration|==ERR|==WARN" "$out/$f.log" | sed 's/^ *//' | cut -c1-160 | head -40; }
+  [ -f "$out/$f.log" ] && { echo "=== $f (time per launch)"; grep -E "pass1|reduce|pass2|tail_kernel|cpe_resid|ffn_gelu|conv3x3_impl|gpu__time_duration|==ERR|==WARN" "$out/$f.log" | sed 's/^ *//' | cut -c1-160 | head -40; }
 done
 [ $softmax = 1 ] && { echo "=== bench softmax"; cat "$out/bench_softmax.log"; }
 exit 0

@@ -13,7 +13,10 @@
 
 #include "attention_tail.cuh"
 #include "backend.h"
+#include "conv3x3.cuh"
+#include "convert.cuh"
 #include "cuda/cuda_context.h"
+#include "cuda/cuda_gemm.h"
 #include "cuda/cuda_network.h"
 #include "cuda/cuda_plan.h"
 #include "cuda/cuda_weights.h"
@@ -159,10 +162,42 @@ void bench_ops(const Model& model, Size s, int repeats) {
         double ms, bytes;
     };
     std::vector<Row> rows;
-    rows.push_back({"conv3x3 C->C (im2col+GEMM, +residual)",
-                    time_op(ctx, repeats, [&] { cuda::conv3x3(ctx, w.group_convs[0], xf, s.h, s.w, 0, yf, C, true,
+    // The network's path (the implicit-GEMM kernel for Cin a multiple of 16), then the im2col + cuBLASLt path it
+    // replaced, by chunks of the plan's size, for comparison on the same card.
+    const cuda::Conv3x3Weights& gc = w.group_convs[0];
+    auto im2col_conv = [&](int chunk) {
+        for (std::int64_t t0 = 0; t0 < N; t0 += chunk) {
+            const int count = int(std::min<std::int64_t>(chunk, N - t0));
+            auto* columns = reinterpret_cast<__half*>(cols.data());
+            kernels::im2col3x3(xf, s.h, s.w, gc.cin, 0.0f, t0, count, gc.k_pad, columns, st);
+            cuda::GemmArgs g;
+            g.m = gc.cout_pad, g.n = count, g.k = gc.k_pad;
+            g.w = gc.w, g.x = columns, g.ldx = gc.k_pad;
+            g.y = yf + t0 * C, g.ldy = C, g.out = cuda::GemmOutput::F32;
+            g.bias = gc.bias, g.accumulate = true;
+            cuda::gemm(ctx, g);
+        }
+    };
+    rows.push_back({kernels::conv3x3_implicit_supported(C) ? "conv3x3 C->C (implicit GEMM, +residual)"
+                                                           : "conv3x3 C->C (im2col+GEMM, +residual)",
+                    time_op(ctx, repeats, [&] { cuda::conv3x3(ctx, gc, xf, s.h, s.w, 0, yf, C, true,
                                                               reinterpret_cast<__half*>(cols.data()), plan.chunk_tokens); }),
-                    nC2 * 2 + nC2 * 4});
+                    double(N) * C * 4 * 3});  // float32 in, residual read, out written
+    rows.push_back({"conv3x3 C->C im2col+GEMM (baseline, +res)",
+                    time_op(ctx, repeats, [&] { im2col_conv(std::max(plan.chunk_tokens, 1)); }),
+                    double(N) * C * 4 * 3});
+    if (kernels::conv3x3_implicit_supported(C)) {
+        const cuda::Conv3x3Weights& up = w.upsample;
+        const int sc = c.scale;
+        cuda::DeviceBuffer image;
+        if (image.allocate(std::size_t(N) * sc * sc * 3 * 4))
+            rows.push_back({"upsample conv + PixelShuffle (implicit)",
+                            time_op(ctx, repeats, [&] {
+                                kernels::conv3x3_implicit_shuffle(xf, s.h, s.w, up.cin, up.w, up.k_pad, up.bias,
+                                                                  up.cout_pad, sc, reinterpret_cast<float*>(image.data()), st);
+                            }),
+                            double(N) * C * 4 + double(N) * sc * sc * 3 * 4});
+    }
     rows.push_back({"cpe + residual + LayerNorm",
                     time_op(ctx, repeats, [&] { kernels::cpe_residual_layernorm(xf, s.h, s.w, C, b.cpe1.w, b.cpe1.bias,
                                                                                 b.norm1.gamma, b.norm1.beta, 1e-5f, yf,
@@ -197,13 +232,10 @@ void bench_ops(const Model& model, Size s, int repeats) {
     std::printf("\nops at %dx%d (one call each; a block runs cpe+LN twice and every other row once):\n", s.w, s.h);
     for (const Row& r : rows)
         std::printf("  %-42s %8.3f ms  %7.0f GB/s (of the bytes it must move)\n", r.op, r.ms, r.bytes / (r.ms * 1e6));
-    // The im2col chunk size trades L2 residency of the rows against GEMM size (the plan uses N/16 in [4096, 16384]).
-    std::printf("conv3x3 C->C by im2col chunk (plan: %d tokens):", plan.chunk_tokens);
+    // The im2col chunk size traded L2 residency of the rows against GEMM size (the plan uses 16384 tokens).
+    std::printf("conv3x3 C->C by im2col chunk (baseline path; plan: %d tokens):", plan.chunk_tokens);
     for (int chunk = 4096; chunk <= kMaxChunkTried; chunk *= 2)
-        std::printf("  %d: %.3f ms", chunk, time_op(ctx, repeats, [&] {
-                        cuda::conv3x3(ctx, w.group_convs[0], xf, s.h, s.w, 0, yf, C, true,
-                                      reinterpret_cast<__half*>(cols.data()), chunk);
-                    }));
+        std::printf("  %d: %.3f ms", chunk, time_op(ctx, repeats, [&] { im2col_conv(chunk); }));
     std::printf("\n");
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) std::printf("  CUDA error: %s\n", cudaGetErrorString(e));
 }

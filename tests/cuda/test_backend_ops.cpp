@@ -1,6 +1,7 @@
 // Every CUDA kernel (and the GEMM paths built on cuBLASLt) against the CPU reference ops of core/src/cpu/ops.h,
 // over one table of ops × shapes (odd sizes, fixed seeds, random non-zero inputs), by NMSE with the tolerance
 // policy of cuda_test_util.h. The attention cores are also checked against float64 references.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -8,6 +9,7 @@
 
 #include "attention_reference.h"
 #include "attention_tail.cuh"
+#include "conv3x3.cuh"
 #include "convert.cuh"
 #include "cpu/ops.h"
 #include "cuda/cuda_context.h"
@@ -121,6 +123,48 @@ void op_conv_upsample(const OpCase& c, OpEnv& e) {
                  e.t("upsample.conv.bias").data(), w.cout, ref.data());
     check(c, "upsample conv (cout " + std::to_string(w.cout) + " padded to " + std::to_string(w.cout_pad) + ")",
           nmse(columns(d_out.download(), e.N, w.cout_pad, 0, w.cout), ref), kNmseF32Out);
+}
+
+// conv3x3_tokens over consecutive ranges of kTestChunk tokens (the upsample path's token ranges; the implicit
+// kernel's tiles then straddle the range ends), with an input offset and accumulating into y.
+void op_conv_tokens(const OpCase& c, OpEnv& e) {
+    const cuda::Conv3x3Weights& w = e.weights.group_convs[0];
+    const float offset = 0.25f;
+    const std::vector<float> x = random_floats(e.N * c.C, 25), y0 = random_floats(e.N * c.C, 26);
+    DeviceArray<float> d_x(x), d_y(y0);
+    DeviceArray<__half> cols(std::size_t(kTestChunk) * w.k_pad);
+    for (std::int64_t t0 = 0; t0 < std::int64_t(e.N); t0 += kTestChunk) {
+        const int count = int(std::min<std::int64_t>(kTestChunk, std::int64_t(e.N) - t0));
+        ASSERT_TRUE(cuda::conv3x3_tokens(e.ctx, w, d_x.get(), c.H, c.W, offset, t0, count, d_y.get() + t0 * c.C, c.C,
+                                         true, cols.get())
+                        .is_ok());
+    }
+    std::vector<float> xs(x.size()), ref(e.N * c.C);
+    for (std::size_t i = 0; i < x.size(); ++i) xs[i] = round_f16(x[i] - offset);
+    cpu::conv3x3(xs.data(), c.H, c.W, c.C, round_f16(e.t("groups.0.conv.weight")).data(),
+                 e.t("groups.0.conv.bias").data(), c.C, ref.data());
+    cpu::add_inplace(ref.data(), y0.data(), ref.size());
+    check(c, "conv3x3 by token ranges (offset 0.25, + residual)", nmse(d_y.download(), ref), kNmseF32Out);
+}
+
+// The upsample conv with PixelShuffle + 0.5 fused into the implicit kernel's epilogue (the network's path for
+// Cin a multiple of 16).
+void op_conv_upsample_shuffle(const OpCase& c, OpEnv& e) {
+    const cuda::Conv3x3Weights& w = e.weights.upsample;
+    const int s = c.scale;
+    ASSERT_TRUE(kernels::conv3x3_implicit_supported(w.cin));
+    const std::vector<float> x = random_floats(e.N * c.C, 27);
+    DeviceArray<float> d_x(x), d_out(e.N * w.cout);
+    ASSERT_EQ(kernels::conv3x3_implicit_shuffle(d_x.get(), c.H, c.W, w.cin, w.w, w.k_pad, w.bias, w.cout_pad, s,
+                                                d_out.get(), e.ctx.stream()),
+              cudaSuccess);
+    std::vector<float> conv(e.N * w.cout), ref(e.N * w.cout);
+    cpu::conv3x3(round_f16(x).data(), c.H, c.W, c.C, round_f16(e.t("upsample.conv.weight")).data(),
+                 e.t("upsample.conv.bias").data(), w.cout, conv.data());
+    cpu::pixel_shuffle(conv.data(), c.H, c.W, 3, s, ref.data());
+    for (float& v : ref) v += 0.5f;
+    check(c, "upsample conv + PixelShuffle + 0.5 (s " + std::to_string(s) + ")", nmse(d_out.download(), ref),
+          kNmseF32Out);
 }
 
 void op_linear_f16(const OpCase& c, OpEnv& e) {
@@ -303,7 +347,8 @@ void op_pixel_shuffle(const OpCase& c, OpEnv& e) {
 const std::map<std::string, std::function<void(const OpCase&, OpEnv&)>>& ops() {
     static const std::map<std::string, std::function<void(const OpCase&, OpEnv&)>> table{
         {"conv_first", op_conv_first},   {"conv_accumulate", op_conv_accumulate},
-        {"conv_upsample", op_conv_upsample}, {"linear_f16", op_linear_f16},
+        {"conv_upsample", op_conv_upsample}, {"conv_tokens", op_conv_tokens},
+        {"conv_upsample_shuffle", op_conv_upsample_shuffle}, {"linear_f16", op_linear_f16},
         {"linear_accumulate", op_linear_accumulate}, {"cpe_layernorm", op_cpe_layernorm},
         {"ffn_hidden", op_ffn_hidden},   {"nala", op_nala},
         {"pola", op_pola},               {"softmax", op_softmax},
@@ -326,6 +371,26 @@ std::vector<OpCase> op_cases() {
     add("ffn_hidden", 96, 4, 4, AttentionKind::Nala);      // 192 hidden channels: two channel runs, one partial
     add("conv_upsample", 64, 4, 4, AttentionKind::Nala);
     add("conv_upsample", 32, 4, 3, AttentionKind::Nala);  // 27 output channels, padded to 28
+    // The implicit-GEMM convolution (Cin a multiple of 16; 8×16-pixel tiles, 64 output channels per block) at
+    // edge shapes: one pixel, fewer pixels than a tile, one row / one column, W and H not multiples of the tile,
+    // several tile rows and columns, and a size with more tiles than resident blocks on small GPUs.
+    const std::vector<std::pair<int, int>> edges{{1, 1}, {5, 7}, {1, 37}, {45, 1}, {17, 33}, {9, 16}, {8, 17}};
+    auto add_edges = [&](const std::string& op, int C, int heads, int scale) {
+        for (auto [H, W] : edges) cases.push_back({op, H, W, C, heads, scale, AttentionKind::Nala});
+    };
+    add_edges("conv_accumulate", 64, 4, 4);
+    add_edges("conv_tokens", 64, 4, 4);
+    add_edges("conv_upsample", 64, 4, 4);        // 48 output channels: warps 4-7 own 16 real channels
+    add_edges("conv_upsample_shuffle", 64, 4, 4);
+    add_edges("conv_upsample_shuffle", 16, 4, 3);  // 27 channels padded to 28, Cin 16
+    add_edges("conv_upsample_shuffle", 32, 4, 2);  // 12 channels
+    cases.push_back({"conv_accumulate", 181, 191, 64, 4, 4, AttentionKind::Nala});  // 276 tiles
+    cases.push_back({"conv_upsample_shuffle", 181, 191, 64, 4, 4, AttentionKind::Nala});
+    for (int C : {16, 32, 48, 128}) add("conv_accumulate", C, 4, 4, AttentionKind::Nala);  // 128: two cout blocks
+    add("conv_accumulate", 24, 2, 4, AttentionKind::Nala);  // Cin 24: the im2col + GEMM path
+    add("conv_tokens", 48, 4, 4, AttentionKind::Nala);
+    add("conv_tokens", 24, 2, 4, AttentionKind::Nala);      // im2col path by token ranges
+    add("conv_upsample", 24, 2, 2, AttentionKind::Nala);    // im2col path, 12 output channels
     add("pixel_shuffle", 64, 4, 4, AttentionKind::Nala);
     add("pixel_shuffle", 32, 4, 3, AttentionKind::Nala);
     add("nala", 64, 4, 4, AttentionKind::Nala);   // d = 16

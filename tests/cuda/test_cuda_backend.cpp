@@ -84,7 +84,9 @@ INSTANTIATE_TEST_SUITE_P(
                       E2ECase{config(AttentionKind::Softmax), 37, 29},
                       E2ECase{config(AttentionKind::Nala, 16, 4, 1, 2, 3), 13, 7},   // d = 4, 27 output channels
                       E2ECase{config(AttentionKind::Nala, 32, 1, 2, 1, 2), 63, 1},   // d = 32, one row
-                      E2ECase{config(AttentionKind::Pola, 48, 2, 1, 1, 2), 1, 40}),  // d = 24, one column
+                      E2ECase{config(AttentionKind::Pola, 48, 2, 1, 1, 2), 1, 40},   // d = 24, one column
+                      // C = 24: not a multiple of 16, so every 3×3 conv takes the im2col + GEMM path
+                      E2ECase{config(AttentionKind::Nala, 24, 2, 1, 1, 2), 19, 11}),
     [](const ::testing::TestParamInfo<E2ECase>& info) { return info.param.name(); });
 
 TEST(CudaBackend, ArenaIsReusedAndResizedAcrossSizes) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "attention_tail.cuh"
+#include "conv3x3.cuh"
 #include "convert.cuh"
 #include "cuda/cuda_check.h"
 #include "dwconv.cuh"
@@ -14,18 +15,6 @@ namespace nalasr::cuda {
 namespace {
 
 constexpr float kLayerNormEps = 1e-5f;
-
-// im2col rows of tokens [t0, t0 + count) and their GEMM into y (count rows, row stride ldy).
-Status conv_chunk(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset,
-                  std::int64_t t0, int count, float* y, std::int64_t ldy, bool accumulate, __half* columns) {
-    NALASR_CUDA_CHECK(kernels::im2col3x3(src, H, W, w.cin, offset, t0, count, w.k_pad, columns, ctx.stream()));
-    GemmArgs g;
-    g.m = w.cout_pad, g.n = count, g.k = w.k_pad;
-    g.w = w.w, g.x = columns, g.ldx = w.k_pad;
-    g.y = y, g.ldy = ldy, g.out = GemmOutput::F32;
-    g.bias = w.bias, g.accumulate = accumulate;
-    return gemm(ctx, g);
-}
 
 class Forward {
 public:
@@ -126,14 +115,20 @@ private:
         return Status::ok();
     }
 
-    // upsample.conv a chunk at a time, each chunk shuffled straight into the output image (+0.5).
+    // upsample.conv + PixelShuffle + 0.5 into the output image: in one implicit-GEMM pass where the kernel takes
+    // Cin, else a chunk at a time through Buf::UpsampleOut, each chunk shuffled straight into the image.
     Status upsample(const float* y) {
         const Conv3x3Weights& w = weights_.upsample;
+        if (kernels::conv3x3_implicit_supported(w.cin)) {
+            NALASR_CUDA_CHECK(kernels::conv3x3_implicit_shuffle(y, H_, W_, w.cin, w.w, w.k_pad, w.bias, w.cout_pad,
+                                                                cfg_.scale, buf<float>(Buf::Output), ctx_.stream()));
+            return Status::ok();
+        }
         float* conv_out = buf<float>(Buf::UpsampleOut);
         for (std::int64_t t0 = 0; t0 < N_; t0 += plan_.chunk_tokens) {
             const int count = int(std::min<std::int64_t>(plan_.chunk_tokens, N_ - t0));
             NALASR_RETURN_IF_ERROR(
-                conv_chunk(ctx_, w, y, H_, W_, 0.0f, t0, count, conv_out, w.cout_pad, false, buf<__half>(Buf::Columns)));
+                conv3x3_tokens(ctx_, w, y, H_, W_, 0.0f, t0, count, conv_out, w.cout_pad, false, buf<__half>(Buf::Columns)));
             NALASR_CUDA_CHECK(kernels::pixel_shuffle_add_half(conv_out, w.cout_pad, t0, count, W_, 3, cfg_.scale,
                                                               buf<float>(Buf::Output), ctx_.stream()));
         }
@@ -161,12 +156,34 @@ private:
 
 }  // namespace
 
+Status conv3x3_tokens(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset,
+                      std::int64_t t0, int count, float* y, std::int64_t ldy, bool accumulate, __half* columns) {
+    if (kernels::conv3x3_implicit_supported(w.cin)) {
+        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, t0, count, w.w, w.k_pad, w.bias,
+                                                    w.cout_pad, y, ldy, accumulate, ctx.stream()));
+        return Status::ok();
+    }
+    NALASR_CUDA_CHECK(kernels::im2col3x3(src, H, W, w.cin, offset, t0, count, w.k_pad, columns, ctx.stream()));
+    GemmArgs g;
+    g.m = w.cout_pad, g.n = count, g.k = w.k_pad;
+    g.w = w.w, g.x = columns, g.ldx = w.k_pad;
+    g.y = y, g.ldy = ldy, g.out = GemmOutput::F32;
+    g.bias = w.bias, g.accumulate = accumulate;
+    return gemm(ctx, g);
+}
+
 Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset, float* out,
                std::int64_t ldy, bool accumulate, __half* columns, int chunk_tokens) {
     const std::int64_t N = std::int64_t(H) * W;
+    if (kernels::conv3x3_implicit_supported(w.cin)) {  // no im2col rows: the whole image in one launch
+        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, 0, N, w.w, w.k_pad, w.bias, w.cout_pad,
+                                                    out, ldy, accumulate, ctx.stream()));
+        return Status::ok();
+    }
     for (std::int64_t t0 = 0; t0 < N; t0 += chunk_tokens) {
         const int count = int(std::min<std::int64_t>(chunk_tokens, N - t0));
-        NALASR_RETURN_IF_ERROR(conv_chunk(ctx, w, src, H, W, offset, t0, count, out + t0 * ldy, ldy, accumulate, columns));
+        NALASR_RETURN_IF_ERROR(
+            conv3x3_tokens(ctx, w, src, H, W, offset, t0, count, out + t0 * ldy, ldy, accumulate, columns));
     }
     return Status::ok();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "conv3x3.cuh"
 #include "linear_attention.cuh"
 
 namespace nalasr::cuda {
@@ -31,7 +32,11 @@ ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
     p.work_ld = std::max(4 * c.channels, 2 * c.ffn_ratio * c.channels);
     p.chunk_tokens = int(std::min<std::size_t>(
         N, std::clamp<std::size_t>(N / 16, kMinConvChunkTokens, kMaxConvChunkTokens)));
-    const std::size_t k_pad = std::max<std::size_t>(round_up(27, 8), round_up(9 * C, 8));
+    // im2col rows: conv_first's (Cin = 3) always; those of the C-input convs only where the implicit-GEMM kernel
+    // does not take them (conv3x3 in cuda_network.cpp makes the same choice).
+    const std::size_t k_pad = kernels::conv3x3_implicit_supported(c.channels)
+                                  ? round_up(27, 8)
+                                  : std::max<std::size_t>(round_up(27, 8), round_up(9 * C, 8));
     const std::size_t upsample_cout = round_up(3 * s2, 4);
     const std::size_t chunk = std::size_t(p.chunk_tokens);
 
@@ -47,7 +52,9 @@ ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
     b[std::size_t(Buf::Rope)] = c.attention == AttentionKind::Nala
                                     ? (std::size_t(height) + std::size_t(width)) * std::size_t(c.head_dim() / 4) * 8
                                     : 0;
-    b[std::size_t(Buf::UpsampleOut)] = chunk * upsample_cout * sizeof(float);
+    // The implicit kernel shuffles the upsample conv's output straight into the image (Forward::upsample).
+    b[std::size_t(Buf::UpsampleOut)] =
+        kernels::conv3x3_implicit_supported(c.channels) ? 0 : chunk * upsample_cout * sizeof(float);
     b[std::size_t(Buf::Output)] = N * s2 * 3 * sizeof(float);
     b[std::size_t(Buf::SamplesIn)] = N * kMaxSampleBytesPerPixel;
     b[std::size_t(Buf::SamplesOut)] = N * s2 * kMaxSampleBytesPerPixel;

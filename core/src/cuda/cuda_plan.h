@@ -11,8 +11,9 @@
 //
 // Residuals are float32 (two buffers, ping-pong); the group input y is kept in float16; the long skip feat is not
 // kept at all: conv_first is run again on the (small) input image at stage 2. The work buffer holds a block's
-// wide float16 tensors (qkvg, or fc1's output and the FFN hidden); 3×3 convolutions run as im2col GEMMs over
-// chunks of tokens. predict = arena + the cuBLAS workspace; the weights (resident since the backend was
+// wide float16 tensors (qkvg, or fc1's output and the FFN hidden); 3×3 convolutions with C inputs run as
+// implicit GEMMs (kernels/conv3x3.cuh: no buffer, the upsample conv shuffles straight into the output image) when
+// C is a multiple of 16 (≤ 128), else, like conv_first (3 inputs), as im2col GEMMs over chunks of tokens. predict = arena + the cuBLAS workspace; the weights (resident since the backend was
 // created) are not part of it.
 #pragma once
 
@@ -33,10 +34,10 @@ enum class Buf {
     Group16,        // (N, C) float16: y, the group's input, for the group residual
     Normed,         // (N, C) float16: LayerNorm output, the input of qkvg and fc1
     Work,           // (N, work_ld) float16
-    Columns,        // (chunk, k_pad) float16 im2col rows
+    Columns,        // (chunk, k_pad) float16 im2col rows (k_pad of conv_first only when C takes the implicit path)
     Attention,      // attention scratch (linear: partials + state; softmax: scores + v and o of one head)
     Rope,           // RoPE (cos, sin) tables (nala), written once per arena
-    UpsampleOut,    // (chunk, cout_pad) float32 output of the upsample conv
+    UpsampleOut,    // (chunk, cout_pad) float32 output of the upsample conv (im2col path only; else 0 bytes)
     Output,         // (sH, sW, 3) float32
     SamplesIn,      // (N, ≤ 4) u8/u16 input image as the host holds it (integer-sample path only)
     SamplesOut,     // (sH, sW, ≤ 4) u8/u16 output image (integer-sample path only)
