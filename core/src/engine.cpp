@@ -293,8 +293,8 @@ private:
                 stats->warnings.push_back("the network's result is " + found);
                 return Status::ok();
             }
-            return {StatusCode::NumericalError, "the network's result (" + backend_->name() + ") has " + found +
-                                                    "; the model's weights may be broken"};
+            return {StatusCode::NumericalError, "the network's float32 result on " + backend_->name() + " has " +
+                                                    found + "; the model's weights may be broken"};
         }
         const std::string what = "the half-precision result of " + backend_->name() + " had " + found;
         const Backend* float32 = nullptr;
