@@ -171,6 +171,26 @@ TEST_F(CliTest, SetupErrorsExitWith2) {
     EXPECT_EQ(run_cli({"--help"}).exit_code, 0);
 }
 
+// Weights whose float32 result overflows to NaN/Inf (the loader refuses NaN weights, not large ones): the file fails
+// with numerical_error and nothing is written, instead of a black image (docs/robustness.md).
+TEST_F(CliTest, NonFiniteResultFailsInsteadOfWritingABlackImage) {
+    nalasr::Model model = nalasr::Model::random(tiny_config(), 7);
+    model.mutable_tensors()["conv_first.bias"].data[0] = 3e38f;
+    const fs::path broken = dir_ / "overflow.safetensors";
+    ASSERT_TRUE(model.save_file(broken));
+    ASSERT_TRUE(nalasr::save_image(dir_ / "a.png", random_image(8, 6, 3, nalasr::SampleType::U8, 5)).is_ok());
+    const fs::path report = dir_ / "report.json";
+    CliRun run = run_cli({"upscale", (dir_ / "a.png").string(), "-o", (dir_ / "out.png").string(), "-m",
+                          broken.string(), "--device", "cpu", "--report", report.string()});
+    std::printf("%s", run.output.c_str());
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.output.find("NaN/Inf values"), std::string::npos) << run.output;
+    EXPECT_FALSE(fs::exists(dir_ / "out.png"));
+    const auto json = nlohmann::json::parse(read_text(report), nullptr, false);
+    ASSERT_FALSE(json.is_discarded());
+    EXPECT_EQ(json["files"][0]["status"], "numerical_error");
+}
+
 TEST_F(CliTest, OutputTooLargeForTheFormatIsRefusedBeforeComputing) {
     ASSERT_TRUE(nalasr::save_image(dir_ / "wide.png", random_image(8200, 1, 3, nalasr::SampleType::U8, 6)).is_ok());
     CliRun run = run_cli({"upscale", (dir_ / "wide.png").string(), "-o", (dir_ / "out").string(), "-f", "webp", "-m",

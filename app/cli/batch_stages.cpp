@@ -108,6 +108,8 @@ Upscaled engine_stage(const Loaded& in, const Job& job, const Engine& engine, co
     const std::vector<StageTime> read_stage = std::move(r.stats.stages);
     Status st = engine.upscale(in.image, &up.image, params, &r.stats);
     r.stats.stages.insert(r.stats.stages.begin(), read_stage.begin(), read_stage.end());
+    // e.g. a half-precision result redone in float32 on the CPU: printed and reported like the file's own warnings
+    r.warnings.insert(r.warnings.end(), r.stats.warnings.begin(), r.stats.warnings.end());
     if (!st) {
         r.status = about_input(r.input, st);
         up.does_not_fit = st.code() == StatusCode::OutOfMemory;

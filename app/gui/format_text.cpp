@@ -1,6 +1,7 @@
 #include "format_text.h"
 
 #include <QLocale>
+#include <QStringList>
 #include <cmath>
 
 namespace nalasr::gui {
@@ -29,6 +30,12 @@ QString format_duration(double seconds) {
 QString format_count(std::size_t count) {
     QLocale english(QLocale::English);
     return english.toString(qulonglong(count));
+}
+
+QString join_warnings(const std::vector<std::string>& warnings) {
+    QStringList parts;
+    for (const std::string& warning : warnings) parts << QString::fromStdString(warning);
+    return parts.join(QStringLiteral("; "));
 }
 
 }  // namespace nalasr::gui

@@ -77,7 +77,10 @@ void QueueController::on_job_finished(const JobResult& result) {
                              .arg(name, format_duration(result.seconds), format_count(result.stats.tokens),
                                   format_bytes(result.stats.observed_peak_bytes),
                                   QString::fromStdString(result.stats.backend),
-                                  format_bytes(result.stats.peak_host_rss_bytes)));
+                                  format_bytes(result.stats.peak_host_rss_bytes)) +
+                         (result.stats.warnings.empty()
+                              ? QString()
+                              : tr(" · Warning: %1").arg(join_warnings(result.stats.warnings))));
             break;
         case JobState::Failed:
             ++failed_;

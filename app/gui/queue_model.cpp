@@ -20,10 +20,14 @@ QString QueueModel::status_line(const QueueItem& item) const {
         case JobState::Queued: return QStringLiteral("Queued");
         case JobState::Running:
             return QStringLiteral("Running: %1 %2 %").arg(item.stage).arg(qRound(item.progress * 100));
-        case JobState::Done:
-            return QStringLiteral("Done in %1 · %2 tokens · peak %3")
-                .arg(format_duration(r.seconds), format_count(r.stats.tokens),
-                     format_bytes(r.stats.observed_peak_bytes));
+        case JobState::Done: {
+            QString line = QStringLiteral("Done in %1 · %2 tokens · peak %3")
+                               .arg(format_duration(r.seconds), format_count(r.stats.tokens),
+                                    format_bytes(r.stats.observed_peak_bytes));
+            // e.g. the GPU's half-precision result was redone in float32 on the CPU (the tooltip has the sentence)
+            if (!r.stats.warnings.empty()) line += QStringLiteral(" · Warning: ") + join_warnings(r.stats.warnings);
+            return line;
+        }
         case JobState::Failed: return QStringLiteral("Error: ") + r.message;
         case JobState::Skipped: return QStringLiteral("Skipped: ") + r.message;
         case JobState::Cancelled: return QStringLiteral("Cancelled");
@@ -45,6 +49,8 @@ QVariant QueueModel::data(const QModelIndex& index, int role) const {
             QString tip = item.input;
             if (!item.result.output.isEmpty()) tip += QStringLiteral("\n→ ") + item.result.output;
             if (!item.result.message.isEmpty()) tip += QLatin1Char('\n') + item.result.message;
+            for (const std::string& warning : item.result.stats.warnings)
+                tip += QStringLiteral("\nWarning: ") + QString::fromStdString(warning);
             if (item.state == JobState::Done)
                 tip += QStringLiteral("\n%1 · host peak RSS %2")
                            .arg(QString::fromStdString(item.result.stats.backend),

@@ -25,6 +25,12 @@ struct ForwardStats {
     // e.g. upload / network / download; CUDA adds "wait": for another call's GPU work or staging buffer (and,
     // the first time, for allocating that buffer)
     std::vector<StageTime> stages;
+    // The check of the network's float output, before any conversion to samples (where NaN would become 0):
+    // how many values are NaN or ±Inf, and the largest finite value (0 when none is positive). Backends that
+    // compute in reduced precision fill these and set output_checked; the Engine checks the others' output itself.
+    bool output_checked = false;
+    std::size_t non_finite_outputs = 0;
+    float max_output = 0.0f;
 };
 
 // Progress and cancellation for one forward pass. `report` receives a fraction in [0, 1] of the network;
@@ -64,6 +70,10 @@ public:
         (void)in, (void)out, (void)control, (void)stats;
         return {StatusCode::Internal, name() + " does not convert samples"};
     }
+
+    // Whether this backend computes in reduced precision (CUDA: float16 activations), so that the Engine redoes an
+    // image whose output is non-finite or black on a float32 CPU backend (docs/robustness.md).
+    virtual bool reduced_precision() const { return false; }
 
     // The memory planner's peak working memory for an input of this size (bytes, no allocation).
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;

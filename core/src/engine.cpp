@@ -2,10 +2,14 @@
 #include "nalasr/engine.h"
 
 #include <chrono>
+#include <cmath>
+#include <memory>
+#include <mutex>
 #include <opencv2/imgproc.hpp>
 
 #include "backend.h"
 #include "cpu/host_memory.h"
+#include "engine_internal.h"
 #include "sample_convert.h"
 
 namespace nalasr {
@@ -46,6 +50,36 @@ double ms_since(Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+// The output check (docs/robustness.md). An output is black when every value is below half an 8-bit step (every
+// sample would be written as 0 at 8 bits); that counts against it only when some colour value of the input is at
+// least one 8-bit step.
+constexpr float kBlackOutput = 0.5f / 255.0f, kVisibleInput = 1.0f / 255.0f;
+
+// What the check found in one output.
+struct OutputCheck {
+    std::size_t non_finite = 0;  // NaN and ±Inf values
+    float max = 0.0f;            // the largest finite value, 0 when none is positive
+    bool black() const { return max < kBlackOutput; }
+};
+
+// The host check of a float output (backends that do not check their own).
+OutputCheck check_floats(const std::vector<float>& values) {
+    OutputCheck check;
+    for (float v : values) {
+        if (!std::isfinite(v)) ++check.non_finite;
+        else if (v > check.max) check.max = v;
+    }
+    return check;
+}
+
+// The largest of values[0, n), 0 when none is positive.
+float max_value(const float* values, std::size_t n) {
+    float max = 0.0f;
+    for (std::size_t i = 0; i < n; ++i)
+        if (values[i] > max) max = values[i];  // NaN compares false
+    return max;
+}
+
 Status check_size(int width, int height, int scale) {
     if (width <= 0 || height <= 0)
         return {StatusCode::InvalidArgument,
@@ -60,8 +94,9 @@ Status check_size(int width, int height, int scale) {
 
 class EngineImpl final : public Engine {
 public:
-    EngineImpl(const ModelConfig& config, std::unique_ptr<Backend> backend)
-        : config_(config), backend_(std::move(backend)) {}
+    EngineImpl(const ModelConfig& config, std::unique_ptr<Backend> backend, BackendFactory float32_backend)
+        : config_(config), backend_(std::move(backend)),
+          float32_factory_(backend_->reduced_precision() ? std::move(float32_backend) : BackendFactory()) {}
 
     // The public entry points turn a failed allocation anywhere below into OutOfMemory instead of an exception.
     Status upscale(const Image& in, Image* out, const UpscaleParams& params, UpscaleStats* stats) const override {
@@ -105,10 +140,10 @@ private:
 
         // Backends that convert samples themselves (CUDA, for 8- and 16-bit images) take the image as it is;
         // for the others the colour is converted to float RGB here and back after the network.
-        const bool backend_converts = backend_->converts_samples(in.type);
+        bool backend_converts = backend_->converts_samples(in.type);
         auto t = Clock::now();
         report(0.0, "prepare");
-        const std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
+        std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
         const std::vector<float> alpha = alpha_plane(in);
         local.stages.push_back({"prepare", ms_since(t)});
         report(kPrepareEnd, "prepare");
@@ -120,8 +155,38 @@ private:
             if (backend_converts) return backend_->forward_samples(in, &result, control, forward_stats);
             return backend_->forward(rgb.data(), in.width, in.height, &upscaled, control, forward_stats);
         };
-        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, &local); !st) return st;
+        ForwardStats forward_stats;
+        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, &local, &forward_stats); !st) return st;
         if (aborted()) return {StatusCode::Cancelled, "cancelled"};
+
+        // The output check; a rejected half-precision result is redone in float32 on float RGB.
+        auto input_rgb = [&]() -> const std::vector<float>& {
+            if (rgb.empty()) rgb = colour_to_rgb(in);
+            return rgb;
+        };
+        auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
+            const std::vector<float>& image = input_rgb();
+            ForwardStats redo_stats;
+            if (Status st = backend.forward(image.data(), in.width, in.height, &upscaled, control, &redo_stats); !st)
+                return st;
+            backend_converts = false;  // the result is now `upscaled`
+            result = Image();
+            *redo_check = checked(redo_stats, upscaled);
+            return Status::ok();
+        };
+        // A backend that converts samples and does not check its float output cannot be checked here.
+        if (forward_stats.output_checked || !backend_converts) {
+            const OutputCheck check = checked(forward_stats, upscaled);
+            const std::size_t values = std::size_t(in.width) * in.height * 3 * config_.scale * config_.scale;
+            if (Status st = check_output(check, values, [&] {
+                const std::vector<float>& image = input_rgb();
+                return max_value(image.data(), image.size());
+            }, redo, params,
+                                         kPrepareEnd, kNetworkEnd, &local);
+                !st)
+                return st;
+            if (aborted()) return {StatusCode::Cancelled, "cancelled"};
+        }
 
         const int s = config_.scale, out_w = in.width * s, out_h = in.height * s;
         std::vector<float> out_alpha;
@@ -167,32 +232,120 @@ private:
         auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
             return backend_->forward(rgb, width, height, out, control, forward_stats);
         };
-        if (Status st = run_backend(forward, params, 0.0, 1.0, &local); !st) return st;
+        ForwardStats forward_stats;
+        if (Status st = run_backend(forward, params, 0.0, 1.0, &local, &forward_stats); !st) return st;
+        const std::size_t pixels = std::size_t(width) * height;
+        auto input_max = [&] { return max_value(rgb, pixels * 3); };
+        auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
+            ForwardStats redo_stats;
+            if (Status st = backend.forward(rgb, width, height, out, control, &redo_stats); !st) return st;
+            *redo_check = checked(redo_stats, *out);
+            return Status::ok();
+        };
+        if (Status st = check_output(checked(forward_stats, *out), out->size(), input_max, redo, params, 0.0, 1.0,
+                                     &local);
+            !st)
+            return st;
         local.total_ms = ms_since(start);
         local.peak_host_rss_bytes = cpu::peak_rss_bytes();
         if (stats) *stats = std::move(local);
         return Status::ok();
     }
 
-    // Runs `forward(control, stats)` (a forward pass of the backend), mapping its progress onto [begin, end] of
-    // the overall fraction.
-    template <typename Forward>
-    Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end,
-                       UpscaleStats* stats) const {
+    // Progress and cancellation of a forward pass: its progress mapped onto [begin, end] of the overall fraction.
+    static ForwardControl make_control(const UpscaleParams& params, double begin, double end, const char* stage) {
         ForwardControl control;
         if (params.progress)
-            control.report = [&](double f) { params.progress(begin + (end - begin) * f, "network"); };
+            control.report = [&params, begin, end, stage](double f) {
+                params.progress(begin + (end - begin) * f, stage);
+            };
         if (params.should_abort) control.cancelled = params.should_abort;
-        ForwardStats forward_stats;
-        if (Status st = forward(control, &forward_stats); !st) return st;
-        stats->planned_peak_bytes = forward_stats.planned_peak_bytes;
-        stats->observed_peak_bytes = forward_stats.observed_peak_bytes;
-        stats->stages.insert(stats->stages.end(), forward_stats.stages.begin(), forward_stats.stages.end());
+        return control;
+    }
+
+    // Runs `forward(control, forward_stats)` (a forward pass of the backend), mapping its progress onto [begin, end]
+    // of the overall fraction; its memory figures and stages go to `stats`.
+    template <typename Forward>
+    Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end, UpscaleStats* stats,
+                       ForwardStats* forward_stats) const {
+        if (Status st = forward(make_control(params, begin, end, "network"), forward_stats); !st) return st;
+        stats->planned_peak_bytes = forward_stats->planned_peak_bytes;
+        stats->observed_peak_bytes = forward_stats->observed_peak_bytes;
+        stats->stages.insert(stats->stages.end(), forward_stats->stages.begin(), forward_stats->stages.end());
+        return Status::ok();
+    }
+
+    // Acts on the output check of the backend's pass (`values` floats; `input_max()` the input's largest colour
+    // value, asked for only when the output is black). A good output passes. A rejected one from a reduced-precision
+    // backend is redone by `redo(float32 backend, control, &check of its output)`, with a warning in `stats`, and fails only
+    // when the float32 result has NaN/Inf values too. Without a float32 backend to redo it on, NaN/Inf values fail
+    // and a black output passes with a warning.
+    template <typename InputMax, typename Redo>
+    Status check_output(const OutputCheck& check, std::size_t values, InputMax input_max, Redo redo,
+                        const UpscaleParams& params, double begin, double end, UpscaleStats* stats) const {
+        const bool non_finite = check.non_finite > 0;
+        if (!non_finite && !(check.black() && input_max() >= kVisibleInput)) return Status::ok();
+        const std::string found = non_finite ? std::to_string(check.non_finite) + " NaN/Inf values (of " +
+                                                   std::to_string(values) + ")"
+                                             : "all black for an input that is not";
+        if (!float32_factory_) {
+            if (!non_finite) {
+                stats->warnings.push_back("the network's result is " + found);
+                return Status::ok();
+            }
+            return {StatusCode::NumericalError, "the network's float32 result on " + backend_->name() + " has " +
+                                                    found + "; the model's weights may be broken"};
+        }
+        const std::string what = "the half-precision result of " + backend_->name() + " had " + found;
+        const Backend* float32 = nullptr;
+        if (Status st = float32_backend(&float32); !st)
+            return {st.code() == StatusCode::OutOfMemory ? st.code() : StatusCode::NumericalError,
+                    what + ", and the float32 CPU backend to redo it on could not be created: " + st.message()};
+
+        const auto start = Clock::now();
+        OutputCheck again;
+        if (Status st = redo(*float32, make_control(params, begin, end, "float32 redo"), &again); !st) {
+            if (st.code() == StatusCode::Cancelled) return st;
+            return {st.code(), what + "; redoing it in float32 on the CPU failed: " + st.message()};
+        }
+        stats->stages.push_back({"float32 redo", ms_since(start)});
+        if (again.non_finite)
+            return {StatusCode::NumericalError, what + "; redone in float32 on the CPU, the result has " +
+                                                    std::to_string(again.non_finite) +
+                                                    " NaN/Inf values too: the model's weights may be broken"};
+        std::string warning = what + "; redone in float32 on the CPU (slower)";
+        if (!non_finite && again.black()) warning += "; the float32 result is black too";
+        stats->warnings.push_back(std::move(warning));
+        return Status::ok();
+    }
+
+    // The check of a pass's float output `values`: the backend's own when it made one, else done here.
+    static OutputCheck checked(const ForwardStats& stats, const std::vector<float>& values) {
+        if (stats.output_checked) return {stats.non_finite_outputs, stats.max_output};
+        return check_floats(values);
+    }
+
+    // The float32 backend for redoing rejected results, created the first time one is needed.
+    Status float32_backend(const Backend** out) const {
+        std::lock_guard<std::mutex> lock(float32_mutex_);
+        if (!float32_) {
+            std::unique_ptr<Backend> backend;
+            try {
+                if (Status st = float32_factory_(&backend); !st) return st;
+            } catch (const std::bad_alloc&) {
+                return {StatusCode::OutOfMemory, "out of host memory while preparing the model's weights"};
+            }
+            float32_ = std::move(backend);
+        }
+        *out = float32_.get();
         return Status::ok();
     }
 
     ModelConfig config_;
     std::unique_ptr<Backend> backend_;
+    const BackendFactory float32_factory_;  // empty unless backend_ computes in reduced precision
+    mutable std::mutex float32_mutex_;
+    mutable std::unique_ptr<Backend> float32_;  // created under float32_mutex_, then only read
 };
 
 }  // namespace
@@ -218,13 +371,27 @@ Status Engine::create(const Model& model, const EngineParams& params, std::uniqu
     if (!out) return {StatusCode::InvalidArgument, "Engine::create: no output pointer"};
     if (params.cpu_threads < 0) return {StatusCode::InvalidArgument, "cpu_threads must be 0 (all cores) or positive"};
     std::unique_ptr<Backend> backend;
+    BackendFactory float32;
     try {
         if (Status st = create_backend(model, params, &backend); !st) return st;
+        // A half-precision backend gets a float32 CPU backend to redo rejected results on, created when first
+        // needed from a copy of the weights (a few MB for the built-in models).
+        if (backend->reduced_precision()) {
+            auto weights = std::make_shared<const Model>(model);
+            float32 = [weights, threads = params.cpu_threads](std::unique_ptr<Backend>* cpu) {
+                return create_cpu_backend(*weights, threads, cpu);
+            };
+        }
     } catch (const std::bad_alloc&) {
         return {StatusCode::OutOfMemory, "out of host memory while preparing the model's weights"};
     }
-    *out = std::make_unique<EngineImpl>(model.config(), std::move(backend));
+    *out = make_engine(model.config(), std::move(backend), std::move(float32));
     return Status::ok();
+}
+
+std::unique_ptr<Engine> make_engine(const ModelConfig& config, std::unique_ptr<Backend> backend,
+                                    BackendFactory float32_backend) {
+    return std::make_unique<EngineImpl>(config, std::move(backend), std::move(float32_backend));
 }
 
 }  // namespace nalasr

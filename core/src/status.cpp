@@ -15,6 +15,7 @@ const char* status_code_name(StatusCode code) {
         case StatusCode::Cancelled: return "cancelled";
         case StatusCode::BackendUnavailable: return "backend_unavailable";
         case StatusCode::Internal: return "internal";
+        case StatusCode::NumericalError: return "numerical_error";
     }
     return "unknown";
 }

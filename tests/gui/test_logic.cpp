@@ -163,6 +163,12 @@ void LogicTest::queue_model_states() {
     QCOMPARE(pending[0].id, b);
     QVERIFY(model.data(model.index(0), Qt::DisplayRole).toString().contains("65,536 tokens"));
     QVERIFY(model.data(model.index(1), Qt::DisplayRole).toString().contains("not an image"));
+    QVERIFY(!model.data(model.index(0), Qt::DisplayRole).toString().contains("Warning"));
+    // The engine's warnings (a half-precision result redone in float32) show on the line and in the tooltip.
+    done.stats.warnings = {"redone in float32 on the CPU (slower)"};
+    model.set_result(done);
+    QVERIFY(model.data(model.index(0), Qt::DisplayRole).toString().contains("Warning: redone in float32"));
+    QVERIFY(model.data(model.index(0), Qt::ToolTipRole).toString().contains("Warning: redone in float32"));
     model.set_running(b);
     model.reset_running();
     QCOMPARE(model.item(b)->state, JobState::Queued);

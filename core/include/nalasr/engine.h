@@ -20,6 +20,10 @@
 //
 // Thread safety: upscale() is const and may be called from several threads at once on one Engine; each call
 // uses its own working memory (the CUDA backend serialises calls on its stream).
+//
+// Output check: every result is checked for NaN/Inf values and for black output from an input that is not black.
+// A half-precision (CUDA) result that fails is redone in float32 on the CPU, with a warning in UpscaleStats; a
+// float32 result with NaN/Inf values fails with NumericalError. A NaN or black image is never returned silently.
 #pragma once
 
 #include <cstddef>
@@ -70,7 +74,7 @@ struct UpscaleParams {
 };
 
 struct StageTime {
-    std::string stage;  // "prepare", "upload", "network", "download", "alpha", "convert"
+    std::string stage;  // "prepare", "upload", "network", "download", "float32 redo", "alpha", "convert"
     double ms = 0;
 };
 
@@ -82,6 +86,9 @@ struct UpscaleStats {
     std::size_t planned_peak_bytes = 0;   // the planner's prediction of working memory (device, or host for CPU)
     std::size_t observed_peak_bytes = 0;  // as measured (cudaMemGetInfo / the CPU arena's high-water mark)
     std::size_t peak_host_rss_bytes = 0;  // process peak resident set size after the call
+    // Things the caller should show, one sentence each, e.g. that the GPU's half-precision result had NaN/Inf
+    // values and the image was redone in float32 on the CPU (docs/robustness.md).
+    std::vector<std::string> warnings;
 };
 
 class Engine {

@@ -21,6 +21,7 @@ enum class StatusCode {
     Cancelled,          // the abort callback asked to stop
     BackendUnavailable, // e.g. --device cuda on a machine without a usable NVIDIA GPU
     Internal,           // a bug: please report
+    NumericalError,     // the network's output has NaN/Inf values even in float32 (broken weights?)
 };
 
 // Short stable name of a code ("out_of_memory"), for JSON reports and logs.

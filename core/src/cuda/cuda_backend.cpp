@@ -21,6 +21,7 @@
 #include "cuda/cuda_weights.h"
 #include "cuda/pinned_staging.h"
 #include "dwconv.cuh"
+#include "finite_check.cuh"
 #include "linear_attention.cuh"
 #include "sample_io.cuh"
 
@@ -126,20 +127,48 @@ Status allocate_image(int width, int height, int channels, SampleType type, Imag
     return Status::ok();
 }
 
-// What one pass took: milliseconds per stage, and the memory figures.
+// What one pass took: milliseconds per stage, the memory figures, and the output check.
 struct PassReport {
     double wait_ms = 0, upload_ms = 0, network_ms = 0, download_ms = 0;
     std::size_t planned_bytes = 0, observed_bytes = 0;
+    std::size_t non_finite = 0;
+    float max_output = 0.0f;
 
     void write(ForwardStats* stats) const {
         if (!stats) return;
         stats->planned_peak_bytes = planned_bytes;
         stats->observed_peak_bytes = observed_bytes;
+        stats->output_checked = true;
+        stats->non_finite_outputs = non_finite;
+        stats->max_output = max_output;
         stats->stages.push_back({"wait", wait_ms});
         stats->stages.push_back({"upload", upload_ms});
         stats->stages.push_back({"network", network_ms});
         stats->stages.push_back({"download", download_ms});
     }
+};
+
+// Where the output check (finite_check.cuh) lands: its device result, and a pinned host copy so that the copy is
+// enqueued like the download. Allocated once, at creation (pinned allocations synchronise the device, which must
+// not happen while another thread captures a graph); used under the backend's lock.
+class CheckBuffers {
+public:
+    ~CheckBuffers() {
+        if (host_) cudaFreeHost(host_);
+    }
+    Status allocate() {
+        NALASR_RETURN_IF_ERROR(device_.allocate(sizeof(kernels::FiniteCheck)));
+        void* p = nullptr;
+        NALASR_CUDA_CHECK(cudaMallocHost(&p, sizeof(kernels::FiniteCheck)));
+        host_ = static_cast<kernels::FiniteCheck*>(p);
+        return Status::ok();
+    }
+    kernels::FiniteCheck* device() const { return reinterpret_cast<kernels::FiniteCheck*>(device_.data()); }
+    kernels::FiniteCheck* host() const { return host_; }
+
+private:
+    cuda::DeviceBuffer device_;
+    kernels::FiniteCheck* host_ = nullptr;
 };
 
 // Four timing events, destroyed with the scope.
@@ -162,6 +191,7 @@ public:
 
     Status init(const Model& model) {
         NALASR_RETURN_IF_ERROR(ctx_.activate());
+        NALASR_RETURN_IF_ERROR(check_.allocate());
         return cuda::upload_weights(model, &weights_);
     }
 
@@ -181,6 +211,8 @@ public:
     bool converts_samples(SampleType type) const override {
         return type == SampleType::U8 || type == SampleType::U16;
     }
+
+    bool reduced_precision() const override { return true; }
 
     Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
                    ForwardStats* stats) const override {
@@ -269,8 +301,9 @@ public:
 
 private:
     // One pass under the lock: the memory check, the arena, then `upload(plan, arena, stream)` (enqueues the input
-    // into Buf::Input), the network, `download(plan, arena, stream)` (enqueues Buf::Output's way to the host), each
-    // timed with events; returns once the download has landed. `report` gets the time waited for the lock added, the GPU stage times and the memory.
+    // into Buf::Input), the network and the check of its float output (counted in "network"), `download(plan,
+    // arena, stream)` (enqueues Buf::Output's way to the host), each timed with events; returns once the download
+    // has landed. `report` gets the time waited for the lock added, the GPU stage times, the memory and the check.
     template <typename Upload, typename Download>
     Status run_pass(int width, int height, const ForwardControl& control, Upload upload, Download download,
                     PassReport* report) const {
@@ -313,10 +346,18 @@ private:
         if (Status st = upload(plan, arena, s); !st) return failed(st);
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
         if (Status st = run_network(plan, control); !st) return failed(st);
+        // Before the download, which may convert to samples (NaN → 0): a few tens of µs for a 4K output.
+        NALASR_CUDA_CHECK(kernels::check_finite(reinterpret_cast<const float*>(arena + plan.offset(Buf::Output)),
+                                                std::int64_t(plan.bytes[std::size_t(Buf::Output)] / sizeof(float)),
+                                                check_.device(), s));
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
         if (Status st = download(plan, arena, s); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaMemcpyAsync(check_.host(), check_.device(), sizeof(kernels::FiniteCheck),
+                                          cudaMemcpyDeviceToHost, s));
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[3], s));
         NALASR_CUDA_CHECK(cudaStreamSynchronize(s));
+        report->non_finite = std::size_t(check_.host()->non_finite);
+        report->max_output = kernels::finite_check_max(*check_.host());
         NALASR_CUDA_CHECK(cudaMemGetInfo(&free_after, &total));
 
         report->planned_bytes = planned;
@@ -374,6 +415,7 @@ private:
     mutable int arena_width_ = 0, arena_height_ = 0;  // the input size the arena (and graph) were made for
     mutable ForwardGraph graph_;
     mutable cuda::StagingPool staging_;
+    CheckBuffers check_;  // used under mutex_
     const bool use_graphs_ = graphs_enabled();
 };
 
