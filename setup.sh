@@ -21,7 +21,7 @@ JOBS="${JOBS:-$(nproc)}"
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libtiff-dev zlib1g-dev libopenblas-dev libomp-dev
+  libtiff-dev zlib1g-dev libdeflate-dev libopenblas-dev libomp-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev
   qt6-base-dev qt6-charts-dev
   clang libclang-rt-dev

@@ -1,5 +1,5 @@
-// Pixel codecs behind load_image/save_image: OpenCV imgcodecs for PNG/JPEG/WebP/BMP, libtiff for TIFF, and a
-// small PNG writer for grey + alpha (a layout OpenCV's PNG encoder lacks).
+// Pixel codecs behind load_image/save_image: OpenCV imgcodecs for PNG/JPEG/WebP/BMP, libtiff for TIFF, and our
+// own PNG writer (libdeflate; several times faster than OpenCV's, and it has grey + alpha, which OpenCV's lacks).
 #pragma once
 
 #include <filesystem>
@@ -22,8 +22,8 @@ Status decode_opencv(ByteView bytes, const ContainerInfo& info, Image* out);
 // Encodes an image whose sample type and channels the format can hold (see save_image) into `out`.
 Status encode_opencv(const Image& image, ImageFormat format, const SaveOptions& options, Bytes* out);
 
-// Encodes a 2-channel (grey + alpha) u8/u16 image as PNG.
-Bytes encode_png_grey_alpha(const Image& image, int compression);
+// Encodes a u8/u16 image of 1-4 channels as PNG (no metadata chunks); compression is SaveOptions::png_compression.
+Status encode_png(const Image& image, int compression, Bytes* out);
 
 // Reads the first page of a TIFF file; pages and warnings go to `info`.
 Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, Image* out, LoadInfo* info);

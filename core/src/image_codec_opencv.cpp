@@ -90,7 +90,6 @@ Status decode_opencv(ByteView bytes, const ContainerInfo& info, Image* out) {
 Status encode_opencv(const Image& image, ImageFormat format, const SaveOptions& options, Bytes* out) {
     std::vector<int> params;
     switch (format) {
-    case ImageFormat::Png: params = {cv::IMWRITE_PNG_COMPRESSION, std::clamp(options.png_compression, 0, 9)}; break;
     case ImageFormat::Jpeg: params = {cv::IMWRITE_JPEG_QUALITY, std::clamp(options.jpeg_quality, 1, 100)}; break;
     case ImageFormat::Webp: params = {cv::IMWRITE_WEBP_QUALITY, std::clamp(options.webp_quality, 1, 101)}; break;
     default: break;

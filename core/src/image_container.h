@@ -38,7 +38,7 @@ Status webp_insert_metadata(Bytes* webp, const Bytes& icc_profile, const Bytes& 
 // A PNG chunk (length, type, data, CRC) appended to `out`.
 void append_png_chunk(Bytes* out, const char type[4], ByteView data);
 
-// zlib helpers (PNG iCCP and IDAT).
+// zlib helpers (PNG iCCP; tests build PNG fixtures with zlib_deflate).
 Status zlib_inflate(ByteView compressed, std::size_t max_size, Bytes* out);
 Bytes zlib_deflate(ByteView data, int level);
 

@@ -1,5 +1,5 @@
 // PNG container: IHDR dimensions, iCCP/eXIf metadata, and metadata insertion after IHDR.
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <algorithm>
 
@@ -27,8 +27,7 @@ void append_png_chunk(Bytes* out, const char type[4], ByteView data) {
     std::size_t type_at = out->size();
     out->insert(out->end(), type, type + 4);
     out->insert(out->end(), data.begin(), data.end());
-    uLong crc = crc32(0L, out->data() + type_at, uInt(4 + data.size()));
-    append_be32(out, std::uint32_t(crc));
+    append_be32(out, libdeflate_crc32(0, out->data() + type_at, 4 + data.size()));
 }
 
 Status probe_png(ByteView b, ContainerInfo* info) {
@@ -53,7 +52,7 @@ Status probe_png(ByteView b, ContainerInfo* info) {
         // Checking CRCs here keeps libpng from printing its own complaints to stderr.
         std::uint32_t stored_crc = 0;
         read_be32(b, at + 8 + len, &stored_crc);
-        if (crc32(0L, b.data() + at + 4, uInt(4 + len)) != stored_crc)
+        if (libdeflate_crc32(0, b.data() + at + 4, 4 + std::size_t(len)) != stored_crc)
             return {StatusCode::CorruptData, "PNG chunk '" + std::string(b.begin() + at + 4, b.begin() + at + 8) +
                                                  "' has a bad checksum (corrupt file)"};
         if (starts_with(b, at + 4, "iCCP", 4)) {

@@ -47,8 +47,8 @@ Status save_converted(const std::filesystem::path& path, const Image& image, Ima
         return temp.commit();
     }
     Bytes encoded;
-    if (format == ImageFormat::Png && image.channels == 2) {
-        encoded = encode_png_grey_alpha(image, options.png_compression);
+    if (format == ImageFormat::Png) {
+        if (auto st = encode_png(image, options.png_compression, &encoded); !st) return st;
     } else if (auto st = encode_opencv(image, format, options, &encoded); !st) {
         return st;
     }

@@ -1,4 +1,5 @@
-// zlib inflate/deflate for PNG chunks (compressed ICC profiles, the IDAT stream of the grey + alpha writer).
+// zlib inflate/deflate for PNG chunks (compressed ICC profiles). Image data (IDAT) is compressed with libdeflate
+// by the PNG writer (image_png_writer.cpp).
 #include <zlib.h>
 
 #include "image_container.h"
