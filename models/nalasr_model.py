@@ -55,7 +55,8 @@ class ModelConfig:
         return ModelConfig(**d)
 
 
-DEPTHWISE_IMPLS = ("cudnn", "shift")
+DEPTHWISE_IMPLS = ("cudnn", "shift", "triton")
+_triton_dwconv = None  # the triton_dwconv module, imported by set_depthwise("triton") only (CPU: no Triton)
 
 
 def conv_tokens(conv, x):
@@ -63,13 +64,21 @@ def conv_tokens(conv, x):
     return conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 
-def depthwise_tokens(x, weight, bias, impl):
-    """Depthwise k x k conv (zero padding, same size) of token-major x (B, H, W, C).
+def depthwise_tokens(x, weight, bias, impl, residual=False):
+    """Depthwise k x k conv (zero padding, same size) of token-major x (B, H, W, C); + x if residual.
 
     "cudnn": F.conv2d on the channels_last view. "shift": the sum of k^2 shifted, per-channel-weighted copies
     of x, accumulated in float32; inside torch.compile it becomes one fused elementwise kernel forward and a
-    few fused kernels backward, which beats cuDNN's grouped-conv weight gradient on these shapes.
+    few fused kernels backward, which beats cuDNN's grouped-conv weight gradient on these shapes. "triton":
+    one Triton kernel forward and one backward (triton_dwconv.py), with the residual fused in.
     """
+    if impl == "triton":
+        return _triton_dwconv.dwconv_triton(x, weight, bias, residual)
+    out = _depthwise_untiled(x, weight, bias, impl)
+    return x + out if residual else out
+
+
+def _depthwise_untiled(x, weight, bias, impl):
     k = weight.shape[-1]
     if impl == "cudnn":
         out = F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=k // 2, groups=x.shape[-1])
@@ -94,6 +103,10 @@ class DepthwiseConv(nn.Conv2d):
 
     def forward(self, x):
         return depthwise_tokens(x, self.weight, self.bias, self.impl)
+
+    def plus_input(self, x):
+        """x + self(x), in one kernel with the "triton" implementation."""
+        return depthwise_tokens(x, self.weight, self.bias, self.impl, residual=True)
 
 
 def depthwise(channels, kernel):
@@ -169,7 +182,7 @@ class PolaAttention(nn.Module):
     def forward(self, x, rope):
         b, h, w, c = x.shape
         q, k, v, g = self.qkvg(x).chunk(4, dim=-1)
-        k = k + self.kpos(k)
+        k = self.kpos.plus_input(k)
         lepe = self._lepe_all_heads(v)
         with float32_region(x):
             sigma = F.softplus(_as_float(self.scale))
@@ -197,7 +210,7 @@ class FeedForward(nn.Module):
 
     def forward(self, u):
         t = F.gelu(self.fc1(u))
-        return self.fc2(t + self.dwconv(t))
+        return self.fc2(self.dwconv.plus_input(t))
 
 
 class Block(nn.Module):
@@ -212,9 +225,9 @@ class Block(nn.Module):
         self.ffn = FeedForward(cfg)
 
     def forward(self, x, rope):
-        x = x + self.cpe1(x)
+        x = self.cpe1.plus_input(x)
         x = x + self.attn(self.norm1(x), rope)
-        x = x + self.cpe2(x)
+        x = self.cpe2.plus_input(x)
         return x + self.ffn(self.norm2(x))
 
 
@@ -273,6 +286,12 @@ class NalaSR(nn.Module):
     def set_depthwise(self, impl):
         if impl not in DEPTHWISE_IMPLS:
             raise ValueError(f"depthwise implementation must be one of {DEPTHWISE_IMPLS}")
+        if impl == "triton":
+            global _triton_dwconv
+            import triton_dwconv
+            if not triton_dwconv.AVAILABLE:
+                raise RuntimeError("depthwise 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
+            _triton_dwconv = triton_dwconv
         for m in self.modules():
             if isinstance(m, DepthwiseConv):
                 m.impl = impl
