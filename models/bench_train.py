@@ -8,6 +8,9 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   fast-graph      fast, with the whole step captured in a CUDA graph (what train.py runs)
   triton          as fast, with the fused Triton attention kernels (triton_attention.py; train.py --attention-impl)
   triton-graph    as fast-graph, with the fused Triton attention kernels
+  triton-dw       as triton, with the Triton depthwise convs too (triton_dwconv.py; train.py --depthwise triton)
+  triton-dw-graph as triton-graph, with the Triton depthwise convs too
+  fast-dw-graph   as fast-graph, with the Triton depthwise convs (the depthwise gain alone)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -143,7 +146,9 @@ def main():
     variants = {"plain-eager": ("plain", False, "cudnn", False), "plain-compiled": ("plain", True, "cudnn", False),
                 "fast-cudnn": ("fast", True, "cudnn", False), "fast": ("fast", True, "shift", False),
                 "fast-graph": ("fast", True, "shift", True),
-                "triton": ("triton", True, "shift", False), "triton-graph": ("triton", True, "shift", True)}
+                "triton": ("triton", True, "shift", False), "triton-graph": ("triton", True, "shift", True),
+                "triton-dw": ("triton", True, "triton", False), "triton-dw-graph": ("triton", True, "triton", True),
+                "fast-dw-graph": ("fast", True, "triton", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
@@ -151,13 +156,13 @@ def main():
         try:
             model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
         except Exception as exc:  # noqa: BLE001 -- a kernel failure must not cost the other variants
-            if not variant.startswith("triton"):
+            if "triton" not in variant and "-dw" not in variant:
                 raise
             print(f"{variant:<26s} FAILED: {type(exc).__name__}: {str(exc)[:400]}", flush=True)
             torch.compiler.reset()
             continue
-        if variant in ("fast", "triton"):
-            breakdown(model, opt, batches, bank, ms, args, variant)
+        if variant in ("fast", "triton", "triton-dw"):
+            breakdown(model, opt, batches, bank, ms, args, variants[variant][0])
         timings[variant] = ms
         torch.compiler.reset()
     if args.json:

@@ -78,6 +78,15 @@ def depthwise_tokens(x, weight, bias, impl, residual=False):
     return x + out if residual else out
 
 
+def enable_triton_depthwise():
+    """Imports triton_dwconv for depthwise_tokens(..., "triton"); raises where Triton or custom ops are missing."""
+    global _triton_dwconv
+    import triton_dwconv
+    if not triton_dwconv.AVAILABLE:
+        raise RuntimeError("depthwise 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
+    _triton_dwconv = triton_dwconv
+
+
 def _depthwise_untiled(x, weight, bias, impl):
     k = weight.shape[-1]
     if impl == "cudnn":
@@ -287,11 +296,7 @@ class NalaSR(nn.Module):
         if impl not in DEPTHWISE_IMPLS:
             raise ValueError(f"depthwise implementation must be one of {DEPTHWISE_IMPLS}")
         if impl == "triton":
-            global _triton_dwconv
-            import triton_dwconv
-            if not triton_dwconv.AVAILABLE:
-                raise RuntimeError("depthwise 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
-            _triton_dwconv = triton_dwconv
+            enable_triton_depthwise()
         for m in self.modules():
             if isinstance(m, DepthwiseConv):
                 m.impl = impl

@@ -64,7 +64,9 @@ def parse_args(argv=None):
     ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
-    ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift"))
+    ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift", "triton"),
+                    help="depthwise convs: cudnn, shift (shifted sums, compiled) or triton (kernels of "
+                         "triton_dwconv.py; used only if their self-check passes on this machine, else shift)")
     ap.add_argument("--attention-impl", default="fast", choices=("fast", "triton"),
                     help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
                          "if their self-check passes on this machine, else fast)")
@@ -110,6 +112,21 @@ def use_attention_impl(model, impl, device):
     if ok:
         model.set_formulation("triton")
     return "triton" if ok else "fast"
+
+
+def use_depthwise(model, impl, device):
+    """Switches the depthwise convs to `impl`; for triton only after its self-check passes here (else shift)."""
+    if impl != "triton":
+        model.set_depthwise(impl)
+        return impl
+    try:
+        import triton_dwconv
+        ok, message = triton_dwconv.self_check(device)
+    except Exception as exc:  # noqa: BLE001 -- e.g. no Triton on this machine
+        ok, message = False, f"{type(exc).__name__}: {exc}"
+    print(f"depthwise triton: self-check {'passed' if ok else 'FAILED, keeping shift'} ({message})")
+    model.set_depthwise("triton" if ok else "shift")
+    return "triton" if ok else "shift"
 
 
 def compile_blocks(model, mode):
@@ -310,7 +327,8 @@ def main():
     bank = PairBank(args.train, cfg.scale, args.patch, device)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
-    model = build_model(cfg, device, args.depthwise)
+    model = build_model(cfg, device, "shift")
+    use_depthwise(model, args.depthwise, device)
     use_attention_impl(model, args.attention_impl, device)
     opt = make_optimizer(model, args)
     data_gen = torch.Generator(device=device)
