@@ -165,6 +165,8 @@ def _pixels(t):
 
 def _check(x, weight):
     c, k = x.shape[-1], weight.shape[-1]
+    # pixel indices are int32 in the kernels (addresses are int64)
+    assert x.shape[0] * x.shape[1] * x.shape[2] < 2 ** 31 - 4096, "more than 2^31 pixels"
     assert weight.shape == (c, 1, k, k) and k % 2 == 1, f"depthwise weight (C, 1, k, k), k odd; got {weight.shape}"
     return weight.reshape(c, k * k).contiguous(), k
 
