@@ -6,7 +6,7 @@
      odd sizes, partial pixel tiles and channel blocks, several backward programs, strided x (a channel chunk)
      and dy, both backward variants (FUSED_BWD on/off); every output element must be stored exactly once
   3. nalasr_model still imports and runs without Triton; set_depthwise("triton") refuses with a clear error
-Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about a minute)
+Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about 10 s)
 """
 import sys
 
