@@ -35,8 +35,9 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
         ->capture_default_str();
     cmd->add_option("-g,--gpu", o.gpus,
-                    "CUDA devices, comma-separated (e.g. 0,1; see `nalasr info`): one engine per GPU, each file goes to "
-                    "the next free one. Implies --device cuda");
+                    "CUDA devices, comma-separated, each an index or part of the name as `nalasr info` prints them "
+                    "(e.g. 0,1 or H100 or \"rtx 4090\",0; case-insensitive; a name matching several GPUs chooses them "
+                    "all): one engine per GPU, each file goes to the next free one. Implies --device cuda");
     cmd->add_option("--report", o.report, "Write a JSON report: per file sizes, times, memory; totals; model");
     cmd->add_option("-f,--format", o.format, "Output format: png, jpg, webp, tiff or bmp (default: the input's)")
         ->check(CLI::IsMember({"png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"}));

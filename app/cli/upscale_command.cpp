@@ -50,16 +50,17 @@ void print_result(const FileResult& r) {
     std::fflush(stdout);
 }
 
-// The CUDA devices of -g, which implies --device cuda; without -g, device 0 of --device. Returns an error text.
+// The CUDA devices of -g (indices or names), which implies --device cuda; without -g, device 0 of --device. Returns an error text.
 std::string choose_gpus(const UpscaleOptions& options, BackendKind* backend, std::vector<int>* gpus) {
     if (options.gpus.empty()) {
         *gpus = {0};
         return "";
     }
-    if (std::string why = parse_gpu_list(options.gpus, gpus); !why.empty()) return why;
+    std::vector<GpuChoice> choices;
+    if (std::string why = parse_gpu_list(options.gpus, &choices); !why.empty()) return why;
     if (*backend == BackendKind::Cpu) return "-g/--gpu picks CUDA devices; it cannot be combined with --device cpu";
     *backend = BackendKind::Cuda;
-    return check_gpus_exist(*gpus, list_gpus(), cuda_compiled());
+    return resolve_gpus(choices, list_gpus(), cuda_compiled(), gpus);
 }
 
 }  // namespace

@@ -27,7 +27,13 @@ Status encode_png(const Image& image, int compression, Bytes* out);
 
 // Reads the first page of a TIFF file; pages and warnings go to `info`.
 Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, Image* out, LoadInfo* info);
-// Writes a TIFF (deflate-compressed, any sample type and channel count, ICC profile as TIFFTAG_ICCPROFILE).
+// Writes a TIFF (deflate-compressed, any sample type and channel count, ICC profile as TIFFTAG_ICCPROFILE). The
+// EXIF block's descriptive IFD0 fields (description, make, model, software, date, artist, host, copyright) go to
+// the TIFF's IFD0, its EXIF and GPS sub-IFDs to the TIFF's (TIFFTAG_EXIFIFD, TIFFTAG_GPSIFD), without the maker
+// note and with PixelX/YDimension set to this image's size; the orientation is 1.
 Status save_tiff(const std::filesystem::path& path, const Image& image);
+// The EXIF block of a TIFF file (classic TIFF; empty for BigTIFF or when it has none): the descriptive IFD0
+// fields and the EXIF and GPS sub-IFDs, with orientation 1 (load_tiff applies the TIFF's orientation).
+Bytes tiff_exif_block(ByteView file);
 
 }  // namespace nalasr::detail

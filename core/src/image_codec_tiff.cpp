@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "image_codec.h"
+#include "image_exif.h"
 #include "image_transform.h"
 
 namespace nalasr::detail {
@@ -171,6 +172,100 @@ Status with_reason(const Status& st, const TiffMessages& messages) {
     return {st.code(), text};
 }
 
+// EXIF in TIFF: the EXIF block's IFD0 fields that describe the picture are fields of the TIFF's own IFD0 (the
+// rest of its IFD0 describes the pixel layout, which is the writer's); its EXIF and GPS sub-IFDs are sub-IFDs
+// of the TIFF, pointed to by TIFFTAG_EXIFIFD and TIFFTAG_GPSIFD.
+constexpr std::uint16_t kDescriptiveTags[] = {
+    TIFFTAG_IMAGEDESCRIPTION, TIFFTAG_MAKE, TIFFTAG_MODEL,        TIFFTAG_SOFTWARE,
+    TIFFTAG_DATETIME,         TIFFTAG_ARTIST, TIFFTAG_HOSTCOMPUTER, TIFFTAG_COPYRIGHT,
+};
+constexpr std::uint16_t kMakerNoteTag = 0x927C;  // vendor data with offsets into the file it came from
+constexpr std::uint16_t kPixelXDimensionTag = 0xA002, kPixelYDimensionTag = 0xA003;
+
+bool is_descriptive(std::uint16_t tag) {
+    return std::find(std::begin(kDescriptiveTags), std::end(kDescriptiveTags), tag) != std::end(kDescriptiveTags);
+}
+
+// An ASCII entry's text up to its first NUL.
+std::string entry_text(const ExifEntry& e) {
+    const auto end = std::find(e.value.begin(), e.value.end(), std::uint8_t(0));
+    return std::string(e.value.begin(), end);
+}
+
+// Value k of an entry as an integer: integer types as they are, the bytes of ASCII/UNDEFINED as bytes.
+bool entry_integer(const ExifEntry& e, std::uint32_t k, std::int64_t* v) {
+    if ((e.type == kExifAscii || e.type == kExifUndefined) && k < e.value.size()) {
+        *v = e.value[k];
+        return true;
+    }
+    return exif_integer(e, k, v);
+}
+
+// Sets an entry of the EXIF or GPS sub-IFD in the current custom directory, in the form libtiff's definition of
+// its tag wants (TIFFSetField's arguments depend on it); tags libtiff does not know are defined first with the
+// entry's own type. False (nothing set) when the entry does not fit the definition.
+bool set_exif_field(TIFF* t, const ExifEntry& e) {
+    const TIFFField* field = TIFFFindField(t, e.tag, TIFF_ANY);
+    if (!field) {
+        static char name[] = "NalasrExifField";  // libtiff keeps the pointer
+        TIFFFieldInfo info{e.tag, TIFF_VARIABLE2, TIFF_VARIABLE2, TIFFDataType(e.type), FIELD_CUSTOM, 1, 1, name};
+        if (TIFFMergeFieldInfo(t, &info, 1) != 0 || !(field = TIFFFindField(t, e.tag, TIFF_ANY))) return false;
+    }
+    const TIFFDataType type = TIFFFieldDataType(field);
+    const bool passcount = TIFFFieldPassCount(field);
+    const int writecount = TIFFFieldWriteCount(field);
+    if (type == TIFF_ASCII) {
+        if (e.type != kExifAscii) return false;
+        std::string text = entry_text(e);
+        if (passcount) return TIFFSetField(t, e.tag, std::uint32_t(text.size() + 1), text.c_str());
+        return TIFFSetField(t, e.tag, text.c_str());
+    }
+    if (e.type == kExifAscii) return false;
+    const int size = TIFFFieldSetGetSize(field);
+    const bool real = type == TIFF_RATIONAL || type == TIFF_SRATIONAL || type == TIFF_FLOAT || type == TIFF_DOUBLE;
+    const bool signed_int = type == TIFF_SBYTE || type == TIFF_SSHORT || type == TIFF_SLONG;
+    if (size != 1 && size != 2 && size != 4 && size != 8) return false;
+    if (real && size != 4 && size != 8) return false;
+    // The values as libtiff stores them: integers of `size` bytes, or float/double.
+    std::vector<std::uint8_t> values(std::size_t(e.count) * std::size_t(size));
+    for (std::uint32_t k = 0; k < e.count; ++k) {
+        std::uint8_t* at = values.data() + std::size_t(k) * std::size_t(size);
+        if (real) {
+            double d = 0;
+            if (!exif_number(e, k, &d)) return false;
+            const float f = float(d);
+            size == 4 ? std::memcpy(at, &f, 4) : std::memcpy(at, &d, 8);
+        } else {
+            std::int64_t v = 0;
+            if (!entry_integer(e, k, &v)) return false;
+            std::memcpy(at, &v, std::size_t(size));  // the low bytes (little-endian)
+        }
+    }
+    if (passcount) return TIFFSetField(t, e.tag, e.count, values.data());
+    if (writecount > 1) return e.count == std::uint32_t(writecount) && TIFFSetField(t, e.tag, values.data());
+    if (e.count != 1) return false;
+    if (writecount != 1) return TIFFSetField(t, e.tag, values.data());  // variable count without one: an array of 1
+    std::int64_t v = 0;
+    if (real) {
+        double d = 0;
+        exif_number(e, 0, &d);
+        return TIFFSetField(t, e.tag, d);
+    }
+    entry_integer(e, 0, &v);
+    if (type == TIFF_LONG || type == TIFF_IFD) return TIFFSetField(t, e.tag, std::uint32_t(v));
+    if (type == TIFF_SLONG) return TIFFSetField(t, e.tag, std::int32_t(v));
+    if (size <= 2) return TIFFSetField(t, e.tag, signed_int ? int(v) : int(std::uint32_t(v) & (size == 1 ? 0xff : 0xffff)));
+    return false;
+}
+
+// Writes one sub-IFD (created by `create`) after the image; its offset goes to *offset. Entries libtiff refuses
+// are left out.
+bool write_sub_ifd(TIFF* t, int (*create)(TIFF*), const std::vector<ExifEntry>& entries, std::uint64_t* offset) {
+    if (create(t) != 0) return false;
+    for (const ExifEntry& e : entries) set_exif_field(t, e);
+    return TIFFWriteCustomDirectory(t, offset);
+}
+
 }  // namespace
 
 Status load_tiff(const std::filesystem::path& path, const LoadOptions& options, Image* out, LoadInfo* info) {
@@ -260,6 +355,19 @@ Status save_tiff(const std::filesystem::path& path, const Image& image) {
     }
     if (!image.icc_profile.empty())
         TIFFSetField(t, TIFFTAG_ICCPROFILE, std::uint32_t(image.icc_profile.size()), image.icc_profile.data());
+    ExifIfds exif;
+    if (!image.exif.empty()) parse_exif_ifds(image.exif, &exif);
+    for (const ExifEntry& e : exif.ifd0)  // the orientation stays 1: the pixels are upright
+        if (is_descriptive(e.tag) && e.type == kExifAscii) TIFFSetField(t, e.tag, entry_text(e).c_str());
+    std::erase_if(exif.exif, [](const ExifEntry& e) { return e.tag == kMakerNoteTag; });
+    for (ExifEntry& e : exif.exif) {  // the size of this image, not of the one the EXIF came with
+        if (e.tag != kPixelXDimensionTag && e.tag != kPixelYDimensionTag) continue;
+        e = ExifEntry{e.tag, kExifLong, 1, {}};
+        append_le32(&e.value, std::uint32_t(e.tag == kPixelXDimensionTag ? image.width : image.height));
+    }
+    // Placeholders, so that IFD0 has room for the sub-IFD offsets when it is written again below.
+    if (!exif.exif.empty()) TIFFSetField(t, TIFFTAG_EXIFIFD, std::uint64_t(0));
+    if (!exif.gps.empty()) TIFFSetField(t, TIFFTAG_GPSIFD, std::uint64_t(0));
     TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
 
     std::vector<std::uint8_t> row(image.row_bytes());  // libtiff may modify the buffer it is given
@@ -268,8 +376,36 @@ Status save_tiff(const std::filesystem::path& path, const Image& image) {
         if (TIFFWriteScanline(t, row.data(), std::uint32_t(y), 0) < 0)
             return with_reason({StatusCode::IoError, "write failed"}, messages);
     }
-    if (!TIFFFlush(t)) return with_reason({StatusCode::IoError, "write failed"}, messages);
+    if (exif.exif.empty() && exif.gps.empty()) {
+        if (!TIFFFlush(t)) return with_reason({StatusCode::IoError, "write failed"}, messages);
+        return Status::ok();
+    }
+    // The image's IFD first, then the sub-IFDs after it, then IFD0 again with their offsets (libtiff's way:
+    // a custom directory is written on its own, and its offset set in the main one).
+    if (!TIFFWriteDirectory(t)) return with_reason({StatusCode::IoError, "write failed"}, messages);
+    std::uint64_t exif_offset = 0, gps_offset = 0;
+    if (!exif.exif.empty() && !write_sub_ifd(t, TIFFCreateEXIFDirectory, exif.exif, &exif_offset))
+        return with_reason({StatusCode::IoError, "writing the EXIF fields failed"}, messages);
+    if (!exif.gps.empty() && !write_sub_ifd(t, TIFFCreateGPSDirectory, exif.gps, &gps_offset))
+        return with_reason({StatusCode::IoError, "writing the GPS fields failed"}, messages);
+    if (!TIFFSetDirectory(t, 0)) return with_reason({StatusCode::IoError, "write failed"}, messages);
+    if (exif_offset) TIFFSetField(t, TIFFTAG_EXIFIFD, exif_offset);
+    if (gps_offset) TIFFSetField(t, TIFFTAG_GPSIFD, gps_offset);
+    if (!TIFFRewriteDirectory(t)) return with_reason({StatusCode::IoError, "write failed"}, messages);
     return Status::ok();
+}
+
+Bytes tiff_exif_block(ByteView file) {
+    ExifIfds exif;
+    if (!parse_exif_ifds(file, &exif)) return {};
+    std::erase_if(exif.ifd0, [](const ExifEntry& e) { return !is_descriptive(e.tag); });
+    if (exif.empty()) return {};
+    // load_tiff applies the TIFF's orientation to the pixels, so the block says they are upright.
+    ExifEntry orientation{TIFFTAG_ORIENTATION, kExifShort, 1, {1, 0}};
+    exif.ifd0.insert(std::lower_bound(exif.ifd0.begin(), exif.ifd0.end(), orientation,
+                                      [](const ExifEntry& a, const ExifEntry& b) { return a.tag < b.tag; }),
+                     orientation);
+    return build_exif(exif);
 }
 
 }  // namespace nalasr::detail

@@ -1,5 +1,6 @@
 // load_image: read the file, detect the format from its bytes, check the pixel limit from the header, decode,
-// then apply JPEG EXIF orientation. Every failure is a Status whose message starts with the path.
+// then apply JPEG EXIF orientation (TIFF: its orientation tag, and its EXIF fields become an EXIF block).
+// Every failure is a Status whose message starts with the path.
 #include <cstdio>
 
 #include "image_codec.h"
@@ -46,8 +47,10 @@ Status load_image(const std::filesystem::path& path, Image* out, const LoadOptio
 
     li.format = detect_format(bytes);
     if (li.format == ImageFormat::Tiff) {
+        Bytes exif = tiff_exif_block(bytes);
         bytes = Bytes();  // libtiff reads the file itself
         if (auto st = load_tiff(path, options, out, &li); !st) return prefixed(path, st);
+        out->exif = std::move(exif);
         return Status::ok();
     }
 

@@ -3,6 +3,7 @@
 // Skips without a GPU.
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,20 @@ TEST_F(MultiGpuCliTest, OneGpuListWritesWhatDeviceCudaWrites) {
     EXPECT_NE(output.find("running on cuda:0"), std::string::npos) << output;
     EXPECT_NE(output.find("images/s"), std::string::npos) << output;
     expect_same_files("cuda", "g0");
+}
+
+// `-g NAME` (any case) runs on every GPU whose name contains it, and writes the bytes `-g 0` writes.
+TEST_F(MultiGpuCliTest, GpuChosenByNameRunsOnEveryGpuOfThatName) {
+    const std::vector<GpuInfo> gpus = list_gpus();
+    std::string name = gpus[0].name;
+    for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+    upscale("g0", {"-g", "0"});
+    const std::string output = upscale("named", {"-g", name, "-j", "4"});
+    for (const GpuInfo& gpu : gpus) {
+        const bool chosen = gpu.name.find(gpus[0].name) != std::string::npos;
+        EXPECT_EQ(output.find("cuda:" + std::to_string(gpu.index) + " ") != std::string::npos, chosen) << output;
+    }
+    expect_same_files("g0", "named");
 }
 
 TEST_F(MultiGpuCliTest, EveryGpuTakesFilesAndTheBytesStayTheSame) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "image_container.h"
+#include "image_exif.h"
 #include "nalasr/image.h"
 #include "nalasr/model.h"
 #include "random_image.h"
@@ -18,8 +19,11 @@ using namespace nalasr;
 
 namespace {
 
-// EXIF with only the orientation tag (little endian), and a stand-in ICC profile.
-const std::vector<std::uint8_t> kExif = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+// EXIF with the orientation, a camera make and an EXIF sub-IFD (so that the TIFF seeds hold EXIF fields too),
+// and a stand-in ICC profile.
+const std::vector<std::uint8_t> kExif = detail::build_exif(
+    {.ifd0 = {{0x010F, detail::kExifAscii, 5, {'N', 'a', 'l', 'a', 0}}, {0x0112, detail::kExifShort, 1, {6, 0}}},
+     .exif = {{0x8827, detail::kExifShort, 1, {0x90, 0x01}}, {0x9003, detail::kExifAscii, 5, {'2', '0', '2', '4', 0}}}});
 const std::vector<std::uint8_t> kIcc(128, 0x42);
 
 // An 8-bit palette PNG, which the encoders do not write.
