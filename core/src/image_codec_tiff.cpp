@@ -263,7 +263,11 @@ bool set_exif_field(TIFF* t, const ExifEntry& e) {
 bool write_sub_ifd(TIFF* t, int (*create)(TIFF*), const std::vector<ExifEntry>& entries, std::uint64_t* offset) {
     if (create(t) != 0) return false;
     for (const ExifEntry& e : entries) set_exif_field(t, e);
-    return TIFFWriteCustomDirectory(t, offset);
+    const bool written = TIFFWriteCustomDirectory(t, offset);
+    // libtiff 4.5 keeps the custom directory's values until a directory is freed; switching back to IFD0 does not
+    // free them (LeakSanitizer), so free them here.
+    TIFFFreeDirectory(t);
+    return written;
 }
 
 }  // namespace
