@@ -15,7 +15,6 @@ GPU script (PyTorch >= 2.4 with Triton); prints one PASS/FAIL line per check and
 Usage: python3 models/check_fused_attention.py [--quick] (skips 4 and 5) [--skip-ref] (skips 1)
 """
 import argparse
-import sys
 import time
 
 import torch
@@ -23,20 +22,15 @@ import torch
 import attention_math as am
 import fused_attention_ref as ref
 from cuda_timing import cuda_time_ms
+from device_check import FAILS, exit_with_status, report, require_triton
 import triton_attention as tri
 
-FAILS = []
 
 
 def rel(a, b):
     a, b = a.double(), b.double()
     return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
-
-def report(name, ok, detail):
-    print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
-    if not ok:
-        FAILS.append(name)
 
 
 def inputs(b, h, w, c, dtype, device, seed, scale=1.0):
@@ -283,11 +277,7 @@ def main():
     ap.add_argument("--skip-ref", action="store_true", help="skip the checks of the PyTorch reference")
     args = ap.parse_args()
     device = "cuda"
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton available: {tri.AVAILABLE}",
-          flush=True)
-    if not tri.AVAILABLE:
-        report("triton importable", False, "no triton / torch.library.custom_op")
-        sys.exit(1)
+    require_triton(tri.AVAILABLE)
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"kernels: block {tri.BLOCK_T}, chunk {tri.CHUNK}, {tri.NUM_WARPS} warp(s), dot {tri.DOT_MODE!r}")
     for kind in ("nala", "pola"):
@@ -319,7 +309,7 @@ def main():
             except Exception as exc:  # noqa: BLE001
                 print(f"  timing {kind} failed: {type(exc).__name__}: {str(exc)[:300]}")
     print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")
-    sys.exit(1 if FAILS else 0)
+    exit_with_status()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Prints one PASS/FAIL line per check and exits 1 on any FAIL (about 1-2 minutes o
 Usage: python3 models/check_triton_dwconv.py [--quick]
 """
 import argparse
-import sys
 import time
 
 import torch
@@ -24,17 +23,12 @@ import torch.nn as nn
 
 import dwconv_ref as ref
 from cuda_timing import cuda_time_ms
+from device_check import FAILS, exit_with_status, report, require_triton
 import nalasr_model as nm
 import triton_dwconv as tdw
 
-FAILS = []
 rel = ref.rel
 
-
-def report(name, ok, detail):
-    print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
-    if not ok:
-        FAILS.append(name)
 
 
 def shift_path(x, weight, bias, residual=False):
@@ -259,11 +253,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="skip the compiled training steps and the timing")
     args = ap.parse_args()
     device = "cuda"
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton available: {tdw.AVAILABLE}",
-          flush=True)
-    if not tdw.AVAILABLE:
-        report("triton importable", False, "no triton / torch.library.custom_op")
-        sys.exit(1)
+    require_triton(tdw.AVAILABLE)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     print(f"fwd block {tdw.FWD_BLOCK_P} px x <= {tdw.FWD_BLOCK_C_MAX} ch; bwd {tdw.BWD_TILE_ELEMS} accumulator "
@@ -293,7 +283,7 @@ def main():
         except Exception as exc:  # noqa: BLE001
             print(f"  timing failed: {type(exc).__name__}: {str(exc)[:300]}")
     print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'} ({time.time() - t0:.0f} s)")
-    sys.exit(1 if FAILS else 0)
+    exit_with_status()
 
 
 if __name__ == "__main__":
