@@ -13,7 +13,7 @@ constexpr int kCoutTile = 64;  // output channels per block; blockIdx.y picks th
 // Halves of padding at the end of every shared row (halo pixel or weight row). Rows are then 16-byte aligned and
 // an odd multiple of 16 bytes long, so the 8 rows one ldmatrix phase reads start in 8 distinct 16-byte bank groups.
 constexpr int kRowPad = 8;
-constexpr int kStageBatch = 6;  // float4 loads each thread issues before converting and storing any
+constexpr int kStageBatch = 6;  // 16-byte loads each thread issues before storing any
 
 __host__ __device__ constexpr int halo_stride(int cin) { return cin + kRowPad; }
 __host__ __device__ constexpr int weight_stride(int cin) { return 9 * cin + kRowPad; }
@@ -68,13 +68,14 @@ __device__ __forceinline__ void mma_taps(float (&acc)[2][4][4], unsigned a_base,
 
 // Persistent blocks: each stages its 64-channel slice of the weights once, then computes the tiles blockIdx.x,
 // blockIdx.x + gridDim.x, … of the rows [row0, row0 + 8·tile_rows) (tile = ty·tile_cols + tx). Tokens outside
-// [t_begin, t_end) or the image are computed from the halo but not written.
+// [t_begin, t_end) or the image are computed from the halo but not written. y_out: __half (shuffle == 0) or the
+// float image (shuffle = s > 0).
 template <int cin>
 __global__ void __launch_bounds__(kThreads, 2)
-    conv3x3_implicit_kernel(const float* __restrict__ x, int H, int W, float offset, int row0,
+    conv3x3_implicit_kernel(const __half* __restrict__ x, int H, int W, float offset, int row0,
                             int tile_cols, int tiles, std::int64_t t_begin, std::int64_t t_end,
                             const __half* __restrict__ w, int k_pad, const float* __restrict__ bias, int cout_pad,
-                            float* __restrict__ y, std::int64_t ldy, bool accumulate, int shuffle) {
+                            void* __restrict__ y_out, std::int64_t ldy, bool accumulate, int shuffle) {
     extern __shared__ __align__(16) unsigned char shared_raw[];
     constexpr int ws_ld = weight_stride(cin), halo_ld = halo_stride(cin);
     __half* ws = reinterpret_cast<__half*>(shared_raw);  // [cout 64][9·cin (+pad)]
@@ -113,42 +114,51 @@ __global__ void __launch_bounds__(kThreads, 2)
                         ? make_float2(bias[co0 + n_lane + 8 * j], bias[co0 + n_lane + 8 * j + 1])
                         : make_float2(0.0f, 0.0f);
 
-    constexpr int quads = cin / 4;  // float4 per pixel
-    constexpr int halo_quads = kHaloPixels * quads;
+    constexpr int octs = cin / 8;  // 16-byte chunks (8 halves) per pixel
+    constexpr int halo_octs = kHaloPixels * octs;
     for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
         const int ty = tile / tile_cols, tx = tile - ty * tile_cols;
         const int y0 = row0 + ty * kTileH, x0 = tx * kTileW;
 
         __syncthreads();  // the weights are staged (first tile), the previous tile's MMAs are done with the halo
-        // Stage the halo as float16: x − offset inside the image, 0 outside (im2col3x3's values).
-        for (int base = tid; base < halo_quads; base += kThreads * kStageBatch) {
-            float4 v[kStageBatch];
-            int dst[kStageBatch];
+        // Stage the halo: x − offset (rounded to float16) inside the image, 0 outside (im2col3x3's values).
+        // offset = 0 (every conv of the network on this path) copies the float16 input unchanged.
+        for (int base = tid; base < halo_octs; base += kThreads * kStageBatch) {
+            uint4 v[kStageBatch];
+            int dst[kStageBatch];  // the chunk's element offset in the halo, or −1 past the end
+            bool inside[kStageBatch];
 #pragma unroll
             for (int b = 0; b < kStageBatch; ++b) {
                 const int i = base + b * kThreads;
-                // Outside the image: offset, so that the subtraction below makes it exactly 0.
-                v[b] = make_float4(offset, offset, offset, offset);
+                v[b] = make_uint4(0u, 0u, 0u, 0u);  // outside the image: float16 zeros
                 dst[b] = -1;
-                if (i < halo_quads) {
-                    const int p = i / quads, q = i - p * quads;
+                inside[b] = false;
+                if (i < halo_octs) {
+                    const int p = i / octs, q = i - p * octs;
                     const int hy = p / kHaloW, hx = p - hy * kHaloW;
                     const int gy = y0 - 1 + hy, gx = x0 - 1 + hx;
-                    dst[b] = p * halo_ld + 4 * q;
-                    if (gy >= 0 && gy < H && gx >= 0 && gx < W)
-                        v[b] = __ldg(reinterpret_cast<const float4*>(x + (std::int64_t(gy) * W + gx) * cin) + q);
+                    dst[b] = p * halo_ld + 8 * q;
+                    inside[b] = gy >= 0 && gy < H && gx >= 0 && gx < W;
+                    if (inside[b])
+                        v[b] = __ldg(reinterpret_cast<const uint4*>(x + (std::int64_t(gy) * W + gx) * cin) + q);
                 }
             }
 #pragma unroll
             for (int b = 0; b < kStageBatch; ++b) {
                 if (dst[b] < 0) continue;
                 union {
-                    __half2 h[2];
-                    uint2 u;
+                    uint4 u;
+                    __half2 h[4];
                 } packed;
-                packed.h[0] = __floats2half2_rn(v[b].x - offset, v[b].y - offset);
-                packed.h[1] = __floats2half2_rn(v[b].z - offset, v[b].w - offset);
-                *reinterpret_cast<uint2*>(halo + dst[b]) = packed.u;
+                packed.u = v[b];
+                if (inside[b] && offset != 0.0f) {
+#pragma unroll
+                    for (int k = 0; k < 4; ++k) {
+                        const float2 f = __half22float2(packed.h[k]);
+                        packed.h[k] = __floats2half2_rn(f.x - offset, f.y - offset);
+                    }
+                }
+                *reinterpret_cast<uint4*>(halo + dst[b]) = packed.u;
             }
         }
         __syncthreads();
@@ -169,6 +179,7 @@ __global__ void __launch_bounds__(kThreads, 2)
             // PixelShuffle_s + 0.5 straight into the (s·H, s·W, 3) image: channel c·s² + i·s + j of pixel (py, px)
             // goes to (py·s + i, px·s + j, c); channels ≥ 3·s² are padding.
             const int s2 = shuffle * shuffle;
+            float* image = static_cast<float*>(y_out);
 #pragma unroll
             for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -184,14 +195,15 @@ __global__ void __launch_bounds__(kThreads, 2)
                             if (ch >= 3 * s2) continue;
                             const int c = ch / s2, ij = ch - c * s2, i = ij / shuffle, jj = ij - i * shuffle;
                             const float bias_e = e == 0 ? b_lane[j].x : b_lane[j].y;
-                            y[((std::int64_t(py) * shuffle + i) * (std::int64_t(W) * shuffle) +
-                               std::int64_t(px) * shuffle + jj) * 3 + c] = acc[mi][j][2 * h + e] + bias_e + 0.5f;
+                            image[((std::int64_t(py) * shuffle + i) * (std::int64_t(W) * shuffle) +
+                                   std::int64_t(px) * shuffle + jj) * 3 + c] = acc[mi][j][2 * h + e] + bias_e + 0.5f;
                         }
                 }
             continue;
         }
         // Every load of the existing output is issued before the first store.
-        float* out[2][2];
+        __half* y = static_cast<__half*>(y_out);
+        __half* out[2][2];
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -210,7 +222,7 @@ __global__ void __launch_bounds__(kThreads, 2)
                 for (int j = 0; j < 4; ++j) {
                     old[mi][h][j] = make_float2(0.0f, 0.0f);
                     if (accumulate && out[mi][h] && n_lane + 8 * j < n_warp + 32 * wn)
-                        old[mi][h][j] = *reinterpret_cast<const float2*>(out[mi][h] + 8 * j);
+                        old[mi][h][j] = __half22float2(*reinterpret_cast<const __half2*>(out[mi][h] + 8 * j));
                 }
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
@@ -219,9 +231,9 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     if (!out[mi][h] || n_lane + 8 * j >= n_warp + 32 * wn) continue;
-                    const float2 v = make_float2(acc[mi][j][2 * h] + b_lane[j].x + old[mi][h][j].x,
-                                                 acc[mi][j][2 * h + 1] + b_lane[j].y + old[mi][h][j].y);
-                    *reinterpret_cast<float2*>(out[mi][h] + 8 * j) = v;
+                    *reinterpret_cast<__half2*>(out[mi][h] + 8 * j) =
+                        __floats2half2_rn(acc[mi][j][2 * h] + b_lane[j].x + old[mi][h][j].x,
+                                          acc[mi][j][2 * h + 1] + b_lane[j].y + old[mi][h][j].y);
                 }
     }
 }
@@ -229,9 +241,9 @@ __global__ void __launch_bounds__(kThreads, 2)
 // The kernel for one Cin: as many blocks as fit on the device at once (each stages the weights once), at most one
 // per tile and cout slice.
 template <int cin>
-cudaError_t launch(const float* x, int H, int W, float offset, int row0, int tile_cols, int tiles,
+cudaError_t launch(const __half* x, int H, int W, float offset, int row0, int tile_cols, int tiles,
                    std::int64_t t_begin, std::int64_t t_end, const __half* w, int k_pad, const float* bias,
-                   int cout_pad, float* y, std::int64_t ldy, bool accumulate, int shuffle, cudaStream_t stream) {
+                   int cout_pad, void* y, std::int64_t ldy, bool accumulate, int shuffle, cudaStream_t stream) {
     const auto kernel = conv3x3_implicit_kernel<cin>;
     const std::size_t shared = shared_bytes(cin);
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
@@ -256,8 +268,8 @@ cudaError_t launch(const float* x, int H, int W, float offset, int row0, int til
 
 namespace {
 
-cudaError_t dispatch(const float* x, int H, int W, int cin, float offset, std::int64_t t0, std::int64_t count,
-                     const __half* w, int k_pad, const float* bias, int cout_pad, float* y, std::int64_t ldy,
+cudaError_t dispatch(const __half* x, int H, int W, int cin, float offset, std::int64_t t0, std::int64_t count,
+                     const __half* w, int k_pad, const float* bias, int cout_pad, void* y, std::int64_t ldy,
                      bool accumulate, int shuffle, cudaStream_t stream) {
     if (!conv3x3_implicit_supported(cin) || k_pad != 9 * cin || cout_pad <= 0 || cout_pad % 2 != 0 || W <= 0 ||
         H <= 0 || t0 < 0 || count < 0 || t0 + count > std::int64_t(H) * W)
@@ -288,13 +300,13 @@ cudaError_t dispatch(const float* x, int H, int W, int cin, float offset, std::i
 
 }  // namespace
 
-cudaError_t conv3x3_implicit(const float* x, int H, int W, int cin, float offset, std::int64_t t0, std::int64_t count,
-                             const __half* w, int k_pad, const float* bias, int cout_pad, float* y, std::int64_t ldy,
-                             bool accumulate, cudaStream_t stream) {
+cudaError_t conv3x3_implicit(const __half* x, int H, int W, int cin, float offset, std::int64_t t0,
+                             std::int64_t count, const __half* w, int k_pad, const float* bias, int cout_pad,
+                             __half* y, std::int64_t ldy, bool accumulate, cudaStream_t stream) {
     return dispatch(x, H, W, cin, offset, t0, count, w, k_pad, bias, cout_pad, y, ldy, accumulate, 0, stream);
 }
 
-cudaError_t conv3x3_implicit_shuffle(const float* x, int H, int W, int cin, const __half* w, int k_pad,
+cudaError_t conv3x3_implicit_shuffle(const __half* x, int H, int W, int cin, const __half* w, int k_pad,
                                      const float* bias, int cout_pad, int s, float* out, cudaStream_t stream) {
     if (s <= 0 || cout_pad < 3 * s * s) return cudaErrorInvalidValue;
     return dispatch(x, H, W, cin, 0.0f, 0, std::int64_t(H) * W, w, k_pad, bias, cout_pad, out, 0, false, s, stream);

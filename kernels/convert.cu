@@ -6,7 +6,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset, std::int64_t t0,
+template <typename T>
+__global__ void im2col3x3_kernel(const T* __restrict__ x, int H, int W, int Cin, float offset, std::int64_t t0,
                                  int count, int k_pad, __half* __restrict__ cols) {
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;  // < count·k_pad, which a chunk keeps small
     if (i >= unsigned(count) * unsigned(k_pad)) return;
@@ -17,13 +18,29 @@ __global__ void im2col3x3_kernel(const float* __restrict__ x, int H, int W, int 
         const int tap_index = col / Cin, ci = col - tap_index * Cin;
         const unsigned t = unsigned(t0 + row), ty = t / unsigned(W);  // token indices fit 32 bits (N < 2^31)
         const int y = int(ty) + tap_index / 3 - 1, xx = int(t - ty * unsigned(W)) + tap_index % 3 - 1;
-        if (y >= 0 && y < H && xx >= 0 && xx < W) value = x[(std::int64_t(y) * W + xx) * Cin + ci] - offset;
+        if (y >= 0 && y < H && xx >= 0 && xx < W) value = float(x[(std::int64_t(y) * W + xx) * Cin + ci]) - offset;
     }
     cols[i] = __float2half_rn(value);
 }
 
+// Eight consecutive channels as float32.
+__device__ inline void load8(const float* p, float4& a, float4& b) {
+    a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+}
+__device__ inline void load8(const __half* p, float4& a, float4& b) {
+    union {
+        uint4 u;
+        __half2 h[4];
+    } raw;
+    raw.u = *reinterpret_cast<const uint4*>(p);
+    const float2 f0 = __half22float2(raw.h[0]), f1 = __half22float2(raw.h[1]);
+    const float2 f2 = __half22float2(raw.h[2]), f3 = __half22float2(raw.h[3]);
+    a = make_float4(f0.x, f0.y, f1.x, f1.y), b = make_float4(f2.x, f2.y, f3.x, f3.y);
+}
+
 // The same for Cin a multiple of 8 (so k_pad = 9·Cin): one thread per 8 channels of one tap, 16-byte stores.
-__global__ void im2col3x3_vec8_kernel(const float* __restrict__ x, int H, int W, int Cin, float offset,
+template <typename T>
+__global__ void im2col3x3_vec8_kernel(const T* __restrict__ x, int H, int W, int Cin, float offset,
                                       std::int64_t t0, int count, __half* __restrict__ cols) {
     const unsigned groups = unsigned(Cin) / 8, per_row = 9 * groups;
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -34,8 +51,7 @@ __global__ void im2col3x3_vec8_kernel(const float* __restrict__ x, int H, int W,
     const int y = int(ty) + tap_index / 3 - 1, xx = int(t - ty * unsigned(W)) + tap_index % 3 - 1;
     float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
     if (y >= 0 && y < H && xx >= 0 && xx < W) {
-        const float4* src = reinterpret_cast<const float4*>(x + (std::int64_t(y) * W + xx) * Cin + ci);
-        a = src[0], b = src[1];
+        load8(x + (std::int64_t(y) * W + xx) * Cin + ci, a, b);
         a.x -= offset, a.y -= offset, a.z -= offset, a.w -= offset;
         b.x -= offset, b.y -= offset, b.z -= offset, b.w -= offset;
     }
@@ -83,10 +99,9 @@ __global__ void add_bias_kernel(T* __restrict__ y, std::int64_t rows, int cols, 
 
 unsigned blocks_for(std::int64_t n) { return unsigned(div_up(n, kThreads)); }
 
-}  // namespace
-
-cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
-                      __half* cols, cudaStream_t stream) {
+template <typename T>
+cudaError_t launch_im2col3x3(const T* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
+                             __half* cols, cudaStream_t stream) {
     if (Cin % 8 == 0 && k_pad == 9 * Cin) {
         const std::int64_t n = std::int64_t(count) * 9 * (Cin / 8);
         if (n > 0) im2col3x3_vec8_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, H, W, Cin, offset, t0, count, cols);
@@ -95,6 +110,18 @@ cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::
     const std::int64_t n = std::int64_t(count) * k_pad;
     if (n > 0) im2col3x3_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, H, W, Cin, offset, t0, count, k_pad, cols);
     return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
+                      __half* cols, cudaStream_t stream) {
+    return launch_im2col3x3(x, H, W, Cin, offset, t0, count, k_pad, cols, stream);
+}
+
+cudaError_t im2col3x3(const __half* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
+                      __half* cols, cudaStream_t stream) {
+    return launch_im2col3x3(x, H, W, Cin, offset, t0, count, k_pad, cols, stream);
 }
 
 cudaError_t pixel_shuffle_add_half(const float* conv, int ld, std::int64_t t0, int count, int W, int cout, int s,

@@ -14,8 +14,11 @@ namespace nalasr::kernels {
 // The im2col rows of tokens [t0, t0 + count) of a 3×3 convolution with zero padding: row r holds, at column
 // (ky·3 + kx)·Cin + ci, the value x(y+ky−1, x+kx−1, ci) − offset (0 outside the image), for k_pad ≥ 9·Cin
 // columns (the extra columns are 0, so the GEMM's K stays a multiple of 8). `offset` lets conv_first read
-// the raw image and convolve (image − 0.5) with correct zero padding.
+// the raw image and convolve (image − 0.5) with correct zero padding. x: the float32 image (conv_first) or the
+// float16 residual stream (the C-input convs the implicit kernel does not take); x − offset is rounded once.
 cudaError_t im2col3x3(const float* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
+                      __half* cols, cudaStream_t stream);
+cudaError_t im2col3x3(const __half* x, int H, int W, int Cin, float offset, std::int64_t t0, int count, int k_pad,
                       __half* cols, cudaStream_t stream);
 
 // out (s·H, s·W, cout) of a W-wide input = PixelShuffle_s(conv) + 0.5 for the tokens [t0, t0 + count); conv row r (token t0 + r)

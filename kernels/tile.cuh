@@ -51,13 +51,14 @@ constexpr int kStageBatch = 64 / int(sizeof(typename Quad<T>::type));
 // Copies channels [c0, c0 + cw) of the pixels (y0 − R … y0 + kTileY + R − 1) × (x0 − R … x0 + kTileX + R − 1) of
 // `src` (row stride ld elements) into the float32 tile[pixel][cw], applying `fn` to each in-image value. cw, c0 and
 // ld must be multiples of 4 (4-element loads). All threads of the block take part; the caller syncs afterwards.
-// Each thread walks the (pixel, quad) items blockDim.x apart, issuing kStageBatch<T> loads before the first store.
-template <int R, typename T, typename Fn>
+// Each thread walks the (pixel, quad) items blockDim.x apart, issuing Batch loads (default kStageBatch<T>) before the
+// first store; a kernel short of registers may ask for fewer.
+template <int R, int Batch = 0, typename T, typename Fn>
 __device__ void stage_tile(const T* __restrict__ src, std::int64_t ld, int H, int W, int y0, int x0, int c0, int cw,
                            float* __restrict__ tile, Fn fn) {
     constexpr int kCols = kTileX + 2 * R, kPixels = tile_pixels(R);
     using Raw = typename Quad<T>::type;
-    constexpr int kBatch = kStageBatch<T>;
+    constexpr int kBatch = Batch > 0 ? Batch : kStageBatch<T>;
     const int quads = cw / 4, step = blockDim.x;
     // (pixel, q) of the thread's next item, advanced by `step` items without divisions.
     int pixel = threadIdx.x / quads, q = threadIdx.x - pixel * quads;

@@ -3,13 +3,13 @@
 //
 // Why it overflows. conv_first's bias of channel 0 is set to 1e5, so the first feature map `feat` (= y of group 0)
 // has a channel near 1e5 at every pixel. Scaling conv_first's weights would not be enough to reach a GEMM's float16
-// output: every block's attention and FFN GEMMs read a LayerNorm of the float32 residual, which is bounded whatever
-// the residual's size (docs/model.md). But the CUDA backend keeps two copies of the residual in float16
-// (docs/cuda_notes.md, "Design"): the group input y (Buf::Group16, for the group residual) and the im2col rows of
-// every 3×3 convolution (the group conv, conv_after and upsample.conv read the residual through them). Float16's
-// largest value is 65504, so both hold +Inf in channel 0; the group conv adds +Inf to every pixel, the next
-// convolutions sum Inf·w over weights of both signs (NaN), and the output is NaN/Inf everywhere. On the CPU,
-// float32 carries 1e5 (and the ~1e6 the convolutions make of it) without trouble: the output is finite.
+// output: every block's attention and FFN GEMMs read a LayerNorm of the residual, which is bounded whatever the
+// residual's size (docs/model.md). But the CUDA backend stores the residual stream itself in float16
+// (docs/cuda_notes.md, run 6): conv_first's GEMM writes y in float16 (with a float16 bias, itself already +Inf).
+// Float16's largest value is 65504, so channel 0 of y is +Inf at every pixel; the first cpe sums Inf·w over
+// depthwise weights of both signs (NaN), the LayerNorm spreads the NaN over every channel, and the output is NaN
+// everywhere. On the CPU, float32 carries 1e5 (and the ~1e6 the convolutions make of it) without trouble: the
+// output is finite.
 #pragma once
 
 #include <cstdint>

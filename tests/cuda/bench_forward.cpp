@@ -133,7 +133,7 @@ void bench_ops(const Model& model, Size s, int repeats) {
     const std::int64_t N = plan.tokens;
     const int C = c.channels, ld = plan.work_ld, hidden = c.ffn_ratio * C;
     cuda::DeviceBuffer x, y, normed, work, cols, scratch, rope;
-    if (!x.allocate(N * C * 4) || !y.allocate(N * C * 4) || !normed.allocate(N * C * 2) ||
+    if (!x.allocate(N * C * 2) || !y.allocate(N * C * 2) || !normed.allocate(N * C * 2) ||
         !work.allocate(N * ld * 2) || !cols.allocate(std::size_t(kMaxChunkTried) * w.group_convs[0].k_pad * 2) ||
         !scratch.allocate(kernels::linear_attention_scratch_floats(N, C, c.heads) * 4))
         return;
@@ -145,13 +145,12 @@ void bench_ops(const Model& model, Size s, int repeats) {
     for (std::size_t i = 0; i < h16.size(); ++i) h16[i] = std::uint16_t(0x3000 + (i * 40503u) % 0x0c00) | (i % 3 ? 0 : 0x8000);
     cudaMemcpy(work.data(), h16.data(), h16.size() * 2, cudaMemcpyHostToDevice);
     cudaMemcpy(normed.data(), h16.data(), std::size_t(N) * C * 2, cudaMemcpyHostToDevice);
-    std::vector<float> f32(std::size_t(N) * C);
-    for (std::size_t i = 0; i < f32.size(); ++i) f32[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.0f;
-    cudaMemcpy(x.data(), f32.data(), f32.size() * 4, cudaMemcpyHostToDevice);
-    cudaMemcpy(y.data(), f32.data(), f32.size() * 4, cudaMemcpyHostToDevice);
+    // The float16 residual stream (x, y): the same patterns.
+    cudaMemcpy(x.data(), h16.data(), std::size_t(N) * C * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(y.data(), h16.data(), std::size_t(N) * C * 2, cudaMemcpyHostToDevice);
 
-    auto* xf = reinterpret_cast<float*>(x.data());
-    auto* yf = reinterpret_cast<float*>(y.data());
+    auto* xh = reinterpret_cast<__half*>(x.data());
+    auto* yh = reinterpret_cast<__half*>(y.data());
     auto* nh = reinterpret_cast<__half*>(normed.data());
     auto* wh = reinterpret_cast<__half*>(work.data());
     const cuda::BlockWeights& b = w.blocks[0];
@@ -169,23 +168,23 @@ void bench_ops(const Model& model, Size s, int repeats) {
         for (std::int64_t t0 = 0; t0 < N; t0 += chunk) {
             const int count = int(std::min<std::int64_t>(chunk, N - t0));
             auto* columns = reinterpret_cast<__half*>(cols.data());
-            kernels::im2col3x3(xf, s.h, s.w, gc.cin, 0.0f, t0, count, gc.k_pad, columns, st);
+            kernels::im2col3x3(xh, s.h, s.w, gc.cin, 0.0f, t0, count, gc.k_pad, columns, st);
             cuda::GemmArgs g;
             g.m = gc.cout_pad, g.n = count, g.k = gc.k_pad;
             g.w = gc.w, g.x = columns, g.ldx = gc.k_pad;
-            g.y = yf + t0 * C, g.ldy = C, g.out = cuda::GemmOutput::F32;
-            g.bias = gc.bias, g.accumulate = true;
+            g.y = yh + t0 * C, g.ldy = C, g.out = cuda::GemmOutput::F16;
+            g.bias = gc.bias16, g.accumulate = true;
             cuda::gemm(ctx, g);
         }
     };
     rows.push_back({kernels::conv3x3_implicit_supported(C) ? "conv3x3 C->C (implicit GEMM, +residual)"
                                                            : "conv3x3 C->C (im2col+GEMM, +residual)",
-                    time_op(ctx, repeats, [&] { cuda::conv3x3(ctx, gc, xf, s.h, s.w, 0, yf, C, true,
+                    time_op(ctx, repeats, [&] { cuda::conv3x3(ctx, gc, xh, s.h, s.w, 0, yh, C, true,
                                                               reinterpret_cast<__half*>(cols.data()), plan.chunk_tokens); }),
-                    double(N) * C * 4 * 3});  // float32 in, residual read, out written
+                    nC2 * 3});  // float16 in, residual read, out written
     rows.push_back({"conv3x3 C->C im2col+GEMM (baseline, +res)",
                     time_op(ctx, repeats, [&] { im2col_conv(std::max(plan.chunk_tokens, 1)); }),
-                    double(N) * C * 4 * 3});
+                    nC2 * 3});
     if (kernels::conv3x3_implicit_supported(C)) {
         const cuda::Conv3x3Weights& up = w.upsample;
         const int sc = c.scale;
@@ -193,16 +192,16 @@ void bench_ops(const Model& model, Size s, int repeats) {
         if (image.allocate(std::size_t(N) * sc * sc * 3 * 4))
             rows.push_back({"upsample conv + PixelShuffle (implicit)",
                             time_op(ctx, repeats, [&] {
-                                kernels::conv3x3_implicit_shuffle(xf, s.h, s.w, up.cin, up.w, up.k_pad, up.bias,
+                                kernels::conv3x3_implicit_shuffle(xh, s.h, s.w, up.cin, up.w, up.k_pad, up.bias,
                                                                   up.cout_pad, sc, reinterpret_cast<float*>(image.data()), st);
                             }),
-                            double(N) * C * 4 + double(N) * sc * sc * 3 * 4});
+                            nC2 + double(N) * sc * sc * 3 * 4});
     }
     rows.push_back({"cpe + residual + LayerNorm",
-                    time_op(ctx, repeats, [&] { kernels::cpe_residual_layernorm(xf, s.h, s.w, C, b.cpe1.w, b.cpe1.bias,
-                                                                                b.norm1.gamma, b.norm1.beta, 1e-5f, yf,
+                    time_op(ctx, repeats, [&] { kernels::cpe_residual_layernorm(xh, s.h, s.w, C, b.cpe1.w, b.cpe1.bias,
+                                                                                b.norm1.gamma, b.norm1.beta, 1e-5f, yh,
                                                                                 nh, C, st); }),
-                    nC2 * 2 * 2 + nC2});
+                    nC2 * 3});  // residual in and out, normed out: all float16
     rows.push_back({"linear qkvg C->4C (f16 out)",
                     time_op(ctx, repeats, [&] { cuda::linear(ctx, b.qkvg, nh, C, N, wh, ld, cuda::GemmOutput::F16, false); }),
                     nC2 * 5});
@@ -216,9 +215,9 @@ void bench_ops(const Model& model, Size s, int repeats) {
                     time_op(ctx, repeats, [&] { kernels::nala_attention_tail(wh, ld, s.h, s.w, C, b.lepe.w, b.lepe.bias,
                                                                              b.attn_norm.gamma, b.attn_norm.beta, 1e-5f, st); }),
                     nC2 * 4});
-    rows.push_back({"linear proj C->C (+residual, f32 out)",
-                    time_op(ctx, repeats, [&] { cuda::linear(ctx, b.proj, wh + C, ld, N, yf, C, cuda::GemmOutput::F32, true); }),
-                    nC2 + nC2 * 4});
+    rows.push_back({"linear proj C->C (+residual, f16 out)",
+                    time_op(ctx, repeats, [&] { cuda::linear(ctx, b.proj, wh + C, ld, N, yh, C, cuda::GemmOutput::F16, true); }),
+                    nC2 * 3});
     rows.push_back({"linear fc1 C->rC (f16 out)",
                     time_op(ctx, repeats, [&] { cuda::linear(ctx, b.fc1, nh, C, N, wh, ld, cuda::GemmOutput::F16, false); }),
                     nC2 * (1 + c.ffn_ratio)});
@@ -226,9 +225,9 @@ void bench_ops(const Model& model, Size s, int repeats) {
                     time_op(ctx, repeats, [&] { kernels::ffn_gelu_dwconv(wh, ld, s.h, s.w, hidden, b.ffn_dwconv.w,
                                                                          b.ffn_dwconv.bias, wh + hidden, ld, st); }),
                     nC2 * 2 * c.ffn_ratio});
-    rows.push_back({"linear fc2 rC->C (+residual, f32 out)",
-                    time_op(ctx, repeats, [&] { cuda::linear(ctx, b.fc2, wh + hidden, ld, N, yf, C, cuda::GemmOutput::F32, true); }),
-                    nC2 * c.ffn_ratio + nC2 * 4});
+    rows.push_back({"linear fc2 rC->C (+residual, f16 out)",
+                    time_op(ctx, repeats, [&] { cuda::linear(ctx, b.fc2, wh + hidden, ld, N, yh, C, cuda::GemmOutput::F16, true); }),
+                    nC2 * c.ffn_ratio + nC2 * 2});
     std::printf("\nops at %dx%d (one call each; a block runs cpe+LN twice and every other row once):\n", s.w, s.h);
     for (const Row& r : rows)
         std::printf("  %-42s %8.3f ms  %7.0f GB/s (of the bytes it must move)\n", r.op, r.ms, r.bytes / (r.ms * 1e6));

@@ -1,5 +1,6 @@
 #include "cuda/cuda_network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -24,32 +25,30 @@ public:
           N_(plan.tokens), C_(config.channels), hidden_(config.ffn_ratio * config.channels), ld_(plan.work_ld) {}
 
     Status run(const ForwardControl& control) {
-        // Each group conv and conv_after swap the residual buffers; start so that the last lands in ResidualFinal.
-        const int swaps = cfg_.groups + 1;
-        float* cur = buf<float>(swaps % 2 == 0 ? Buf::ResidualFinal : Buf::ResidualOther);
-        float* alt = buf<float>(swaps % 2 == 0 ? Buf::ResidualOther : Buf::ResidualFinal);
-        __half* group16 = buf<__half>(Buf::Group16);
-        const std::int64_t NC = N_ * C_;
+        // The residual stream is float16 (docs/cuda_notes.md, run 6) in three buffers: `group` holds y, the
+        // group's input, which the group conv then updates in place (y += conv(z)); the blocks run from y into
+        // `x`, with `spare` holding the residual between a block's two halves.
+        __half* group = buf<__half>(Buf::Group);
+        __half* x = buf<__half>(Buf::Residual);
+        __half* spare = buf<__half>(Buf::Spare);
+        const float* image = buf<float>(Buf::Input);
 
-        NALASR_RETURN_IF_ERROR(conv(weights_.conv_first, buf<float>(Buf::Input), 0.5f, cur, false));
-        NALASR_CUDA_CHECK(kernels::f32_to_f16(cur, group16, NC, ctx_.stream()));
-
+        NALASR_RETURN_IF_ERROR(conv3x3(ctx_, weights_.conv_first, image, H_, W_, 0.5f, group, C_,
+                                       buf<__half>(Buf::Columns), plan_.chunk_tokens));
         const int total_blocks = cfg_.groups * cfg_.blocks;
         for (int g = 0; g < cfg_.groups; ++g) {
             for (int b = 0; b < cfg_.blocks; ++b) {
-                NALASR_RETURN_IF_ERROR(block(weights_.blocks[std::size_t(g * cfg_.blocks + b)], cur, alt));
+                NALASR_RETURN_IF_ERROR(
+                    block(weights_.blocks[std::size_t(g * cfg_.blocks + b)], b == 0 ? group : x, x, spare));
                 NALASR_RETURN_IF_ERROR(checkpoint(control, double(g * cfg_.blocks + b + 1) / total_blocks));
             }
-            NALASR_CUDA_CHECK(kernels::f16_to_f32(group16, alt, NC, ctx_.stream()));
-            NALASR_RETURN_IF_ERROR(conv(weights_.group_convs[std::size_t(g)], cur, 0.0f, alt, true));
-            std::swap(cur, alt);
-            if (g + 1 < cfg_.groups) NALASR_CUDA_CHECK(kernels::f32_to_f16(cur, group16, NC, ctx_.stream()));
+            NALASR_RETURN_IF_ERROR(conv(weights_.group_convs[std::size_t(g)], x, group, true));
         }
-        // y = conv_after(y) + feat, with feat recomputed from the input instead of kept through the body.
-        NALASR_RETURN_IF_ERROR(conv(weights_.conv_first, buf<float>(Buf::Input), 0.5f, alt, false));
-        NALASR_RETURN_IF_ERROR(conv(weights_.conv_after, cur, 0.0f, alt, true));
-        std::swap(cur, alt);
-        return upsample(cur);
+        // conv_after(y) + feat, with feat recomputed from the input instead of kept through the body.
+        NALASR_RETURN_IF_ERROR(conv3x3(ctx_, weights_.conv_first, image, H_, W_, 0.5f, x, C_,
+                                       buf<__half>(Buf::Columns), plan_.chunk_tokens));
+        NALASR_RETURN_IF_ERROR(conv(weights_.conv_after, group, x, true));
+        return upsample(x);
     }
 
 private:
@@ -58,23 +57,23 @@ private:
         return reinterpret_cast<T*>(arena_ + plan_.offset(b));
     }
 
-    Status conv(const Conv3x3Weights& w, const float* src, float offset, float* out, bool accumulate) {
-        return conv3x3(ctx_, w, src, H_, W_, offset, out, C_, accumulate, buf<__half>(Buf::Columns),
+    Status conv(const Conv3x3Weights& w, const __half* src, __half* out, bool accumulate) {
+        return conv3x3(ctx_, w, src, H_, W_, 0.0f, out, C_, accumulate, buf<__half>(Buf::Columns),
                        plan_.chunk_tokens);
     }
 
-    // The block of docs/model.md; the residual starts and ends in x, `spare` holds it in between.
-    Status block(const BlockWeights& w, float* x, float* spare) {
+    // The block of docs/model.md from the residual `in` to `x` (in may be x); `spare` holds it in between.
+    Status block(const BlockWeights& w, const __half* in, __half* x, __half* spare) {
         __half* normed = buf<__half>(Buf::Normed);
         __half* work = buf<__half>(Buf::Work);
         cudaStream_t s = ctx_.stream();
 
-        // x + cpe1(x) → spare; norm1 → normed; qkvg; attention core (o over q); tail (u over k); spare += proj(u)
-        NALASR_CUDA_CHECK(kernels::cpe_residual_layernorm(x, H_, W_, C_, w.cpe1.w, w.cpe1.bias, w.norm1.gamma,
+        // in + cpe1(in) → spare; norm1 → normed; qkvg; attention core (o over q); tail (u over k); spare += proj(u)
+        NALASR_CUDA_CHECK(kernels::cpe_residual_layernorm(in, H_, W_, C_, w.cpe1.w, w.cpe1.bias, w.norm1.gamma,
                                                           w.norm1.beta, kLayerNormEps, spare, normed, C_, s));
         NALASR_RETURN_IF_ERROR(linear(ctx_, w.qkvg, normed, C_, N_, work, ld_, GemmOutput::F16, false));
         NALASR_RETURN_IF_ERROR(attention(w, work));
-        NALASR_RETURN_IF_ERROR(linear(ctx_, w.proj, work + C_, ld_, N_, spare, C_, GemmOutput::F32, true));
+        NALASR_RETURN_IF_ERROR(linear(ctx_, w.proj, work + C_, ld_, N_, spare, C_, GemmOutput::F16, true));
 
         // spare + cpe2(spare) → x; norm2 → normed; fc1 → work[0, hidden); GELU + dwconv → work[hidden, 2·hidden);
         // x += fc2(·)
@@ -83,7 +82,7 @@ private:
         NALASR_RETURN_IF_ERROR(linear(ctx_, w.fc1, normed, C_, N_, work, ld_, GemmOutput::F16, false));
         NALASR_CUDA_CHECK(kernels::ffn_gelu_dwconv(work, ld_, H_, W_, hidden_, w.ffn_dwconv.w, w.ffn_dwconv.bias,
                                                    work + hidden_, ld_, s));
-        return linear(ctx_, w.fc2, work + hidden_, ld_, N_, x, C_, GemmOutput::F32, true);
+        return linear(ctx_, w.fc2, work + hidden_, ld_, N_, x, C_, GemmOutput::F16, true);
     }
 
     // The attention core writes o over q; the tail writes u (proj's input) over k.
@@ -116,8 +115,8 @@ private:
     }
 
     // upsample.conv + PixelShuffle + 0.5 into the output image: in one implicit-GEMM pass where the kernel takes
-    // Cin, else a chunk at a time through Buf::UpsampleOut, each chunk shuffled straight into the image.
-    Status upsample(const float* y) {
+    // Cin, else a chunk at a time through Buf::UpsampleOut (float32), each chunk shuffled straight into the image.
+    Status upsample(const __half* y) {
         const Conv3x3Weights& w = weights_.upsample;
         if (kernels::conv3x3_implicit_supported(w.cin)) {
             NALASR_CUDA_CHECK(kernels::conv3x3_implicit_shuffle(y, H_, W_, w.cin, w.w, w.k_pad, w.bias, w.cout_pad,
@@ -127,8 +126,8 @@ private:
         float* conv_out = buf<float>(Buf::UpsampleOut);
         for (std::int64_t t0 = 0; t0 < N_; t0 += plan_.chunk_tokens) {
             const int count = int(std::min<std::int64_t>(plan_.chunk_tokens, N_ - t0));
-            NALASR_RETURN_IF_ERROR(
-                conv3x3_tokens(ctx_, w, y, H_, W_, 0.0f, t0, count, conv_out, w.cout_pad, false, buf<__half>(Buf::Columns)));
+            NALASR_RETURN_IF_ERROR(conv3x3_tokens(ctx_, w, y, H_, W_, 0.0f, t0, count, conv_out, w.cout_pad,
+                                                  GemmOutput::F32, false, buf<__half>(Buf::Columns)));
             NALASR_CUDA_CHECK(kernels::pixel_shuffle_add_half(conv_out, w.cout_pad, t0, count, W_, 3, cfg_.scale,
                                                               buf<float>(Buf::Output), ctx_.stream()));
         }
@@ -156,36 +155,64 @@ private:
 
 }  // namespace
 
-Status conv3x3_tokens(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset,
-                      std::int64_t t0, int count, float* y, std::int64_t ldy, bool accumulate, __half* columns) {
-    if (kernels::conv3x3_implicit_supported(w.cin)) {
-        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, t0, count, w.w, w.k_pad, w.bias,
-                                                    w.cout_pad, y, ldy, accumulate, ctx.stream()));
-        return Status::ok();
-    }
+namespace {
+
+// im2col rows of [t0, t0 + count) into `columns`, then one GEMM into y (float16 with the float16 bias, or float32).
+template <typename T>
+Status im2col_gemm(CudaContext& ctx, const Conv3x3Weights& w, const T* src, int H, int W, float offset,
+                   std::int64_t t0, int count, void* y, std::int64_t ldy, GemmOutput out, bool accumulate,
+                   __half* columns) {
     NALASR_CUDA_CHECK(kernels::im2col3x3(src, H, W, w.cin, offset, t0, count, w.k_pad, columns, ctx.stream()));
     GemmArgs g;
     g.m = w.cout_pad, g.n = count, g.k = w.k_pad;
     g.w = w.w, g.x = columns, g.ldx = w.k_pad;
-    g.y = y, g.ldy = ldy, g.out = GemmOutput::F32;
-    g.bias = w.bias, g.accumulate = accumulate;
+    g.y = y, g.ldy = ldy, g.out = out;
+    g.bias = out == GemmOutput::F16 ? static_cast<const void*>(w.bias16) : static_cast<const void*>(w.bias);
+    g.accumulate = accumulate;
     return gemm(ctx, g);
 }
 
-Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset, float* out,
-               std::int64_t ldy, bool accumulate, __half* columns, int chunk_tokens) {
+template <typename T>
+Status im2col_conv(CudaContext& ctx, const Conv3x3Weights& w, const T* src, int H, int W, float offset, __half* out,
+                   std::int64_t ldy, bool accumulate, __half* columns, int chunk_tokens) {
     const std::int64_t N = std::int64_t(H) * W;
-    if (kernels::conv3x3_implicit_supported(w.cin)) {  // no im2col rows: the whole image in one launch
-        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, 0, N, w.w, w.k_pad, w.bias, w.cout_pad,
-                                                    out, ldy, accumulate, ctx.stream()));
-        return Status::ok();
-    }
     for (std::int64_t t0 = 0; t0 < N; t0 += chunk_tokens) {
         const int count = int(std::min<std::int64_t>(chunk_tokens, N - t0));
-        NALASR_RETURN_IF_ERROR(
-            conv3x3_tokens(ctx, w, src, H, W, offset, t0, count, out + t0 * ldy, ldy, accumulate, columns));
+        NALASR_RETURN_IF_ERROR(im2col_gemm(ctx, w, src, H, W, offset, t0, count, out + t0 * ldy, ldy,
+                                           GemmOutput::F16, accumulate, columns));
     }
     return Status::ok();
+}
+
+}  // namespace
+
+Status conv3x3_tokens(CudaContext& ctx, const Conv3x3Weights& w, const __half* src, int H, int W, float offset,
+                      std::int64_t t0, int count, void* y, std::int64_t ldy, GemmOutput out, bool accumulate,
+                      __half* columns) {
+    if (kernels::conv3x3_implicit_supported(w.cin)) {
+        if (out != GemmOutput::F16)
+            return {StatusCode::Internal, "conv3x3_tokens: the implicit-GEMM kernel writes float16 only"};
+        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, t0, count, w.w, w.k_pad, w.bias,
+                                                    w.cout_pad, static_cast<__half*>(y), ldy, accumulate,
+                                                    ctx.stream()));
+        return Status::ok();
+    }
+    return im2col_gemm(ctx, w, src, H, W, offset, t0, count, y, ldy, out, accumulate, columns);
+}
+
+Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const __half* src, int H, int W, float offset, __half* out,
+               std::int64_t ldy, bool accumulate, __half* columns, int chunk_tokens) {
+    if (kernels::conv3x3_implicit_supported(w.cin)) {  // no im2col rows: the whole image in one launch
+        NALASR_CUDA_CHECK(kernels::conv3x3_implicit(src, H, W, w.cin, offset, 0, std::int64_t(H) * W, w.w, w.k_pad,
+                                                    w.bias, w.cout_pad, out, ldy, accumulate, ctx.stream()));
+        return Status::ok();
+    }
+    return im2col_conv(ctx, w, src, H, W, offset, out, ldy, accumulate, columns, chunk_tokens);
+}
+
+Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const float* image, int H, int W, float offset,
+               __half* out, std::int64_t ldy, __half* columns, int chunk_tokens) {
+    return im2col_conv(ctx, w, image, H, W, offset, out, ldy, false, columns, chunk_tokens);
 }
 
 Status linear(CudaContext& ctx, const LinearWeights& w, const __half* x, std::int64_t ldx, std::int64_t n, void* y,

@@ -28,17 +28,23 @@ Status run_network(CudaContext& ctx, const ModelConfig& config, const NetworkWei
 
 // The building blocks, shared with the op tests.
 
-// out (N, cout_pad) with row stride ldy (+)= conv3x3(src − offset) + bias; src (N, cin) float32 (offset applies
-// inside the image only: the padding is 0). Cin a multiple of 16 (≤ 128, kernels::conv3x3_implicit_supported):
-// one implicit-GEMM launch, `columns` unused (may be null). Otherwise im2col + GEMM, the im2col rows going through
-// `columns` (chunk_tokens · k_pad float16) a chunk at a time.
-Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset, float* out,
+// out (N, cout_pad) float16 with row stride ldy (+)= conv3x3(src − offset) + bias, summed in float32; src (N, cin)
+// float16, the residual stream (offset applies inside the image only: the padding is 0). Cin a multiple of 16
+// (≤ 128, kernels::conv3x3_implicit_supported): one implicit-GEMM launch, `columns` unused (may be null).
+// Otherwise im2col + GEMM, the im2col rows going through `columns` (chunk_tokens · k_pad float16) a chunk at a time.
+Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const __half* src, int H, int W, float offset, __half* out,
                std::int64_t ldy, bool accumulate, __half* columns, int chunk_tokens);
 
-// The same for the tokens [t0, t0 + count) only: row r of y is token t0 + r (the upsample conv's chunks);
-// `columns` holds count · k_pad float16 when the im2col path is taken.
-Status conv3x3_tokens(CudaContext& ctx, const Conv3x3Weights& w, const float* src, int H, int W, float offset,
-                      std::int64_t t0, int count, float* y, std::int64_t ldy, bool accumulate, __half* columns);
+// conv_first: the same from the float32 (N, cin) image, always im2col + GEMM (float16 out, not accumulating).
+Status conv3x3(CudaContext& ctx, const Conv3x3Weights& w, const float* image, int H, int W, float offset,
+               __half* out, std::int64_t ldy, __half* columns, int chunk_tokens);
+
+// The tokens [t0, t0 + count) only: row r of y is token t0 + r (the upsample conv's chunks); `columns` holds
+// count · k_pad float16 when the im2col path is taken. y is of type `out`: float16 (the only type the implicit
+// kernel writes), or float32 (im2col path only).
+Status conv3x3_tokens(CudaContext& ctx, const Conv3x3Weights& w, const __half* src, int H, int W, float offset,
+                      std::int64_t t0, int count, void* y, std::int64_t ldy, GemmOutput out, bool accumulate,
+                      __half* columns);
 
 // y (n, out) = x (n, in) · Wᵀ + b (+ y when accumulating); y is float16 or float32 as the weights' bias is.
 Status linear(CudaContext& ctx, const LinearWeights& w, const __half* x, std::int64_t ldx, std::int64_t n, void* y,

@@ -42,9 +42,9 @@ ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
 
     auto& b = p.bytes;
     b[std::size_t(Buf::Input)] = N * 3 * sizeof(float);
-    b[std::size_t(Buf::ResidualFinal)] = N * C * sizeof(float);
-    b[std::size_t(Buf::ResidualOther)] = N * C * sizeof(float);
-    b[std::size_t(Buf::Group16)] = N * C * 2;
+    b[std::size_t(Buf::Group)] = N * C * 2;
+    b[std::size_t(Buf::Residual)] = N * C * 2;
+    b[std::size_t(Buf::Spare)] = N * C * 2;
     b[std::size_t(Buf::Normed)] = N * C * 2;
     b[std::size_t(Buf::Work)] = N * std::size_t(p.work_ld) * 2;
     b[std::size_t(Buf::Columns)] = chunk * k_pad * 2;
@@ -62,9 +62,9 @@ ForwardPlan plan_forward(const ModelConfig& c, int width, int height) {
     // Stages: 0 unpack, 1 head, 2 body, 3 conv_after, 4 upsample, 5 pack (see cuda_plan.h).
     p.lifetime = {{
         {0, 3},  // Input
-        {1, 4},  // ResidualFinal
-        {1, 3},  // ResidualOther
-        {1, 2},  // Group16
+        {1, 3},  // Group: written by conv_first at stage 1, read by conv_after at stage 3
+        {2, 4},  // Residual: the body, then feat + conv_after(y) (stage 3), read by the upsample conv (stage 4)
+        {2, 2},  // Spare
         {2, 2},  // Normed
         {2, 2},  // Work
         {1, 4},  // Columns

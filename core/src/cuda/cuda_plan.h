@@ -9,8 +9,9 @@
 // for the widest integer image, 16-bit RGBA, so one plan serves every image of a size; they live where the body's
 // buffers are dead, so they rarely add to the arena.
 //
-// Residuals are float32 (two buffers, ping-pong); the group input y is kept in float16; the long skip feat is not
-// kept at all: conv_first is run again on the (small) input image at stage 2. The work buffer holds a block's
+// The residual stream is float16 in three buffers: the group input y (which the group conv updates in place), the
+// blocks' residual and its spare; the long skip feat is not kept at all: conv_first is run again on the (small)
+// input image at stage 3. The work buffer holds a block's
 // wide float16 tensors (qkvg, or fc1's output and the FFN hidden); 3×3 convolutions with C inputs run as
 // implicit GEMMs (kernels/conv3x3.cuh: no buffer, the upsample conv shuffles straight into the output image) when
 // C is a multiple of 16 (≤ 128), else, like conv_first (3 inputs), as im2col GEMMs over chunks of tokens. predict = arena + the cuBLAS workspace; the weights (resident since the backend was
@@ -29,9 +30,9 @@ namespace nalasr::cuda {
 
 enum class Buf {
     Input,          // (N, 3) float32 image; read again at stage 3 to recompute feat
-    ResidualFinal,  // (N, C) float32; holds conv_after's output at the end
-    ResidualOther,  // (N, C) float32
-    Group16,        // (N, C) float16: y, the group's input, for the group residual
+    Group,          // (N, C) float16: y, the group's input and (after the group conv) output; conv_after's input
+    Residual,       // (N, C) float16: the blocks' residual; feat + conv_after(y) at stage 3, the upsample's input
+    Spare,          // (N, C) float16: the residual between a block's attention and FFN halves
     Normed,         // (N, C) float16: LayerNorm output, the input of qkvg and fc1
     Work,           // (N, work_ld) float16
     Columns,        // (chunk, k_pad) float16 im2col rows (k_pad of conv_first only when C takes the implicit path)

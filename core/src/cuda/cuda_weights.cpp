@@ -62,6 +62,7 @@ public:
         }
         c.w = p_.f16(packed);
         c.bias = p_.f32(bias);
+        c.bias16 = p_.f16(bias);
         return c;
     }
 
@@ -96,12 +97,12 @@ public:
         b.norm1 = norm(prefix + "norm1");
         b.qkvg = linear(prefix + "attn.qkvg", true);
         b.lepe = depthwise(prefix + "attn.lepe");
-        b.proj = linear(prefix + "attn.proj", false);
+        b.proj = linear(prefix + "attn.proj", true);
         b.cpe2 = depthwise(prefix + "cpe2");
         b.norm2 = norm(prefix + "norm2");
         b.fc1 = linear(prefix + "ffn.fc1", true);
         b.ffn_dwconv = depthwise(prefix + "ffn.dwconv");
-        b.fc2 = linear(prefix + "ffn.fc2", false);
+        b.fc2 = linear(prefix + "ffn.fc2", true);
         if (kind == AttentionKind::Pola) {
             b.kpos = depthwise(prefix + "attn.kpos");
             std::vector<float> inv_sigma = tensor(prefix + "attn.scale").data;

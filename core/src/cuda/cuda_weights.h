@@ -1,7 +1,8 @@
 // The model's weights on the device, repacked once at load for the CUDA kernels:
 //   Linear layers:     float16 (out, in) for the GEMMs; the bias in the GEMM's output type.
 //   3×3 convolutions:  float16 (cout_pad, k_pad) rows of [(ky·3 + kx)·Cin + ci] (the im2col column order),
-//                      cout padded to a multiple of 4 and K to a multiple of 8 with zeros; float32 bias.
+//                      cout padded to a multiple of 4 and K to a multiple of 8 with zeros; the bias in float32
+//                      (implicit kernel, float32 GEMM output) and float16 (float16 GEMM output).
 //   Depthwise convs:   float32 tap-major, (k·k, channels): w[tap·channels + c].
 //   Norms, Pola's constants: float32 as in the file (Pola's σ and p precomputed).
 // All of it lives in one device allocation.
@@ -26,7 +27,8 @@ struct LinearWeights {
 
 struct Conv3x3Weights {
     const __half* w = nullptr;
-    const float* bias = nullptr;  // cout_pad entries
+    const float* bias = nullptr;     // cout_pad entries
+    const __half* bias16 = nullptr;  // the same in float16: the bias of an im2col GEMM with float16 output
     int cout = 0, cout_pad = 0, cin = 0, k_pad = 0;
 };
 
@@ -43,7 +45,7 @@ struct NormWeights {
 struct BlockWeights {
     DepthwiseWeights cpe1, cpe2, lepe, ffn_dwconv;
     NormWeights norm1, norm2, attn_norm;  // attn_norm: nala and softmax
-    LinearWeights qkvg, proj, fc1, fc2;   // qkvg and fc1 write float16, proj and fc2 float32
+    LinearWeights qkvg, proj, fc1, fc2;   // all write float16 (proj and fc2 into the float16 residual)
     DepthwiseWeights kpos;                // pola
     const float* inv_sigma = nullptr;     // pola: 1 / softplus(attn.scale), C
     const float* power = nullptr;         // pola: 1 + 4·sigmoid(attn.power), heads·d
