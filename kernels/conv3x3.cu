@@ -17,9 +17,14 @@ constexpr int kStageBatch = 6;  // 16-byte loads each thread issues before stori
 
 __host__ __device__ constexpr int halo_stride(int cin) { return cin + kRowPad; }
 __host__ __device__ constexpr int weight_stride(int cin) { return 9 * cin + kRowPad; }
-std::size_t shared_bytes(int cin) {
-    return (std::size_t(kCoutTile) * weight_stride(cin) + std::size_t(kHaloPixels) * halo_stride(cin)) *
-           sizeof(__half);
+// Floats of a tile's PixelShuffle_s output staged in shared memory: kTileH·s rows of kTileW·s·3 (the image layout).
+__host__ __device__ constexpr int shuffle_tile_floats(int s) { return kTileH * s * kTileW * s * 3; }
+// The weight slice, then the halo; the upsample variant stages its output tile over the halo once the MMAs are done
+// with it (at Cin 64 and s = 4: 24,576 bytes of output in 25,920 of halo, so no more shared memory).
+std::size_t shared_bytes(int cin, int shuffle) {
+    const std::size_t halo = std::size_t(kHaloPixels) * halo_stride(cin) * sizeof(__half);
+    const std::size_t out = shuffle > 0 ? std::size_t(shuffle_tile_floats(shuffle)) * sizeof(float) : 0;
+    return std::size_t(kCoutTile) * weight_stride(cin) * sizeof(__half) + std::max(halo, out);
 }
 
 __device__ inline unsigned shared_address(const void* p) { return unsigned(__cvta_generic_to_shared(p)); }
@@ -176,30 +181,58 @@ __global__ void __launch_bounds__(kThreads, 2)
 
         // Epilogue: acc row g (lane / 4) is pixel column g, row g + 8 column g + 8, of tile row 2·wm + mi.
         if (shuffle > 0) {
-            // PixelShuffle_s + 0.5 straight into the (s·H, s·W, 3) image: channel c·s² + i·s + j of pixel (py, px)
-            // goes to (py·s + i, px·s + j, c); channels ≥ 3·s² are padding.
-            const int s2 = shuffle * shuffle;
-            float* image = static_cast<float*>(y_out);
+            // PixelShuffle_s + 0.5 into the (s·H, s·W, 3) image: channel c·s² + i·s + j of pixel (py, px) goes to
+            // (py·s + i, px·s + j, c); channels ≥ 3·s² are padding. The tile's output (kTileH·s rows of
+            // kTileW·s·3 floats, contiguous in the image) is first assembled in shared memory over the halo, then
+            // written a row at a time with 16-byte stores (the whole image is one token range here: dispatch).
+            const int s = shuffle, s2 = s * s, row_floats = kTileW * s * 3;
+            float* out_tile = reinterpret_cast<float*>(halo);
+            __syncthreads();  // every warp's MMAs are done with the halo
 #pragma unroll
             for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    const int py = y0 + 2 * wm + mi, px = x0 + lane / 4 + 8 * h;
-                    const std::int64_t t = std::int64_t(py) * W + px;
-                    if (px >= W || t < t_begin || t >= t_end) continue;
+                for (int h = 0; h < 2; ++h)
 #pragma unroll
                     for (int j = 0; j < 4; ++j)
 #pragma unroll
                         for (int e = 0; e < 2; ++e) {
                             const int ch = co0 + n_lane + 8 * j + e;
                             if (ch >= 3 * s2) continue;
-                            const int c = ch / s2, ij = ch - c * s2, i = ij / shuffle, jj = ij - i * shuffle;
+                            const int c = ch / s2, ij = ch - c * s2, i = ij / s, jj = ij - i * s;
                             const float bias_e = e == 0 ? b_lane[j].x : b_lane[j].y;
-                            image[((std::int64_t(py) * shuffle + i) * (std::int64_t(W) * shuffle) +
-                                   std::int64_t(px) * shuffle + jj) * 3 + c] = acc[mi][j][2 * h + e] + bias_e + 0.5f;
+                            out_tile[((2 * wm + mi) * s + i) * row_floats + ((lane / 4 + 8 * h) * s + jj) * 3 + c] =
+                                acc[mi][j][2 * h + e] + bias_e + 0.5f;
                         }
+            __syncthreads();
+            float* image = static_cast<float*>(y_out);
+            const std::int64_t image_ld = std::int64_t(W) * s * 3;  // floats per image row
+            const int valid = min(kTileW, W - x0) * s * 3;          // floats of a tile row inside the image
+            const int rows = kTileH * s;
+            // Image row y0·s + r, from column x0·s·3 (a multiple of 48·s floats, so 16-byte aligned when the rows are).
+            float* dst0 = image + std::int64_t(y0) * s * image_ld + std::int64_t(x0) * s * 3;
+            if (image_ld % 4 == 0) {
+                const int quads = row_floats / 4;
+                for (int k = tid; k < rows * quads; k += kThreads) {
+                    const int r = k / quads, col = 4 * (k - r * quads);
+                    if (y0 + r / s >= H || col >= valid) continue;
+                    const float4 v = *reinterpret_cast<const float4*>(out_tile + r * row_floats + col);
+                    float* dst = dst0 + r * image_ld + col;
+                    if (col + 4 <= valid) {
+                        *reinterpret_cast<float4*>(dst) = v;
+                    } else {  // the image's right edge inside this quad (valid is a multiple of 3·s)
+                        dst[0] = v.x;
+                        if (col + 1 < valid) dst[1] = v.y;
+                        if (col + 2 < valid) dst[2] = v.z;
+                    }
                 }
-            continue;
+            } else {
+                for (int k = tid; k < rows * row_floats; k += kThreads) {
+                    const int r = k / row_floats, col = k - r * row_floats;
+                    if (y0 + r / s >= H || col >= valid) continue;
+                    dst0[r * image_ld + col] = out_tile[r * row_floats + col];
+                }
+            }
+            continue;  // the barrier at the top of the loop keeps the next halo off out_tile until it is copied
         }
         // Every load of the existing output is issued before the first store.
         __half* y = static_cast<__half*>(y_out);
@@ -245,7 +278,7 @@ cudaError_t launch(const __half* x, int H, int W, float offset, int row0, int ti
                    std::int64_t t_begin, std::int64_t t_end, const __half* w, int k_pad, const float* bias,
                    int cout_pad, void* y, std::int64_t ldy, bool accumulate, int shuffle, cudaStream_t stream) {
     const auto kernel = conv3x3_implicit_kernel<cin>;
-    const std::size_t shared = shared_bytes(cin);
+    const std::size_t shared = shared_bytes(cin, shuffle);
     if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
         e != cudaSuccess)
         return e;
@@ -274,6 +307,8 @@ cudaError_t dispatch(const __half* x, int H, int W, int cin, float offset, std::
     if (!conv3x3_implicit_supported(cin) || k_pad != 9 * cin || cout_pad <= 0 || cout_pad % 2 != 0 || W <= 0 ||
         H <= 0 || t0 < 0 || count < 0 || t0 + count > std::int64_t(H) * W)
         return cudaErrorInvalidValue;
+    // The shuffle epilogue writes whole tiles of the image from one channel block: the whole image, ≤ 64 channels.
+    if (shuffle > 0 && (t0 != 0 || count != std::int64_t(H) * W || cout_pad > kCoutTile)) return cudaErrorInvalidValue;
     if (count == 0) return cudaGetLastError();
     const std::int64_t row_first = t0 / W, row_last = (t0 + count - 1) / W;
     const std::int64_t tile_rows = div_up(row_last - row_first + 1, kTileH), tile_cols = div_up(W, kTileW);

@@ -394,7 +394,8 @@ std::vector<OpCase> op_cases() {
     // The implicit-GEMM convolution (Cin a multiple of 16; 8×16-pixel tiles, 64 output channels per block) at
     // edge shapes: one pixel, fewer pixels than a tile, one row / one column, W and H not multiples of the tile,
     // several tile rows and columns, and a size with more tiles than resident blocks on small GPUs.
-    const std::vector<std::pair<int, int>> edges{{1, 1}, {5, 7}, {1, 37}, {45, 1}, {17, 33}, {9, 16}, {8, 17}};
+    // 5×22: W even but not a multiple of the tile, so with s = 2 the shuffle's 16-byte row stores end mid-tile.
+    const std::vector<std::pair<int, int>> edges{{1, 1}, {5, 7}, {1, 37}, {45, 1}, {17, 33}, {9, 16}, {8, 17}, {5, 22}};
     auto add_edges = [&](const std::string& op, int C, int heads, int scale) {
         for (auto [H, W] : edges) cases.push_back({op, H, W, C, heads, scale, AttentionKind::Nala});
     };
