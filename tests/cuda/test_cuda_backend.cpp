@@ -112,7 +112,9 @@ TEST(CudaBackend, ObservedPeakMatchesThePlanWithin5Percent) {
         const Model model = Model::random(config(kind), 11);
         std::unique_ptr<Backend> gpu;
         ASSERT_TRUE(create_cuda_backend(model, 0, &gpu).is_ok());
-        const int side = kind == AttentionKind::Softmax ? 96 : 265;  // softmax: 96² → 324 MiB of scores
+        // softmax: 96² → 324 MiB of scores; the linear kinds at 300² (101.8 MiB planned since the float16 residual
+        // of run 6; at 265² the 81 MiB plan put the ≈ 3.4 MiB the driver adds at 4.2 % of the bound's 5)
+        const int side = kind == AttentionKind::Softmax ? 96 : 300;
         const std::vector<float> img = random_floats(std::size_t(side) * side * 3, 17, 0.0f, 1.0f);
         std::vector<float> out;
         ForwardStats stats;
