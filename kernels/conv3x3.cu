@@ -17,6 +17,7 @@ constexpr int kStageBatch = 6;  // 16-byte loads each thread issues before stori
 
 __host__ __device__ constexpr int halo_stride(int cin) { return cin + kRowPad; }
 __host__ __device__ constexpr int weight_stride(int cin) { return 9 * cin + kRowPad; }
+constexpr int kMaxShuffle = 4;  // 3·s² output channels must fit one 64-channel block
 // Floats of a tile's PixelShuffle_s output staged in shared memory: kTileH·s rows of kTileW·s·3 (the image layout).
 __host__ __device__ constexpr int shuffle_tile_floats(int s) { return kTileH * s * kTileW * s * 3; }
 // The weight slice, then the halo; the upsample variant stages its output tile over the halo once the MMAs are done
@@ -279,7 +280,10 @@ cudaError_t launch(const __half* x, int H, int W, float offset, int row0, int ti
                    int cout_pad, void* y, std::int64_t ldy, bool accumulate, int shuffle, cudaStream_t stream) {
     const auto kernel = conv3x3_implicit_kernel<cin>;
     const std::size_t shared = shared_bytes(cin, shuffle);
-    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+    // The opt-in limit is a property of the function, set at capture time, not of a graph's launch: always the
+    // largest any launch of this Cin asks for (s ≤ 4: dispatch), so a captured launch never exceeds a later setting.
+    if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             int(shared_bytes(cin, kMaxShuffle)));
         e != cudaSuccess)
         return e;
     int device = 0, sms = 0, per_sm = 0;
@@ -308,7 +312,8 @@ cudaError_t dispatch(const __half* x, int H, int W, int cin, float offset, std::
         H <= 0 || t0 < 0 || count < 0 || t0 + count > std::int64_t(H) * W)
         return cudaErrorInvalidValue;
     // The shuffle epilogue writes whole tiles of the image from one channel block: the whole image, ≤ 64 channels.
-    if (shuffle > 0 && (t0 != 0 || count != std::int64_t(H) * W || cout_pad > kCoutTile)) return cudaErrorInvalidValue;
+    if (shuffle > 0 && (shuffle > kMaxShuffle || t0 != 0 || count != std::int64_t(H) * W || cout_pad > kCoutTile))
+        return cudaErrorInvalidValue;
     if (count == 0) return cudaGetLastError();
     const std::int64_t row_first = t0 / W, row_last = (t0 + count - 1) / W;
     const std::int64_t tile_rows = div_up(row_last - row_first + 1, kTileH), tile_cols = div_up(W, kTileW);
