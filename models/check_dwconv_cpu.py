@@ -3,10 +3,13 @@
   1. the reference (dwconv_ref.py) vs F.conv2d(groups=C) and torch.autograd.gradcheck, float64
   2. the kernels themselves, run by tl_emulator (the jit bodies as Python on CPU tensors), through the
      launchers dwconv_forward / dwconv_backward, vs the reference: float64 (tight), float32 and bf16 inputs;
-     odd sizes, partial pixel tiles and channel blocks, several backward programs, strided x (a channel chunk)
-     and dy, both backward variants (FUSED_BWD on/off); every output element must be stored exactly once
+     odd sizes, 1-row / 1-column images, partial patches (across and down) and channel blocks (C not a
+     multiple of the block), several backward programs (the last one past the last image), strided x (a
+     channel chunk) and dy, residual on/off, k 3 and 5, the production patch sizes and small ones, both
+     backward variants (FUSED_BWD on: one kernel for dx + weight sums; off: weight-sum kernel + the forward
+     kernel with flipped taps for dx); every output element must be stored exactly once
   3. nalasr_model still imports and runs without Triton; set_depthwise("triton") refuses with a clear error
-Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about 10 s)
+Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about 20 s)
 """
 import sys
 
@@ -44,7 +47,14 @@ def written_once(tdw_emulator):
                               for _, c in bad)
 
 
-def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, pixels_per_program=None):
+# module constants a case may override: SMALL makes many small ragged patches (several across and down, the
+# last backward program running past the last image) out of the small test images
+SMALL = dict(FWD_TILE_PIX=16, BWD_TILE_PIX=16, TILE_W_MAX=4, BWD_TILES_PER_PROGRAM=3)
+NARROW = dict(FWD_TILE_PIX=8, BWD_TILE_PIX=8, TILE_W_MAX=2, BWD_TILES_PER_PROGRAM=1, FWD_BLOCK_C_MAX=16,
+              BWD_BLOCK_C_MAX=16)
+
+
+def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, cfg=None):
     (x, weight, bias), dy = ref.random_case(b, h, w, 2 * c if strided else c, k, seed=b + h + w + c + k)
     x, weight, bias = (t.detach() for t in (x, weight, bias))
     weight, bias = weight[:c].contiguous(), bias[:c].contiguous()
@@ -52,25 +62,33 @@ def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, pixels_
     xd = x.to(dtype)[..., :c]  # strided x when strided
     want_y = ref.forward(x[..., :c], weight, bias, residual)
     want_dx, want_sums = ref.backward(dy, x[..., :c], weight, residual)
-    saved = tdw.BWD_PIXELS_PER_PROGRAM
-    if pixels_per_program:
-        tdw.BWD_PIXELS_PER_PROGRAM = pixels_per_program
+    saved = {const: getattr(tdw, const) for const in (cfg or {})}
+    for const, value in (cfg or {}).items():
+        setattr(tdw, const, value)
+    name = (f"kernels {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
+            f"{', strided x/dy' if strided else ''}, fused bwd {int(tdw.FUSED_BWD)}")
     try:
         y = tdw.dwconv_forward(xd, weight, bias, residual)
         ok_y, msg_y = written_once(tl_emulator)
         dx, sums = tdw.dwconv_backward(dy.to(dtype), xd, weight, residual)
         ok_b, msg_b = written_once(tl_emulator)
-        layout = tdw.bwd_layout(b * h * w, c, k)
+        fwd_tile = tdw.tile_shape(h, w, tdw.FWD_TILE_PIX)
+        lay = tdw.bwd_layout(b, h, w, c, k)
+    except Exception as exc:  # noqa: BLE001 -- e.g. the emulator's out-of-bounds IndexError
+        tl_emulator.WRITES.clear()
+        report(name, False, f"{type(exc).__name__}: {str(exc)[:200]}")
+        return
     finally:
-        tdw.BWD_PIXELS_PER_PROGRAM = saved
+        for const, value in saved.items():
+            setattr(tdw, const, value)
     errs = [ref.rel(y, want_y), ref.rel(dx, want_dx), ref.rel(sums[:k * k], want_sums[:k * k]),
             ref.rel(sums[k * k], want_sums[k * k])]
     tol = {torch.float64: 1e-13, torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]
     # bf16: x, dy rounded to bf16 (3 significant digits) against float64 truth; y, dx rounded on output too
     ok = max(errs) < tol and y.dtype == dtype and dx.dtype == dtype and y.is_contiguous() and dx.is_contiguous()
-    name = (f"kernels {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
-            f"{', strided x/dy' if strided else ''}, fused bwd {int(tdw.FUSED_BWD)}, "
-            f"bwd programs {layout[4]} x {layout[3]} tiles of {layout[0]} px")
+    name += (f"; fwd patch "
+            f"{fwd_tile[0]}x{fwd_tile[1]}; bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
+            f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
     report(name, ok and ok_y and ok_b, "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs)
            + (f"; forward stores: {msg_y}" if not ok_y else "") + (f"; backward stores: {msg_b}" if not ok_b else ""))
 
@@ -86,26 +104,39 @@ def main():
     import triton_dwconv as tdw
     report("triton_dwconv imports with the emulator; kernels defined", tdw.HAVE_TRITON and not tdw.AVAILABLE,
            "custom ops need torch >= 2.4: only the launchers are checked here")
-    cases = [  # (B, H, W, C, k, residual, dtype, strided, pixels per backward program)
-        (2, 5, 7, 16, 3, False, torch.float64, False, None),
-        (2, 5, 7, 16, 3, True, torch.float64, True, None),
-        (1, 9, 31, 48, 5, False, torch.float64, False, 64),  # channel block 32: second one half masked
-        (1, 9, 31, 48, 5, True, torch.float64, True, 40),  # 40 px per program: ragged programs
-        (2, 3, 2, 8, 5, True, torch.float64, False, None),  # image smaller than the kernel
-        (1, 1, 6, 3, 3, False, torch.float64, True, None),  # one row; C 3 < 16
-        (2, 6, 1, 5, 5, True, torch.float64, False, None),  # one column
-        (1, 11, 13, 80, 3, True, torch.float64, False, 96),  # forward channel blocks 64 + 16 of 64
-        (2, 17, 19, 128, 3, True, torch.float32, True, 128),
-        (1, 12, 10, 64, 5, False, torch.float32, False, None),
-        (2, 16, 16, 64, 3, True, torch.bfloat16, True, None),
-        (1, 16, 16, 64, 5, False, torch.bfloat16, False, 64),
+    f64, f32, bf16 = torch.float64, torch.float32, torch.bfloat16
+    cases = [  # (B, H, W, C, k, residual, dtype, strided, constants)
+        (2, 5, 7, 16, 3, False, f64, False, SMALL),
+        (2, 5, 7, 16, 3, True, f64, True, SMALL),
+        (1, 9, 31, 48, 5, False, f64, False, None),  # channel block 32: the second one half masked
+        (1, 9, 31, 48, 5, True, f64, True, SMALL),
+        (2, 3, 2, 8, 5, True, f64, False, None),  # image smaller than the kernel
+        (1, 1, 6, 3, 3, False, f64, True, None),  # one row; C 3 < 16
+        (2, 6, 1, 5, 5, True, f64, False, None),  # one column
+        (3, 1, 37, 20, 5, True, f64, False, SMALL),  # one row: 1x16 patches, 3 across; C 20: 12 masked
+        (1, 37, 1, 37, 3, False, f64, True, SMALL),  # one column: 16x1 patches, 3 down; C 37: 2 blocks
+        (1, 11, 13, 80, 3, True, f64, False, SMALL),  # channel blocks 32 + 32 + 16 of 32
+        (2, 9, 7, 24, 3, True, f64, True, NARROW),  # 4x2 patches, 1 a program, 16-channel blocks
+        (1, 33, 70, 40, 3, True, f32, False, None),  # 8x16 patches: 5 across (last 6 wide), 5 down
+        (2, 17, 19, 128, 3, True, f32, True, None),
+        (1, 12, 10, 64, 5, False, f32, False, SMALL),
+        (2, 16, 16, 64, 3, True, bf16, True, None),
+        (1, 16, 16, 64, 5, False, bf16, False, SMALL),
     ]
     for fused in (True, False):
         tdw.FUSED_BWD = fused
-        for case in (cases if fused else cases[:4] + cases[8:9]):
-            kernel_case(tdw, ref, *case[:5], residual=case[5], dtype=case[6], strided=case[7],
-                        pixels_per_program=case[8])
+        for case in cases:
+            kernel_case(tdw, ref, *case[:5], residual=case[5], dtype=case[6], strided=case[7], cfg=case[8])
     tdw.FUSED_BWD = True
+    # the pieces check_triton_dwconv.py times separately: dx alone (forward kernel, flipped) and the sums alone
+    (x, weight, _), dy = ref.random_case(2, 9, 11, 40, 5, seed=3)
+    x, weight = x.detach(), weight.detach()
+    want_dx, want_sums = ref.backward(dy, x, weight, True)
+    errs = (ref.rel(tdw.dwconv_dx(dy, weight, True), want_dx), ref.rel(tdw.dwconv_weight_sums(dy, x, weight, True),
+                                                                       want_sums))
+    report("dwconv_dx / dwconv_weight_sums (the timed pieces) float64, B 2, 9x11, C 40, k 5", max(errs) < 1e-13,
+           " / ".join(f"{e:.1e}" for e in errs))
+    tl_emulator.WRITES.clear()
     print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")
     return 1 if FAILS else 0
 

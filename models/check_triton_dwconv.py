@@ -12,8 +12,12 @@ Prints one PASS/FAIL line per check and exits 1 on any FAIL (about 1-2 minutes o
   4. the model: bf16-autocast forward + backward of the default network with depthwise "triton" vs "shift";
      triton_dwconv.self_check; then regional compile + the CUDA-graph training step (skipped by --quick)
   5. timing at the training size, fwd + bwd per conv: triton vs shift (compiled) vs cuDNN, called from Python
-     and replayed from a CUDA graph (= kernels only, as in the graphed training step) (skipped by --quick)
-Usage: python3 models/check_triton_dwconv.py [--quick]
+     and replayed from a CUDA graph (= kernels only, as in the graphed training step); then the triton pieces
+     alone from CUDA graphs: fwd, bwd fused, bwd split, and the split's dW+db kernel and dx kernel; bwd / fwd
+     (skipped by --quick)
+  --sweep: only the timing of launch-constant variants (patch size / width, channel block, warps, patches a
+     backward program) at the training size, fwd / bwd fused / bwd split each, results compared to the defaults
+Usage: python3 models/check_triton_dwconv.py [--quick | --sweep]
 """
 import argparse
 import time
@@ -239,26 +243,114 @@ def timing(device):
                 del graph
             except Exception as exc:  # noqa: BLE001
                 print(f"    {name:<16s} failed: {type(exc).__name__}: {str(exc)[:200]}")
-        x = leaves[0].detach()
-        for name, fn in (("triton fwd only", lambda: tdw.dwconv_triton(x, leaves[1], leaves[2], residual)),
-                         ("triton bwd only", lambda: tdw.dwconv_backward(dyb, x, leaves[1], residual))):
-            print(f"    {name:<16s} {1000 * cuda_time_ms(fn, 50):8.1f} us called")
+        x, w = leaves[0].detach(), leaves[1].detach()
+        pieces = piece_times(x, w, dyb, residual)
+        print("    kernels alone, CUDA-graph replay: " + ", ".join(f"{n} {us:.1f} us" for n, us in pieces.items()))
+        print(f"    bwd / fwd: fused {pieces['bwd fused'] / pieces['fwd']:.2f}, "
+              f"split {pieces['bwd split'] / pieces['fwd']:.2f} (target <= 2)")
         mb = 32 * 64 * 64 * c * 2 / 1e6
-        print(f"    (one pass over a bf16 activation: {mb:.1f} MB, {mb / 3.35e3 * 1e3:.1f} us at 3.35 TB/s; "
-              f"fwd reads x + writes y, bwd reads x, dy + writes dx)")
+        print(f"    (one pass over a bf16 activation: {mb:.1f} MB, {mb / 3.35e3 * 1e3:.1f} us at 3.35 TB/s, "
+              f"{mb / 4.8e3 * 1e3:.1f} us at 4.8 TB/s; fwd reads x + writes y (2 passes), bwd fused reads x, dy "
+              f"+ writes dx (3), split 4)")
+
+
+def graph_us(fn, reps=50):
+    """us per replay of a CUDA graph of fn() (kernel time without Python/launch overhead)."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    us = 1000 * cuda_time_ms(graph.replay, reps)
+    del graph
+    return us
+
+
+def piece_times(x, w, dy, residual):
+    """Graph-replay times of the forward, the backward (fused, split) and the split backward's two launches."""
+    b = torch.zeros(x.shape[-1], device=x.device, dtype=torch.float32)
+    return {
+        "fwd": graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
+        "bwd fused": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=True)),
+        "bwd split": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=False)),
+        "dW+db kernel + .sum": graph_us(lambda: tdw.dwconv_weight_sums(dy, x, w, residual)),
+        "dx (fwd kernel)": graph_us(lambda: tdw.dwconv_dx(dy, w, residual)),
+    }
+
+
+SWEEP = [  # module constants to try; {} = the defaults
+    {},
+    dict(TILE_W_MAX=8),
+    dict(TILE_W_MAX=32),
+    dict(TILE_W_MAX=64),
+    dict(FWD_TILE_PIX=64, BWD_TILE_PIX=64),
+    dict(FWD_TILE_PIX=256, BWD_TILE_PIX=256, NUM_WARPS=8),
+    dict(FWD_BLOCK_C_MAX=64, BWD_BLOCK_C_MAX=64, NUM_WARPS=8),
+    dict(FWD_BLOCK_C_MAX=64, FWD_TILE_PIX=64),
+    dict(BWD_TILES_PER_PROGRAM=1),
+    dict(BWD_TILES_PER_PROGRAM=4),
+    dict(BWD_TILES_PER_PROGRAM=8),
+    dict(NUM_WARPS=8),
+    dict(NUM_WARPS=2),
+]
+
+
+def sweep(device):
+    """Times fwd / bwd fused / bwd split (CUDA-graph replay, us) at the training sizes for each SWEEP entry and
+    checks each variant's values against the defaults' (a tuning change must not change results)."""
+    shapes = ((64, 3, True, False), (128, 3, True, False), (64, 5, False, True))
+    data = {}
+    for c, k, residual, strided in shapes:
+        _, leaves, dy = case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
+        data[(c, k)] = (leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16), residual)
+    names = [f"C{c} k{k}" for c, k, _, _ in shapes]
+    print("  sweep (us, CUDA-graph replay; columns fwd / bwd fused / bwd split per shape; sum = cpe1 + cpe2 + "
+          "lepe + FFN per block = 2 x C64k3 + C64k5 + C128k3, fwd + best bwd):")
+    print("    " + " | ".join(f"{n:^20s}" for n in names) + " | sum   | constants")
+    saved = {}
+    base = {}
+    for cfg in SWEEP:
+        for key in cfg:
+            saved.setdefault(key, getattr(tdw, key))
+        for key, value in saved.items():
+            setattr(tdw, key, cfg.get(key, value))
+        try:
+            cols, per_shape, ok = [], {}, True
+            for (c, k), (x, w, dyb, residual) in data.items():
+                t = piece_times(x, w, dyb, residual)
+                res = tdw.dwconv_backward(dyb, x, w, residual)
+                if not cfg:
+                    base[(c, k)] = res
+                else:
+                    ok &= rel(res[0], base[(c, k)][0]) < 1e-2 and rel(res[1], base[(c, k)][1]) < 1e-4
+                per_shape[(c, k)] = t["fwd"] + min(t["bwd fused"], t["bwd split"])
+                cols.append(f"{t['fwd']:6.1f} {t['bwd fused']:6.1f} {t['bwd split']:6.1f}")
+            total = 2 * per_shape[(64, 3)] + per_shape[(64, 5)] + per_shape[(128, 3)]
+            print("    " + " | ".join(cols) + f" | {total:5.0f} | {cfg or 'defaults'}"
+                  + ("" if ok else "  RESULTS DIFFER"), flush=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"    {cfg}: failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+    for key, value in saved.items():
+        setattr(tdw, key, value)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the compiled training steps and the timing")
+    ap.add_argument("--sweep", action="store_true",
+                    help="only time the launch-constant variants of SWEEP at the training size (about 2 minutes)")
     args = ap.parse_args()
     device = "cuda"
     require_triton(tdw.AVAILABLE)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    print(f"fwd block {tdw.FWD_BLOCK_P} px x <= {tdw.FWD_BLOCK_C_MAX} ch; bwd {tdw.BWD_TILE_ELEMS} accumulator "
-          f"elements, <= {tdw.BWD_BLOCK_C_MAX} ch, {tdw.BWD_PIXELS_PER_PROGRAM} px/program; {tdw.NUM_WARPS} warps; "
-          f"fused bwd {tdw.FUSED_BWD}")
+    print(f"patches of {tdw.FWD_TILE_PIX} (fwd) / {tdw.BWD_TILE_PIX} (bwd) px, <= {tdw.TILE_W_MAX} wide; "
+          f"<= {tdw.FWD_BLOCK_C_MAX} / {tdw.BWD_BLOCK_C_MAX} ch; {tdw.BWD_TILES_PER_PROGRAM} patches a bwd program; "
+          f"{tdw.NUM_WARPS} warps; fused bwd {tdw.FUSED_BWD}")
+    if args.sweep:
+        sweep(device)
+        return
     t0 = time.time()
     if ref.main():
         FAILS.append("reference checks")

@@ -5,16 +5,22 @@ Why: the "shift" path (nalasr_model.depthwise_tokens) leaves inductor 1-2 ms per
 pointwise kernels per conv site and 768 tiny reductions per step for the weight gradients; cuDNN's NHWC
 depthwise kernels were slower still. Here each conv is one kernel forward and one kernel backward.
 
-  forward   _dwconv_kernel      one program per (tile of BLOCK_P pixels, block of channels): the k*k taps are
-                                masked loads of the shifted tile (neighbouring tiles' pixels come from L1/L2),
-                                accumulated in float32 registers; + bias, + x (residual); one store.
-  backward  _dwconv_bwd_kernel  one program per (chunk of TILES tiles, block of channels), walking its chunk:
-                                dx = the same convolution of dy with the flipped taps (+ dy if residual), and
-                                the weight/bias gradient partial sums of all k*k taps at once: a
-                                (KK_PAD, BLOCK_P, BLOCK_C) register accumulator of x_shifted * dy, reduced over
-                                pixels once at the end of the chunk; row k*k accumulates dy alone (dbias).
-                                Partials go to a (programs, k*k+1, C) buffer and one torch .sum finishes them:
-                                deterministic, no atomics, one launch for every tap.
+  forward   _dwconv_kernel      one program per (patch of TILE_H x TILE_W pixels of one image, block of
+                                channels): the k*k taps are masked loads of the shifted patch (the halo comes
+                                from L1/L2), accumulated in float32 registers; + bias, + x (residual); one store.
+  backward  _dwconv_bwd_kernel  one program per (run of BWD_TILES_PER_PROGRAM vertically adjacent patches,
+                                block of channels). Per patch it loads dy once; per tap it loads the shifted x
+                                patch, reduces x_shifted * dy over the patch's pixels at once (tl.sum) and adds
+                                it to row t of a (k*k+1 -> pow2, BLOCK_C) float32 accumulator (the last row:
+                                dy alone, dbias). With FUSED_BWD the same tap loop also loads the shifted dy and
+                                accumulates dx = conv of dy with the flipped taps (+ dy if residual); otherwise
+                                dx is a second launch of the forward kernel with FLIP = 1. Partials go to a
+                                (programs, k*k+1, C) buffer and one torch .sum finishes them: deterministic,
+                                no atomics, one launch for every tap.
+  Session 4 (H200, graphed training step) measured the first backward design at 245 us a call vs 47 us for the
+  forward: it walked 512-pixel chunks serially in 16- (3x3) or 8-pixel (5x5) tiles with a (16 or 32 taps,
+  pixels, 32 channels) register accumulator fed by a 3-D gather (64 accumulators + 64 gathered values + their
+  int64 addresses a thread: register-bound, low occupancy, few loads in flight) and ran dx on those tiny tiles.
 
 Inputs may be bf16/fp16/fp32 (math float32) or float64 (math float64, for the checks); any strides with channel
 stride 1 (e.g. a channel chunk of the qkvg output). Outputs are contiguous in x's dtype; weight/bias
@@ -36,30 +42,39 @@ except ImportError:  # CPU machine: the module imports, the kernels are not defi
     HAVE_TRITON = False
 AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 
-# Launch constants (not autotuned; first guesses for an H100 at B 32, 64x64, C 64/128 -- see the timing of
-# check_triton_dwconv.py). Forward / dx: BLOCK_P pixels x up to 64 channels (128 B of bf16 per pixel row).
-FWD_BLOCK_P = 64
-FWD_BLOCK_C_MAX = 64
-# Backward: the weight-gradient accumulator holds KK_PAD x BLOCK_P x BLOCK_C values (KK_PAD = 16 for 3x3,
-# 32 for 5x5, one row more than k*k for dbias); BWD_TILE_ELEMS caps it at 64 float32 registers a thread with
-# 4 warps, so BLOCK_P = 16 (3x3) / 8 (5x5) pixels at 32 channels.
-BWD_TILE_ELEMS = 8192
+# Launch constants (not autotuned; check_triton_dwconv.py --sweep times alternatives at the training size).
+# Every kernel works on patches of TILE_H x TILE_W pixels of one image (TILE_W = min(TILE_W_MAX, W rounded up
+# to a power of 2), TILE_H = TILE_PIX / TILE_W, both shrunk to the image): a patch re-reads (TILE_H + k - 1) x
+# (TILE_W + k - 1) pixels for its k x k taps, 1.4x (3x3) / 1.9x (5x5) the patch at 8 x 16, where the old
+# 64-pixel strips of the flattened (b, y, x) grid (one image row at W 64) re-read 3x / 5x of it through L2.
+FWD_TILE_PIX = 128  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels = 32 float32 values a thread
+FWD_BLOCK_C_MAX = 32
+TILE_W_MAX = 16
+BWD_TILE_PIX = 128  # weight gradient (+ dx when fused): same patch shape
 BWD_BLOCK_C_MAX = 32
-# Pixels one backward program walks: fewer, longer programs mean a smaller partial-sum buffer
-# (programs x (k*k+1) x C float32: 0.7 MB for 3x3 / 1.7 MB for 5x5 at B 32, 64x64, C 64).
-BWD_PIXELS_PER_PROGRAM = 512
+# Patches one backward program walks (vertically adjacent: the halo rows of the next patch are L1 hits) before
+# it writes its (k*k + 1, BLOCK_C) partial sums: at B 32, 64x64 and 128-pixel patches, 512 programs a channel
+# block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed by one torch .sum.
+BWD_TILES_PER_PROGRAM = 2
 NUM_WARPS = 4
-# True: dx inside the weight-gradient kernel (reads x and dy once, writes dx: one launch). False: dx by the
-# forward kernel on dy with flipped taps (two launches, dy read twice): the fallback if the fused one spills.
-FUSED_BWD = True
+# True: one backward kernel computes dx and the weight/bias sums (reads x and dy once, writes dx).
+# False: the weight/bias kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
+# fewer registers a program). check_triton_dwconv.py times both.
+FUSED_BWD = False
 
 if HAVE_TRITON:
     @triton.jit
-    def _pixel_coords(tile, NPIX, H, W, BLOCK_P: tl.constexpr):
-        """Pixels tile*BLOCK_P ... of the flattened (b, y, x) grid -> b, y, x, in-range mask (each (BLOCK_P,))."""
-        p = tile * BLOCK_P + tl.arange(0, BLOCK_P)
-        row = p // W
-        return row // H, row % H, p % W, p < NPIX
+    def _tile_pixels(tile, B, H, W, TILE_H: tl.constexpr, TILE_W: tl.constexpr):
+        """Patch `tile` of the (b, patch column, patch row) grid, patch rows fastest -> b (scalar), y, x,
+        in-range mask (each (TILE_H * TILE_W,)); tiles past the last image are all masked out."""
+        n_ty = (H + TILE_H - 1) // TILE_H
+        per_image = n_ty * ((W + TILE_W - 1) // TILE_W)
+        b = tile // per_image
+        r = tile % per_image
+        p = tl.arange(0, TILE_H * TILE_W)
+        y = (r % n_ty) * TILE_H + p // TILE_W
+        x = (r // n_ty) * TILE_W + p % TILE_W
+        return b, y, x, (y < H) & (x < W) & (b < B)
 
     @triton.jit
     def _offsets(b, yy, xx, sb, sh, sw):
@@ -86,15 +101,17 @@ if HAVE_TRITON:
         return acc
 
     @triton.jit
-    def _dwconv_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, NPIX, H, W, C, sxb, sxh, sxw, syb, syh, syw,
+    def _dwconv_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, B, H, W, C, sxb, sxh, sxw, syb, syh, syw,
                        K: tl.constexpr, FLIP: tl.constexpr, RESIDUAL: tl.constexpr, HAS_BIAS: tl.constexpr,
-                       ACC: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-        """y = conv(x) (+ bias) (+ x): the forward pass, and dx (FLIP = 1, no bias) when FUSED_BWD is off."""
-        b, y, x, inb = _pixel_coords(tl.program_id(0), NPIX, H, W, BLOCK_P)
+                       ACC: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, BLOCK_C: tl.constexpr):
+        """y = conv(x) (+ bias) (+ x) for one patch x channel block: the forward pass, and dx (FLIP = 1, no
+        bias, + dy with RESIDUAL) when FUSED_BWD is off."""
+        b, y, x, inb = _tile_pixels(tl.program_id(0), B, H, W, TILE_H, TILE_W)
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = cols < C
         mask = inb[:, None] & cmask[None, :]
-        acc = _conv_tile(x_ptr, w_ptr, b, y, x, inb, cols, cmask, H, W, sxb, sxh, sxw, K, FLIP, ACC, BLOCK_P, BLOCK_C)
+        acc = _conv_tile(x_ptr, w_ptr, b, y, x, inb, cols, cmask, H, W, sxb, sxh, sxw, K, FLIP, ACC,
+                         TILE_H * TILE_W, BLOCK_C)
         if RESIDUAL:  # the centre tap's pixels again (an L1 hit), rather than w + 1 (which would round w)
             acc += tl.load(x_ptr + _offsets(b, y, x, sxb, sxh, sxw)[:, None] + cols[None, :], mask=mask,
                            other=0.0).to(ACC)
@@ -104,45 +121,48 @@ if HAVE_TRITON:
                  acc.to(y_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
-    def _dwconv_bwd_kernel(x_ptr, dy_ptr, w_ptr, dx_ptr, part_ptr, NPIX, H, W, C, TILES,
+    def _dwconv_bwd_kernel(x_ptr, dy_ptr, w_ptr, dx_ptr, part_ptr, B, H, W, C, TILES,
                            sxb, sxh, sxw, sdb, sdh, sdw, sgb, sgh, sgw,
                            K: tl.constexpr, RESIDUAL: tl.constexpr, WITH_DX: tl.constexpr, ACC: tl.constexpr,
-                           KK_PAD: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-        """Partial sums part[pid, t, c] = sum over this program's pixels of x(shifted by tap t) * dy for t < K*K,
-        and of dy for t = K*K; with WITH_DX also dx for its pixels."""
+                           KK_PAD: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr,
+                           BLOCK_C: tl.constexpr):
+        """Walks patches pid*TILES ... pid*TILES + TILES-1 for one channel block: partial sums
+        part[pid, t, c] = sum over its pixels of x(shifted by tap t) * dy for t < K*K and of dy for t = K*K;
+        with WITH_DX also dx of its pixels (tap t's shifted dy times the flipped tap K*K-1-t, + dy).
+        Per tap the (pixels, channels) product is reduced over pixels at once into row t of a small
+        (KK_PAD, BLOCK_C) float32 accumulator: no per-tap pixel accumulators, no atomics."""
         pid = tl.program_id(0)
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = cols < C
-        taps = tl.arange(0, KK_PAD)  # rows: K*K taps, then the bias row, then padding (masked)
-        ty = taps // K - K // 2
-        tx = taps % K - K // 2
-        tap_ok = taps < K * K
-        bias_row = taps == K * K
-        acc = tl.zeros((KK_PAD, BLOCK_P, BLOCK_C), dtype=ACC)
+        taps = tl.arange(0, KK_PAD)[:, None]  # rows: K*K taps, then the bias row, then padding (not stored)
+        acc = tl.zeros((KK_PAD, BLOCK_C), dtype=ACC)
         for i in range(0, TILES):
-            b, y, x, inb = _pixel_coords(pid * TILES + i, NPIX, H, W, BLOCK_P)
+            b, y, x, inb = _tile_pixels(pid * TILES + i, B, H, W, TILE_H, TILE_W)
             mask = inb[:, None] & cmask[None, :]
             g = tl.load(dy_ptr + _offsets(b, y, x, sdb, sdh, sdw)[:, None] + cols[None, :], mask=mask,
                         other=0.0).to(ACC)
-            yy = y[None, :] + ty[:, None]  # (KK_PAD, BLOCK_P)
-            xx = x[None, :] + tx[:, None]
-            ok = tap_ok[:, None] & inb[None, :] & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-            offs = b.to(tl.int64)[None, :] * sxb + yy.to(tl.int64) * sxh + xx.to(tl.int64) * sxw
-            xs = tl.load(x_ptr + offs[:, :, None] + cols[None, None, :],
-                         mask=ok[:, :, None] & cmask[None, None, :], other=0.0).to(ACC)
-            xs = tl.where(bias_row[:, None, None], 1.0, xs)  # g is 0 outside the image: no mask needed
-            acc += xs * g[None, :, :]
+            acc += tl.where(taps == K * K, tl.sum(g, axis=0)[None, :], 0.0)
+            dx = tl.zeros((TILE_H * TILE_W, BLOCK_C), dtype=ACC)
+            for t in tl.static_range(K * K):
+                yy = y + (t // K - K // 2)
+                xx = x + (t % K - K // 2)
+                ok = inb & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+                okc = ok[:, None] & cmask[None, :]
+                xs = tl.load(x_ptr + _offsets(b, yy, xx, sxb, sxh, sxw)[:, None] + cols[None, :], mask=okc,
+                             other=0.0).to(ACC)
+                acc += tl.where(taps == t, tl.sum(xs * g, axis=0)[None, :], 0.0)
+                if WITH_DX:
+                    ds = tl.load(dy_ptr + _offsets(b, yy, xx, sdb, sdh, sdw)[:, None] + cols[None, :],
+                                 mask=okc, other=0.0).to(ACC)
+                    wv = tl.load(w_ptr + cols * (K * K) + (K * K - 1 - t), mask=cmask, other=0.0).to(ACC)
+                    dx += ds * wv[None, :]
             if WITH_DX:
-                dx = _conv_tile(dy_ptr, w_ptr, b, y, x, inb, cols, cmask, H, W, sdb, sdh, sdw, K, 1, ACC,
-                                BLOCK_P, BLOCK_C)
                 if RESIDUAL:
                     dx += g
                 tl.store(dx_ptr + _offsets(b, y, x, sgb, sgh, sgw)[:, None] + cols[None, :],
                          dx.to(dx_ptr.dtype.element_ty), mask=mask)
-        part = tl.sum(acc, axis=1)  # (KK_PAD, BLOCK_C): one reduction over pixels per program
-        rows_ok = taps <= K * K
-        tl.store(part_ptr + (pid.to(tl.int64) * (K * K + 1) + taps[:, None]) * C + cols[None, :], part,
-                 mask=rows_ok[:, None] & cmask[None, :])
+        tl.store(part_ptr + (pid.to(tl.int64) * (K * K + 1) + taps) * C + cols[None, :], acc,
+                 mask=(taps <= K * K) & cmask[None, :])
 
 
 # ----------------------------------------------------------------------------------------- launchers
@@ -165,25 +185,42 @@ def _pixels(t):
 
 def _check(x, weight):
     c, k = x.shape[-1], weight.shape[-1]
-    # pixel indices are int32 in the kernels (addresses are int64)
+    # pixel and patch indices are int32 in the kernels (addresses are int64)
     assert x.shape[0] * x.shape[1] * x.shape[2] < 2 ** 31 - 4096, "more than 2^31 pixels"
     assert weight.shape == (c, 1, k, k) and k % 2 == 1, f"depthwise weight (C, 1, k, k), k odd; got {weight.shape}"
     return weight.reshape(c, k * k).contiguous(), k
 
 
+def tile_shape(h, w, pix):
+    """(TILE_H, TILE_W) powers of 2 with TILE_H * TILE_W <= pix: TILE_W = min(TILE_W_MAX, W rounded up),
+    TILE_H fills the rest up to the image height, and a short image (few rows) widens the patch again."""
+    tw = min(TILE_W_MAX, _pow2(w), pix)
+    th = min(_pow2(h), max(1, pix // tw))
+    tw = min(_pow2(w), max(tw, pix // th))
+    return th, tw
+
+
+def _n_tiles(bsz, h, w, th, tw):
+    return bsz * -(-h // th) * -(-w // tw)
+
+
+def _block_c(c, cap):
+    return min(cap, max(16, _pow2(c)))
+
+
 def _launch_conv(src, w2, k, bias, out, residual, flip):
     """out = conv(src) with w2 (C, k*k) [flipped] (+ bias) (+ src)."""
     bsz, h, w, c = src.shape
-    npix = bsz * h * w
-    if npix == 0 or c == 0:
+    if bsz * h * w == 0 or c == 0:
         return
     src, ss = _pixels(src)
     _, so = _pixels(out)
-    block_c = min(FWD_BLOCK_C_MAX, max(16, _pow2(c)))
-    grid = (triton.cdiv(npix, FWD_BLOCK_P), triton.cdiv(c, block_c))
-    _dwconv_kernel[grid](src, w2, w2 if bias is None else bias, out, npix, h, w, c, *ss, *so,
+    th, tw = tile_shape(h, w, FWD_TILE_PIX)
+    block_c = _block_c(c, FWD_BLOCK_C_MAX)
+    grid = (_n_tiles(bsz, h, w, th, tw), triton.cdiv(c, block_c))
+    _dwconv_kernel[grid](src, w2, w2 if bias is None else bias, out, bsz, h, w, c, *ss, *so,
                          K=k, FLIP=int(flip), RESIDUAL=int(residual), HAS_BIAS=int(bias is not None),
-                         ACC=_acc(src), BLOCK_P=FWD_BLOCK_P, BLOCK_C=block_c, num_warps=NUM_WARPS)
+                         ACC=_acc(src), TILE_H=th, TILE_W=tw, BLOCK_C=block_c, num_warps=NUM_WARPS)
 
 
 def dwconv_forward(x, weight, bias, residual):
@@ -194,38 +231,62 @@ def dwconv_forward(x, weight, bias, residual):
     return y
 
 
-def bwd_layout(npix, c, k):
-    """-> (block_p, block_c, kk_pad, tiles per program, programs) of the backward kernel."""
-    kk_pad = _pow2(k * k + 1)
-    block_c = min(BWD_BLOCK_C_MAX, max(16, _pow2(c)))
-    block_p = max(4, BWD_TILE_ELEMS // (kk_pad * block_c))
-    n_tiles = max(1, -(-npix // block_p))
-    tiles = max(1, min(n_tiles, BWD_PIXELS_PER_PROGRAM // block_p))
-    return block_p, block_c, kk_pad, tiles, -(-n_tiles // tiles)
+def bwd_layout(bsz, h, w, c, k):
+    """-> dict of the backward kernel's launch: tile_h, tile_w, block_c, kk_pad, tiles (patches a program),
+    programs (partial-sum rows), channel_blocks."""
+    th, tw = tile_shape(h, w, BWD_TILE_PIX)
+    n_tiles = max(1, _n_tiles(bsz, h, w, th, tw))
+    tiles = max(1, min(n_tiles, BWD_TILES_PER_PROGRAM))
+    block_c = _block_c(c, BWD_BLOCK_C_MAX)
+    return dict(tile_h=th, tile_w=tw, block_c=block_c, kk_pad=_pow2(k * k + 1), tiles=tiles,
+                programs=-(-n_tiles // tiles), channel_blocks=-(-c // block_c))
 
 
-def dwconv_backward(dy, x, weight, residual):
-    """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x):
-    rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients)."""
-    w2, k = _check(x, weight)
+def _launch_sums(x, dy, w2, k, residual, dx):
+    """The backward kernel: -> (k*k + 1, C) weight/bias sums; also writes dx when dx is given (fused)."""
     bsz, h, w, c = x.shape
-    npix = bsz * h * w
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    if npix == 0 or c == 0:
-        return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
     x, sx = _pixels(x)
     dy, sd = _pixels(dy)
-    _, sg = _pixels(dx)
-    block_p, block_c, kk_pad, tiles, programs = bwd_layout(npix, c, k)
-    part = torch.empty(programs, k * k + 1, c, dtype=acc, device=x.device)
-    _dwconv_bwd_kernel[(programs, triton.cdiv(c, block_c))](
-        x, dy, w2, dx, part, npix, h, w, c, tiles, *sx, *sd, *sg,
-        K=k, RESIDUAL=int(residual), WITH_DX=int(FUSED_BWD), ACC=_acc(x), KK_PAD=kk_pad,
-        BLOCK_P=block_p, BLOCK_C=block_c, num_warps=NUM_WARPS)
-    if not FUSED_BWD:
-        _launch_conv(dy, w2, k, None, dx, residual, flip=True)
-    return dx, part.sum(0)
+    sg = _pixels(dx)[1] if dx is not None else sd
+    lay = bwd_layout(bsz, h, w, c, k)
+    part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
+    _dwconv_bwd_kernel[(lay["programs"], lay["channel_blocks"])](
+        x, dy, w2, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], *sx, *sd, *sg,
+        K=k, RESIDUAL=int(residual), WITH_DX=int(dx is not None), ACC=_acc(x), KK_PAD=lay["kk_pad"],
+        TILE_H=lay["tile_h"], TILE_W=lay["tile_w"], BLOCK_C=lay["block_c"], num_warps=NUM_WARPS)
+    return part.sum(0)
+
+
+def dwconv_backward(dy, x, weight, residual, fused=None):
+    """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x):
+    rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients).
+    fused: one kernel for both (default FUSED_BWD) or the weight-sum kernel + the forward kernel for dx."""
+    w2, k = _check(x, weight)
+    bsz, h, w, c = x.shape
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    if bsz * h * w == 0 or c == 0:
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+        return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
+    if FUSED_BWD if fused is None else fused:
+        return dx, _launch_sums(x, dy, w2, k, residual, dx)
+    sums = _launch_sums(x, dy, w2, k, residual, None)
+    _launch_conv(dy, w2, k, None, dx, residual, flip=True)
+    return dx, sums
+
+
+def dwconv_dx(dy, weight, residual):
+    """dx alone (the forward kernel on dy with flipped taps, + dy): for timing the pieces."""
+    w2, k = _check(dy, weight)
+    dx = torch.empty(dy.shape, dtype=dy.dtype, device=dy.device)
+    _launch_conv(dy, w2, k, None, dx, residual, flip=True)
+    return dx
+
+
+def dwconv_weight_sums(dy, x, weight, residual):
+    """The (k*k + 1, C) weight/bias sums alone (the backward kernel without dx): for timing the pieces."""
+    w2, k = _check(x, weight)
+    return _launch_sums(x, dy, w2, k, residual, None)
 
 
 # --------------------------------------------------------------------------------- custom ops + autograd
