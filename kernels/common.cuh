@@ -17,7 +17,11 @@ __device__ inline float warp_sum(float v) {
 }
 
 // Exact (erf) GELU, as the model definition requires; erff is not replaced by --use_fast_math.
-__device__ inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+// Written as h + h·erf (h = x/2): one FMA where h·(1 + erf) takes an add and a multiply.
+__device__ inline float gelu_erf(float x) {
+    const float h = 0.5f * x;
+    return fmaf(h, erff(x * 0.70710678118654752f), h);
+}
 
 __device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
 

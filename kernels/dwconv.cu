@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <cstdint>
+
 #include "common.cuh"
 #include "dwconv.cuh"
 #include "tile.cuh"
@@ -7,16 +10,10 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kFfnChannels = 128;  // channels of the FFN hidden map per block (blockIdx.z picks the run)
-// Blocks per SM the register budget must allow, so enough warps are in flight to hide the staging's latency
-// (cpe: by channel pairs per lane R).
-constexpr int kFfnMinBlocks = 5;
+// Blocks per SM the cpe kernel's register budget must allow (by channel pairs per lane R), so enough warps are in
+// flight to hide the staging's latency.
 template <int R>
 constexpr int kCpeMinBlocks = R == 1 ? 5 : R == 2 ? 4 : R == 4 ? 3 : 2;
-
-struct Gelu {
-    __device__ float operator()(float v) const { return gelu_erf(v); }
-};
 
 // One tile per block; warp w owns tile column w (its kTileY tokens together, so each staged pixel and each
 // weight is read once for all of them); lane l owns the channel pairs 2l + 64r, r < R.
@@ -94,49 +91,125 @@ __global__ void __launch_bounds__(kThreads, kCpeMinBlocks<R>)
     }
 }
 
-// One tile and up to kFfnChannels channels per block; GELU is applied once per element while staging. Thread i
-// owns the channel pair i mod kFfnPairs (its 9 weights stay in registers) and the tile columns
-// i / kFfnPairs + k·kFfnColumnStep, each a column of kTileY tokens.
-constexpr int kFfnPairs = kFfnChannels / 2;
-constexpr int kFfnColumnStep = kThreads / kFfnPairs;
+// The FFN kernel slides a block down a strip of kFfnStrip columns and rows_per_block rows of the image, one
+// input row per step, for a run of up to kFfnChannels channels (blockIdx.z picks the run). Lane l owns the channel
+// quad 4l of the run (8-byte float16 loads and stores, a warp's access one contiguous 256-byte row of a token).
+// Each step, warp w GELUs the input row's staged columns w + kWarps·i (the strip and one halo column each side)
+// into shared memory, so every input element is GELU'd once per strip instead of once per tile pixel; after one
+// barrier it adds that row to the outputs of its strip columns w + kWarps·i, whose partial sums of the two rows
+// still open stay in registers (each GELU'd row feeds the three output rows it reaches).
+constexpr int kFfnLaneChannels = 4;
+constexpr int kFfnChannels = 32 * kFfnLaneChannels;
+constexpr int kFfnColumnsPerWarp = 4;
+constexpr int kFfnStaged = kWarps * kFfnColumnsPerWarp;  // staged columns of a row: the strip and its halo
+constexpr int kFfnStrip = kFfnStaged - 2;                // output columns of a block
+// A block GELUs rows_per_block + 2 rows for rows_per_block output rows: the launcher keeps it at least this tall.
+constexpr int kFfnMinRows = 16;
+constexpr int kFfnMinBlocks = 2;
+
+__device__ inline float4 gelu4(float4 v) {
+    return make_float4(gelu_erf(v.x), gelu_erf(v.y), gelu_erf(v.z), gelu_erf(v.w));
+}
+
+// acc + the taps of one kernel row (3 consecutive taps) times the GELU'd inputs n[0..2] at columns x − 1, x, x + 1.
+__device__ inline float4 add_tap_row(float4 acc, const float4* taps, const float4 (&n)[3]) {
+#pragma unroll
+    for (int dx = 0; dx < 3; ++dx) {
+        acc.x = fmaf(taps[dx].x, n[dx].x, acc.x);
+        acc.y = fmaf(taps[dx].y, n[dx].y, acc.y);
+        acc.z = fmaf(taps[dx].z, n[dx].z, acc.z);
+        acc.w = fmaf(taps[dx].w, n[dx].w, acc.w);
+    }
+    return acc;
+}
 
 __global__ void __launch_bounds__(kThreads, kFfnMinBlocks)
     ffn_gelu_dwconv_kernel(const __half* __restrict__ t_map, std::int64_t t_ld, int H, int W, int Ch,
-                           const float* __restrict__ w, const float* __restrict__ bias, __half* __restrict__ out,
-                           std::int64_t out_ld) {
-    __shared__ __align__(16) float tile[tile_pixels(1) * kFfnChannels];  // [pixel][cw], halo 1
-    constexpr int kCols = kTileX + 2;
-    const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
-    const int c0 = blockIdx.z * kFfnChannels, cw = min(kFfnChannels, Ch - c0);
-    stage_tile<1>(t_map, t_ld, H, W, y0, x0, c0, cw, tile, Gelu{});
-    __syncthreads();
+                           int rows_per_block, const float* __restrict__ w, const float* __restrict__ bias,
+                           __half* __restrict__ out, std::int64_t out_ld) {
+    // GELU of the current input row: [staged column][lane] channel quads, two buffers so one barrier a step
+    // suffices (a buffer is rewritten only after every thread has passed the barrier that follows its last read).
+    __shared__ float4 gelu_rows[2][kFfnStaged][32];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int x0 = blockIdx.x * kFfnStrip;  // output column j is image column x0 + j, staged column j x0 − 1 + j
+    const int y_begin = blockIdx.y * rows_per_block, y_end = min(H, y_begin + rows_per_block);
+    const int c = blockIdx.z * kFfnChannels + kFfnLaneChannels * lane;
+    const bool lane_active = c < Ch;
 
-    const int c = 2 * (threadIdx.x % kFfnPairs), gc = c0 + c;
-    if (c >= cw) return;  // no barrier follows
-    float2 taps[9];
-    load_taps<3>(w, Ch, gc, taps);
-    const float2 b = load2(bias + gc);
-    for (int tx = threadIdx.x / kFfnPairs; tx < kTileX && x0 + tx < W; tx += kFfnColumnStep) {
-        float2 acc[kTileY];
+    // Taps tap-major, (9, Ch); the centre tap + 1 adds the identity (out = t + dwconv(t)).
+    float4 taps[9], b = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            const float2 center = load2(tile + ((ty + 1) * kCols + tx + 1) * cw + c);
-            acc[ty] = make_float2(center.x + b.x, center.y + b.y);
-        }
-        column_taps<3>(tile, cw, tx, c, taps, acc);
+    for (int tap = 0; tap < 9; ++tap) taps[tap] = b;
+    if (lane_active) {
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            const int y = y0 + ty;
-            if (y >= H) break;
-            *reinterpret_cast<__half2*>(out + (std::int64_t(y) * W + x0 + tx) * out_ld + gc) =
-                __floats2half2_rn(acc[ty].x, acc[ty].y);
+        for (int tap = 0; tap < 9; ++tap) taps[tap] = *reinterpret_cast<const float4*>(w + std::int64_t(tap) * Ch + c);
+        b = *reinterpret_cast<const float4*>(bias + c);
+    }
+    taps[4].x += 1.0f, taps[4].y += 1.0f, taps[4].z += 1.0f, taps[4].w += 1.0f;
+
+    // This thread's staged columns (loads) and output columns (sums, stores), the same j = warp + kWarps·i.
+    bool load_column[kFfnColumnsPerWarp], output_column[kFfnColumnsPerWarp];
+#pragma unroll
+    for (int i = 0; i < kFfnColumnsPerWarp; ++i) {
+        const int j = warp + kWarps * i, x = x0 - 1 + j;
+        load_column[i] = lane_active && x >= 0 && x < W;
+        output_column[i] = j < kFfnStrip && x0 + j < W;  // uniform over the warp
+    }
+    // Element offsets of staged column 0 of the next row to load, and of output column 0 of the row a step
+    // completes; both advance by a row per step.
+    const std::int64_t load_row_step = std::int64_t(W) * t_ld, out_row_step = std::int64_t(W) * out_ld;
+    std::int64_t load_offset = (std::int64_t(y_begin - 1) * W + x0 - 1 + warp) * t_ld + c;
+    std::int64_t out_offset = (std::int64_t(y_begin - 2) * W + x0 + warp) * out_ld + c;
+
+    // Input row y of the staged columns, zeros outside the image (GELU(0) = 0: the convolution's zero padding).
+    uint2 raw[kFfnColumnsPerWarp];
+    auto load_row = [&](int y) {
+        const bool row_inside = y >= 0 && y < H;
+#pragma unroll
+        for (int i = 0; i < kFfnColumnsPerWarp; ++i) {
+            raw[i] = make_uint2(0u, 0u);
+            if (row_inside && load_column[i])
+                raw[i] = *reinterpret_cast<const uint2*>(t_map + load_offset + std::int64_t(kWarps * i) * t_ld);
         }
+        load_offset += load_row_step;
+    };
+    load_row(y_begin - 1);
+
+    // open1[i]: output row y − 1 of column i with the taps of kernel rows 0 and 1 added; open2[i]: row y with
+    // the bias and kernel row 0; y is the input row of the step. Output row y − 1 is complete after adding row y.
+    float4 open1[kFfnColumnsPerWarp], open2[kFfnColumnsPerWarp];
+#pragma unroll
+    for (int i = 0; i < kFfnColumnsPerWarp; ++i) open1[i] = open2[i] = b;
+    for (int y = y_begin - 1, parity = 0; y <= y_end; ++y, parity ^= 1) {
+        float4 v[kFfnColumnsPerWarp];
+#pragma unroll
+        for (int i = 0; i < kFfnColumnsPerWarp; ++i) v[i] = to_float4(raw[i]);
+        if (y < y_end) load_row(y + 1);  // in flight during the rest of this step
+#pragma unroll
+        for (int i = 0; i < kFfnColumnsPerWarp; ++i) gelu_rows[parity][warp + kWarps * i][lane] = gelu4(v[i]);
+        __syncthreads();
+
+        const bool store = y > y_begin;  // output row y − 1 is one of the block's
+#pragma unroll
+        for (int i = 0; i < kFfnColumnsPerWarp; ++i) {
+            if (!output_column[i]) continue;
+            const int j = warp + kWarps * i;
+            const float4 n[3] = {gelu_rows[parity][j][lane], gelu_rows[parity][j + 1][lane],
+                                 gelu_rows[parity][j + 2][lane]};
+            const float4 done = add_tap_row(open1[i], taps + 6, n);
+            open1[i] = add_tap_row(open2[i], taps + 3, n);
+            open2[i] = add_tap_row(b, taps, n);
+            if (store && lane_active) {
+                const __half2 lo = __floats2half2_rn(done.x, done.y), hi = __floats2half2_rn(done.z, done.w);
+                *reinterpret_cast<uint2*>(out + out_offset + std::int64_t(kWarps * i) * out_ld) =
+                    make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+            }
+        }
+        out_offset += out_row_step;
     }
 }
 
-dim3 tile_grid(int H, int W, int channel_runs = 1) {
-    return dim3(unsigned(div_up(W, kTileX)), unsigned(div_up(H, kTileY)), unsigned(channel_runs));
-}
+dim3 tile_grid(int H, int W) { return dim3(unsigned(div_up(W, kTileX)), unsigned(div_up(H, kTileY))); }
 
 template <int R>
 cudaError_t launch_cpe(const __half* x, int H, int W, int C, const float* w, const float* bias, const float* gamma,
@@ -164,10 +237,24 @@ cudaError_t cpe_residual_layernorm(const __half* x, int H, int W, int C, const f
 
 cudaError_t ffn_gelu_dwconv(const __half* t, std::int64_t t_ld, int H, int W, int Ch, const float* w,
                             const float* bias, __half* out, std::int64_t out_ld, cudaStream_t stream) {
-    if (Ch % 4 != 0 || t_ld % 4 != 0) return cudaErrorInvalidValue;
+    const auto misaligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 8 != 0; };
+    if (Ch % 4 != 0 || t_ld % 4 != 0 || out_ld % 4 != 0 || misaligned(t) || misaligned(out))
+        return cudaErrorInvalidValue;
     if (H == 0 || W == 0) return cudaGetLastError();
-    ffn_gelu_dwconv_kernel<<<tile_grid(H, W, int(div_up(Ch, kFfnChannels))), kThreads, 0, stream>>>(
-        t, t_ld, H, W, Ch, w, bias, out, out_ld);
+    // One wave of blocks: each strip split into as many row ranges as the device holds blocks for, but no shorter
+    // than kFfnMinRows (a range GELUs its two halo rows again) and within the grid's 65535 limit.
+    int device = 0, sms = 0, per_sm = 0;
+    if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+    if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess)
+        return e;
+    if (cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ffn_gelu_dwconv_kernel, kThreads, 0);
+        e != cudaSuccess)
+        return e;
+    const std::int64_t strips = div_up(W, kFfnStrip), runs = div_up(Ch, kFfnChannels);
+    const std::int64_t ranges = std::max<std::int64_t>(1, std::int64_t(sms) * std::max(per_sm, 1) / (strips * runs));
+    const int rows = int(std::max({std::int64_t(kFfnMinRows), div_up(H, ranges), div_up(H, 65535)}));
+    const dim3 grid(unsigned(strips), unsigned(div_up(H, rows)), unsigned(runs));
+    ffn_gelu_dwconv_kernel<<<grid, kThreads, 0, stream>>>(t, t_ld, H, W, Ch, rows, w, bias, out, out_ld);
     return cudaGetLastError();
 }
 

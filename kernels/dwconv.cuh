@@ -23,7 +23,8 @@ cudaError_t cpe_residual_layernorm(const __half* x, int H, int W, int C, const f
                                    std::int64_t normed_ld, cudaStream_t stream);
 
 // t: fc1's output before GELU, (N, Ch) float16 with row stride t_ld; out: (N, Ch) float16 with row stride
-// out_ld, must not overlap t. Ch, t_ld and the address of t multiples of 4 elements.
+// out_ld, must not overlap t. Ch, t_ld, out_ld and the addresses of t and out multiples of 4 elements; w and bias
+// 16-byte aligned (as uploaded).
 cudaError_t ffn_gelu_dwconv(const __half* t, std::int64_t t_ld, int H, int W, int Ch, const float* w,
                             const float* bias, __half* out, std::int64_t out_ld, cudaStream_t stream);
 

@@ -389,6 +389,8 @@ std::vector<OpCase> op_cases() {
     add("cpe_layernorm", 160, 4, 4, AttentionKind::Nala);  // two and a half channel groups per lane
     add("cpe_layernorm", 256, 4, 4, AttentionKind::Nala);  // a 60 KB tile: opts in to more shared memory
     add("ffn_hidden", 96, 4, 4, AttentionKind::Nala);      // 192 hidden channels: two channel runs, one partial
+    add("ffn_hidden", 48, 4, 4, AttentionKind::Nala);      // 96 hidden channels: lanes 24-31 idle
+    add("ffn_hidden", 16, 4, 4, AttentionKind::Nala);      // 32 hidden channels: eight lanes
     add("conv_upsample", 64, 4, 4, AttentionKind::Nala);
     add("conv_upsample", 32, 4, 3, AttentionKind::Nala);  // 27 output channels, padded to 28
     // The implicit-GEMM convolution (Cin a multiple of 16; 8×16-pixel tiles, 64 output channels per block) at
@@ -405,6 +407,12 @@ std::vector<OpCase> op_cases() {
     add_edges("conv_upsample_shuffle", 64, 4, 4);
     add_edges("conv_upsample_shuffle", 16, 4, 3);  // 27 channels padded to 28, Cin 16
     add_edges("conv_upsample_shuffle", 32, 4, 2);  // 12 channels
+    // FFN: 30-column strips (W 33, 37: a partial second strip), row ranges of at least 16 rows (H 17, 45: a short
+    // last range; 181×191: 12 ranges of 7 strips each), H or W = 1; 150×961 (33 strips): ranges taller than 16 rows
+    // (8 of 19 rows on a GPU with 132 SMs).
+    add_edges("ffn_hidden", 64, 4, 4);
+    cases.push_back({"ffn_hidden", 181, 191, 64, 4, 4, AttentionKind::Nala});
+    cases.push_back({"ffn_hidden", 150, 961, 16, 4, 4, AttentionKind::Nala});
     cases.push_back({"conv_accumulate", 181, 191, 64, 4, 4, AttentionKind::Nala});  // 276 tiles
     cases.push_back({"conv_upsample_shuffle", 181, 191, 64, 4, 4, AttentionKind::Nala});
     for (int C : {16, 32, 48, 128}) add("conv_accumulate", C, 4, 4, AttentionKind::Nala);  // 128: two cout blocks
