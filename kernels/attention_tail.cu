@@ -7,111 +7,224 @@ namespace nalasr::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
+constexpr int kCols = 8;                       // tile columns: warp w owns column w
+constexpr int kHalo = 2;                       // lepe is 5×5
+constexpr int kHaloCols = kCols + 2 * kHalo;   // 12
+constexpr int kTaps = 25;
+constexpr int kStagers = kHaloCols * 16;       // 192 threads stage v: (halo column, quad of a 64-channel run)
+static_assert(kThreads / 32 == kCols && kStagers < kThreads, "a warp per column; spare threads stage the weights");
 
 enum class Tail { Nala, Pola };
 
-// Blocks per SM the register budget must allow, so enough warps are in flight to hide the staging's latency.
+// Tile rows: 8 (12×12 staged per 64 tokens) while the tile fits in shared memory with 2+ blocks per SM, else 2.
 template <int R>
-constexpr int kMinBlocks = R == 1 ? 3 : R <= 4 ? 2 : 1;
+constexpr int kRows = R <= 2 ? 8 : 2;
+template <int R>
+constexpr int kHaloRows = kRows<R> + 2 * kHalo;
+// Blocks per SM the register budget must allow (R = 1: 64 registers, 4 blocks; shared memory allows 5).
+template <int R>
+constexpr int kMinBlocks = R == 1 ? 4 : R <= 4 ? 2 : 1;
+// Shared memory: the v tile (kHaloRows × kHaloCols pixels) and the lepe taps plus bias (26 rows), each row 64R
+// floats (channels padded to the lanes' layout, so every shared-memory offset is a compile-time constant).
+template <int R>
+constexpr std::size_t kSharedBytes = std::size_t(kHaloRows<R> * kHaloCols + kTaps + 1) * 64 * R * sizeof(float);
 
-// One tile per block, v staged as float32 with a halo of 2; warp w owns tile column w (its kTileY tokens
-// together, so each staged pixel and each weight is read once for all of them); lane l owns the channel pairs
-// 2l + 64r, r < R. Pola's filters are shared by the heads: channel c uses filter c mod d. Weights are tap-major
-// (25, nf) with nf = C (NaLa) or d (Pola). The column's o and g are loaded before the tile is staged, so their
-// latency overlaps the staging's.
+// Shared-memory position of channel c: in each run of 64 channels the even channels first, then the odd ones, so
+// lane l's pair (2l, 2l + 1) sits at l and 32 + l and a warp reads one channel of its pairs as 32 consecutive words.
+__device__ inline int slot(int c) { return (c & ~63) + (c & 1) * 32 + ((c & 63) >> 1); }
+
+// lepe of one channel for kRows tokens of a column: acc[ty] += bias + Σ w[dy·5 + dx] · tile[ty + dy][dx].
+// `tile` points at the column's first halo pixel, `taps` at the channel's weight column (stride kC floats).
+// Each staged pixel is read once and feeds the (up to 5) tokens it reaches.
+template <int kRowsT, int kC>
+__device__ inline void column_lepe(const float* __restrict__ tile, const float* __restrict__ taps,
+                                   float (&acc)[kRowsT]) {
+    float w[kTaps];
+#pragma unroll
+    for (int tap = 0; tap < kTaps; ++tap) w[tap] = taps[tap * kC];
+    const float bias = taps[kTaps * kC];
+#pragma unroll
+    for (int ty = 0; ty < kRowsT; ++ty) acc[ty] += bias;
+#pragma unroll
+    for (int row = 0; row < kRowsT + 2 * kHalo; ++row)
+#pragma unroll
+        for (int dx = 0; dx < 5; ++dx) {
+            const float x = tile[(row * kHaloCols + dx) * kC];
+#pragma unroll
+            for (int ty = 0; ty < kRowsT; ++ty) {
+                const int dy = row - ty;
+                if (dy < 0 || dy >= 5) continue;  // resolved at compile time
+                acc[ty] = fmaf(w[dy * 5 + dx], x, acc[ty]);
+            }
+        }
+}
+
+// One tile of kRows × 8 tokens per block. Threads below kStagers copy v of the tile plus a halo of 2 (zeros
+// outside the image) into shared memory as float32, the others the lepe taps and bias (Pola's filters are shared
+// by the heads: channel c uses filter c mod d). Warp w then owns tile column w (its kRows tokens together); lane l
+// owns the channel pairs 2l + 64r, r < R, and computes lepe one channel at a time (25 taps in registers). o and g
+// are loaded ahead of their use (o before the convolution, g before the LayerNorm's reductions), not before the
+// staging: at R = 1 that keeps the kernel within 64 registers (4 blocks per SM) without spilling.
 template <int R, Tail K>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<R>)
     tail_kernel(__half* __restrict__ qkvg, std::int64_t ld, int H, int W, int C, int d,
                 const float* __restrict__ lepe_w, const float* __restrict__ lepe_b, const float* __restrict__ gamma,
                 const float* __restrict__ beta, float eps) {
-    static_assert(kWarps == kTileX, "a warp per tile column");
+    constexpr int kC = 64 * R, kR = kRows<R>, kHR = kHaloRows<R>;
     extern __shared__ __align__(16) unsigned char shared_raw[];
-    float* tile = reinterpret_cast<float*>(shared_raw);  // v: [pixel][C], halo 2
-    const int y0 = blockIdx.y * kTileY, x0 = blockIdx.x * kTileX;
+    float* tile = reinterpret_cast<float*>(shared_raw);  // [halo pixel][kC]
+    float* taps = tile + kHR * kHaloCols * kC;           // [tap][kC], row kTaps the bias
+    const int y0 = blockIdx.y * kR, x0 = blockIdx.x * kCols;
     const int tx = threadIdx.x / 32, lane = threadIdx.x % 32, xx = x0 + tx;
-    // Rows of the column's tokens; a token outside the image gets a null row (computed, never read or written).
-    __half* rows[kTileY];
+
+    const std::int64_t row_stride = std::int64_t(W) * ld;  // elements from a pixel to the one below it
+    if (threadIdx.x < kStagers) {
+        // This thread copies quad q (channels 64r + 4q … + 3, all real or all padding: C is a multiple of 4) of
+        // halo column hx, every halo row, for each run r; the loads of kBatchRuns runs are issued before any store.
+        const int q = threadIdx.x % 16, hx = threadIdx.x / 16, gx = x0 - kHalo + hx;
+        const bool column_inside = gx >= 0 && gx < W;
+        const std::int64_t top = (std::int64_t(y0 - kHalo) * W + gx) * ld + 2 * C + 4 * q;  // halo row 0, run 0
+        constexpr int kBatchRuns = 12 / kHR;
+        static_assert(R % kBatchRuns == 0, "whole batches");
 #pragma unroll
-    for (int ty = 0; ty < kTileY; ++ty)
-        rows[ty] = y0 + ty < H && xx < W ? qkvg + (std::int64_t(y0 + ty) * W + xx) * ld : nullptr;
-    __half2 o[R][kTileY], g[R][kTileY];
+        for (int r0 = 0; r0 < R; r0 += kBatchRuns) {
+            uint2 raw[kBatchRuns][kHR];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const int c = 2 * lane + 64 * r;
+            for (int b = 0; b < kBatchRuns; ++b) {
+                const int c = 64 * (r0 + b) + 4 * q;
+                std::int64_t offset = top + 64 * (r0 + b);
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            const bool load = rows[ty] && c < C;
-            o[r][ty] = load ? *reinterpret_cast<const __half2*>(rows[ty] + c) : __float2half2_rn(0.0f);
-            g[r][ty] = load ? *reinterpret_cast<const __half2*>(rows[ty] + 3 * C + c) : __float2half2_rn(0.0f);
+                for (int hy = 0; hy < kHR; ++hy, offset += row_stride) {
+                    const int gy = y0 - kHalo + hy;
+                    raw[b][hy] = make_uint2(0u, 0u);  // float16 zeros: the convolution's padding
+                    if (column_inside && gy >= 0 && gy < H && c < C)
+                        raw[b][hy] = *reinterpret_cast<const uint2*>(qkvg + offset);
+                }
+            }
+#pragma unroll
+            for (int b = 0; b < kBatchRuns; ++b) {
+                const int r = r0 + b;
+                if (64 * r + 4 * q >= C) continue;  // padding channels are never read
+#pragma unroll
+                for (int hy = 0; hy < kHR; ++hy) {
+                    const float4 v = to_float4(raw[b][hy]);
+                    // Channels 64r + 4q + {0, 2} go to slots 64r + 2q + {0, 1}; channels + {1, 3} to those + 32.
+                    float* p = tile + (hy * kHaloCols + hx) * kC + 64 * r + 2 * q;
+                    *reinterpret_cast<float2*>(p) = make_float2(v.x, v.z);
+                    *reinterpret_cast<float2*>(p + 32) = make_float2(v.y, v.w);
+                }
+            }
+        }
+    } else {
+        const int filters = K == Tail::Pola ? d : C;
+        for (int c = threadIdx.x - kStagers; c < kC; c += kThreads - kStagers) {
+            const bool real = c < C;
+            const int f = K == Tail::Pola ? c % d : c, s = slot(c);
+#pragma unroll
+            for (int tap = 0; tap < kTaps; ++tap) taps[tap * kC + s] = real ? lepe_w[tap * filters + f] : 0.0f;
+            taps[kTaps * kC + s] = real ? lepe_b[f] : 0.0f;
         }
     }
-    stage_tile<2>(qkvg, ld, H, W, y0, x0, 2 * C, C, tile, Identity{});
     __syncthreads();
 
     if (xx >= W) return;  // uniform over the warp; no barrier follows
-    const int filters = K == Tail::Pola ? d : C;
+    // The column's tokens, row_stride apart (token ty is read or written only if y0 + ty < H).
+    const std::int64_t first = (std::int64_t(y0) * W + xx) * ld;
+    __half2 o[R][kR];
+    {
+        std::int64_t offset = first;
+#pragma unroll
+        for (int ty = 0; ty < kR; ++ty, offset += row_stride)
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                const int c = 2 * lane + 64 * r;
+                o[r][ty] = y0 + ty < H && c < C ? *reinterpret_cast<const __half2*>(qkvg + offset + c)
+                                                : __float2half2_rn(0.0f);
+            }
+    }
     // v[r][ty]: o + lepe(v) of channel pair r for token ty (zeros for channels ≥ C).
-    float2 v[R][kTileY];
-    float sum[kTileY] = {};
+    float2 v[R][kR];
+    float sum[kR] = {};
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-        const int c = 2 * lane + 64 * r;
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) v[r][ty] = make_float2(0.0f, 0.0f);
-        if (c >= C) continue;
-        const int f = K == Tail::Pola ? c % d : c;
-        float2 taps[25];
-        load_taps<5>(lepe_w, filters, f, taps);
-        const float2 b = load2(lepe_b + f);
+        for (int ty = 0; ty < kR; ++ty) v[r][ty] = make_float2(0.0f, 0.0f);
+        if (2 * lane + 64 * r >= C) continue;
+        const float* column = tile + tx * kC + 64 * r + lane;
+        const float* weights = taps + 64 * r + lane;
+        // Channel 2l, then 2l + 1, each accumulated onto its half of o.
+        float even[kR], odd[kR];
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            const float2 of = __half22float2(o[r][ty]);
-            v[r][ty] = make_float2(of.x + b.x, of.y + b.y);
+        for (int ty = 0; ty < kR; ++ty) even[ty] = __low2float(o[r][ty]);
+        column_lepe<kR, kC>(column, weights, even);
+#pragma unroll
+        for (int ty = 0; ty < kR; ++ty) odd[ty] = __high2float(o[r][ty]);
+        column_lepe<kR, kC>(column + 32, weights + 32, odd);
+#pragma unroll
+        for (int ty = 0; ty < kR; ++ty) {
+            v[r][ty] = make_float2(even[ty], odd[ty]);
+            sum[ty] += even[ty] + odd[ty];
         }
-        column_taps<5>(tile, C, tx, c, taps, v[r]);
-#pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) sum[ty] += v[r][ty].x + v[r][ty].y;
     }
-    float mean[kTileY] = {}, rstd[kTileY];
+    __half2 g[R][kR];
+    {
+        std::int64_t offset = first + 3 * C;
 #pragma unroll
-    for (int ty = 0; ty < kTileY; ++ty) rstd[ty] = 1.0f;
-    if constexpr (K == Tail::Nala) {
+        for (int ty = 0; ty < kR; ++ty, offset += row_stride)
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) mean[ty] = warp_sum(sum[ty]) / C;
+            for (int r = 0; r < R; ++r) {
+                const int c = 2 * lane + 64 * r;
+                g[r][ty] = y0 + ty < H && c < C ? *reinterpret_cast<const __half2*>(qkvg + offset + c)
+                                                : __float2half2_rn(0.0f);
+            }
+    }
+    if constexpr (K == Tail::Nala) {  // LayerNorm over the warp's C channels, v normalised in place
+        float mean[kR], sq[kR];
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            float sq = 0.0f;
+        for (int ty = 0; ty < kR; ++ty) mean[ty] = warp_sum(sum[ty]) / C;
+#pragma unroll
+        for (int ty = 0; ty < kR; ++ty) {
+            sq[ty] = 0.0f;
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 if (2 * lane + 64 * r >= C) continue;
                 const float d0 = v[r][ty].x - mean[ty], d1 = v[r][ty].y - mean[ty];
-                sq += d0 * d0 + d1 * d1;
+                sq[ty] += d0 * d0 + d1 * d1;
             }
-            rstd[ty] = sq;
         }
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) rstd[ty] = rsqrtf(warp_sum(rstd[ty]) / C + eps);
+        for (int ty = 0; ty < kR; ++ty) {
+            const float rstd = rsqrtf(warp_sum(sq[ty]) / C + eps);
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+                v[r][ty] = make_float2((v[r][ty].x - mean[ty]) * rstd, (v[r][ty].y - mean[ty]) * rstd);
+        }
     }
+    float2 gm[R], bt[R];  // the LayerNorm's affine (Pola: none)
 #pragma unroll
     for (int r = 0; r < R; ++r) {
         const int c = 2 * lane + 64 * r;
-        if (c >= C) continue;
-        float2 gm = make_float2(1.0f, 1.0f), bt = make_float2(0.0f, 0.0f);
-        if constexpr (K == Tail::Nala) gm = load2(gamma + c), bt = load2(beta + c);
+        gm[r] = make_float2(1.0f, 1.0f), bt[r] = make_float2(0.0f, 0.0f);
+        if (K == Tail::Nala && c < C) gm[r] = load2(gamma + c), bt[r] = load2(beta + c);
+    }
+    std::int64_t offset = first + C;
 #pragma unroll
-        for (int ty = 0; ty < kTileY; ++ty) {
-            if (!rows[ty]) break;  // the tokens below the image come last
+    for (int ty = 0; ty < kR; ++ty, offset += row_stride) {
+        if (y0 + ty >= H) break;  // the tokens below the image come last
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int c = 2 * lane + 64 * r;
+            if (c >= C) continue;
             const float2 gf = __half22float2(g[r][ty]);
             float u0, u1;
             if constexpr (K == Tail::Nala) {
-                u0 = ((v[r][ty].x - mean[ty]) * rstd[ty] * gm.x + bt.x) * silu(gf.x);
-                u1 = ((v[r][ty].y - mean[ty]) * rstd[ty] * gm.y + bt.y) * silu(gf.y);
+                u0 = (v[r][ty].x * gm[r].x + bt[r].x) * silu(gf.x);
+                u1 = (v[r][ty].y * gm[r].y + bt[r].y) * silu(gf.y);
             } else {
                 u0 = v[r][ty].x * gf.x;
                 u1 = v[r][ty].y * gf.y;
             }
-            *reinterpret_cast<__half2*>(rows[ty] + C + c) = __floats2half2_rn(u0, u1);
+            *reinterpret_cast<__half2*>(qkvg + offset + c) = __floats2half2_rn(u0, u1);
         }
     }
 }
@@ -119,10 +232,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<R>)
 template <int R, Tail K>
 cudaError_t launch(__half* qkvg, std::int64_t ld, int H, int W, int C, int d, const float* lepe_w,
                    const float* lepe_b, const float* gamma, const float* beta, float eps, cudaStream_t stream) {
-    const std::size_t shared = std::size_t(tile_pixels(2)) * C * sizeof(float);
-    if (cudaError_t e = allow_shared_memory(tail_kernel<R, K>, shared); e != cudaSuccess) return e;
-    const dim3 grid(unsigned(div_up(W, kTileX)), unsigned(div_up(H, kTileY)));
-    tail_kernel<R, K><<<grid, kThreads, shared, stream>>>(qkvg, ld, H, W, C, d, lepe_w, lepe_b, gamma, beta, eps);
+    if (cudaError_t e = allow_shared_memory(tail_kernel<R, K>, kSharedBytes<R>); e != cudaSuccess) return e;
+    const dim3 grid(unsigned(div_up(W, kCols)), unsigned(div_up(H, kRows<R>)));
+    tail_kernel<R, K><<<grid, kThreads, kSharedBytes<R>, stream>>>(qkvg, ld, H, W, C, d, lepe_w, lepe_b, gamma, beta,
+                                                                   eps);
     return cudaGetLastError();
 }
 

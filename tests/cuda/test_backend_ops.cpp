@@ -441,6 +441,13 @@ std::vector<OpCase> op_cases() {
     add("tail", 48, 4, 4, AttentionKind::Nala);   // lanes 24-31 own no channel
     add("tail", 64, 4, 4, AttentionKind::Pola);
     add("tail", 48, 2, 4, AttentionKind::Pola);   // 24 shared filters: a weight row narrower than C
+    add("tail", 128, 4, 4, AttentionKind::Pola);  // two channel runs per lane, 32 shared filters
+    add("tail", 320, 4, 4, AttentionKind::Nala);  // R = 8 (2-row tiles, 200 KB of shared memory), runs 5-7 idle
+    // 8×8-token tiles (R ≤ 2): one row or column, fewer tokens than a tile, partial tiles on either side.
+    for (auto [H, W] : edges) {
+        cases.push_back({"tail", H, W, 64, 4, 4, AttentionKind::Nala});
+        cases.push_back({"tail", H, W, 96, 4, 4, AttentionKind::Pola});
+    }
     return cases;
 }
 
