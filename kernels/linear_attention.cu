@@ -1,13 +1,14 @@
 #include "common.cuh"
 #include "linear_attention.cuh"
 
+#include <algorithm>
+
 namespace nalasr::kernels {
 namespace {
 
 enum class FeatureMap { Nala, Pola };
 
 constexpr int kPass1Threads = 256;
-constexpr int kPass2Threads = 128;
 constexpr int kChunk = 64;      // tokens staged in shared memory at a time by pass 1
 constexpr int kMaxBlocks = 512; // pass-1 blocks per head: bounds the partials to ~0.5 MB per head at d = 16
 
@@ -41,6 +42,7 @@ struct Params {
     int blocks;
     std::int64_t tokens_per_block;
     bool wide;                // pass 2 may read q and write o 8 channels (16 bytes) at a time
+    int group_heads;          // heads per pass-2 block
 };
 
 // (cos, sin) of the RoPE angle for channel pair (c, c+1) of a d-wide half at token (y, x): the first d/2
@@ -245,14 +247,32 @@ __global__ void reduce_kernel(const float* __restrict__ partials, int blocks, in
     state[i] = float(total * inv_n);
 }
 
-// A head's d channels of one token as float32, zeros up to DM. With `wide` (d a multiple of 8, `src` 16-byte
-// aligned) 16-byte loads: a warp's 32 tokens lie a row apart, so every load touches 32 cache lines, and 4-byte
-// loads would take 4× as many of those.
+// Pass 2 layout. A block takes G = `group_heads` heads of a tile of tokens: thread i works on head i mod G of the
+// group and on pass2_tokens(DM) tokens `slots` = kPass2Threads / G apart, starting at the tile's (i / G)-th. So
+// a warp's lanes cover all G heads of 32 / G consecutive tokens, and its q loads and o stores fill whole 32-byte
+// sectors of 32 / G rows (with one head per block and one token per thread they touched 32 rows at a time), and
+// every S entry read from shared memory serves two tokens. The heads' states lie state_stride(DM) floats apart,
+// 4 floats past a multiple of 32 banks, so a warp's G distinct S addresses fall in distinct banks.
+constexpr int kPass2Threads = 256;
+constexpr int kPass2StateFloats = 4096;  // shared floats for the group's states: G ≤ 7 at d = 16, 1 at d = 32
+constexpr int pass2_tokens(int DM) { return DM <= 16 ? 2 : 1; }
+constexpr int state_stride(int DM) { return entries(DM) + 4; }
+
+// Heads per pass-2 block: the largest divisor of `heads` whose states fit kPass2StateFloats.
+int pass2_group_heads(int heads, int DM) {
+    const int most = std::min(kPass2StateFloats / state_stride(DM), kPass2Threads);
+    for (int g = std::min(heads, most); g > 1; --g)
+        if (heads % g == 0) return g;
+    return 1;
+}
+
+// A head's d channels of one token as float16 pairs, zeros up to DM. With `wide` (d a multiple of 8, `src`
+// 16-byte aligned) 16-byte loads.
 template <int DM>
-__device__ inline void load_head(const __half* src, int d, bool wide, float (&q)[DM]) {
+__device__ inline void load_head(const __half* src, int d, bool wide, __half2 (&q)[DM / 2]) {
 #pragma unroll
     for (int c = 0; c < DM; c += 8) {
-        __half2 h[4];
+        __half2* h = q + c / 2;
         if (wide && c < d) {
             const uint4 u = *reinterpret_cast<const uint4*>(src + c);
             h[0] = *reinterpret_cast<const __half2*>(&u.x), h[1] = *reinterpret_cast<const __half2*>(&u.y);
@@ -261,11 +281,6 @@ __device__ inline void load_head(const __half* src, int d, bool wide, float (&q)
 #pragma unroll
             for (int j = 0; j < 4; ++j)
                 h[j] = c + 2 * j < d ? *reinterpret_cast<const __half2*>(src + c + 2 * j) : __float2half2_rn(0.0f);
-        }
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const float2 f = __half22float2(h[j]);
-            q[c + 2 * j] = f.x, q[c + 2 * j + 1] = f.y;
         }
     }
 }
@@ -292,98 +307,124 @@ __device__ inline void store_head(__half* dst, int d, bool wide, const float (&o
     }
 }
 
-// Pass 2: one thread per (token, head).
-template <int DM, FeatureMap F>
-__global__ void __launch_bounds__(kPass2Threads) pass2_kernel(Params p) {
-    constexpr int kRows = 2 * DM;
-    __shared__ __align__(16) float s_state[entries(DM)];
-    const int head = blockIdx.y;
-    for (int e = threadIdx.x; e < entries(DM); e += kPass2Threads) s_state[e] = p.state[head * entries(DM) + e];
-    __syncthreads();
-    const float* S = s_state;
-    const float* m = s_state + kRows * DM;
-
-    const std::int64_t t = std::int64_t(blockIdx.x) * kPass2Threads + threadIdx.x;
-    if (t >= p.N) return;
-    __half* q_ptr = p.qkvg + t * p.ld + head * p.d;
-    float q[DM];
-    load_head(q_ptr, p.d, p.wide, q);
-
+// A pass-2 token: the numerator and what its features need (its q waits in shared memory).
+template <int DM>
+struct Pass2Token {
     float o[DM];
-    if constexpr (F == FeatureMap::Nala) {
-        float sq = 0.0f;
+    float n, power;       // NaLa: ‖q‖ + 1e-6 and the exponent
+    float den, den_opp;   // normalisers (Pola: den for o[0 … d/2), den_opp for o[d/2 … d))
+    int y, x;
+};
+
+// Pass 2: o = φ̃q·S / (φq·m + 1e-6), channel pair by channel pair: pair c gives the coefficients of S rows c, c+1,
+// DM+c, DM+c+1 (NaLa: the RoPE-rotated positive and negative features; Pola: q⁺ and q⁻, with S's top and bottom
+// halves swapped in the columns d/2 … d − 1 when staged, so that one product also gives o[d/2 … d) = φ_opp·S₂).
+template <int DM, FeatureMap F>
+__global__ void __launch_bounds__(kPass2Threads, 3) pass2_kernel(Params p) {
+    constexpr int T = pass2_tokens(DM);
+    constexpr int kRows = 2 * DM;
+    __shared__ __align__(16) float s_state[kPass2StateFloats];
+    // Each thread's q, channel pair-major so that a warp's reads of one pair hit 32 consecutive words. Held in
+    // registers they cost 16 more at d = 16 (with spills or a 100-register kernel).
+    __shared__ __half2 s_q[T][DM / 2][kPass2Threads];
+    const int G = p.group_heads, slots = kPass2Threads / G, first_head = blockIdx.y * G;
+    const int half_d = p.d / 2;
+    for (int e = threadIdx.x; e < G * entries(DM); e += kPass2Threads) {
+        const int g = e / entries(DM), r = e - g * entries(DM);
+        int to = r;
+        if (F == FeatureMap::Pola && r < kRows * DM && r % DM >= half_d) to = (r + DM * DM) % (kRows * DM);
+        s_state[g * state_stride(DM) + to] = p.state[(first_head + g) * entries(DM) + r];
+    }
+    __syncthreads();
+
+    const int g = threadIdx.x % G, slot = threadIdx.x / G;
+    if (slot >= slots) return;
+    const int head = first_head + g;
+    const float* S = s_state + g * state_stride(DM);
+    const float* m = S + kRows * DM;
+    const std::int64_t t0 = std::int64_t(blockIdx.x) * (T * slots) + slot;
+    if (t0 >= p.N) return;
+
+    Pass2Token<DM> tok[T];
 #pragma unroll
-        for (int c = 0; c < DM; ++c) sq += q[c] * q[c];
-        const float n = sqrtf(sq) + 1e-6f;
-        const float power = 3.0f * (0.5f + tanhf(n));
-        float phi[kRows];
+    for (int k = 0; k < T; ++k) {
+        Pass2Token<DM>& a = tok[k];
+        const std::int64_t t = t0 + k * slots;
+        __half2 q[DM / 2];
+        if (t < p.N) load_head<DM>(p.qkvg + t * p.ld + head * p.d, p.d, p.wide, q);
+        else
 #pragma unroll
-        for (int c = 0; c < DM; ++c) {
-            const float2 split = split_power(q[c] / n, power);
-            phi[c] = split.x;
-            phi[DM + c] = split.y;
-        }
-        float den = 1e-6f;
+            for (int c = 0; c < DM / 2; ++c) q[c] = __float2half2_rn(0.0f);  // computed, never stored
 #pragma unroll
-        for (int i = 0; i < kRows; ++i) den += phi[i] * m[i];
-        const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
+        for (int c = 0; c < DM / 2; ++c) s_q[k][c][threadIdx.x] = q[c];
+        const unsigned in_image = unsigned(min(t, p.N - 1));  // RoPE position of a token past the end: any valid one
+        a.y = in_image / unsigned(p.W), a.x = in_image - unsigned(a.y) * unsigned(p.W);
+        a.den = a.den_opp = 1e-6f;
 #pragma unroll
-        for (int c = 0; c < DM; c += 2) {
-            if (c >= p.d) continue;
-            const float2 cs = rope(p, c, y, x);
-            const float2 a = rotate(make_float2(phi[c], phi[c + 1]), cs);
-            const float2 b = rotate(make_float2(phi[DM + c], phi[DM + c + 1]), cs);
-            phi[c] = a.x, phi[c + 1] = a.y, phi[DM + c] = b.x, phi[DM + c + 1] = b.y;
-        }
+        for (int j = 0; j < DM; ++j) a.o[j] = 0.0f;
+        if constexpr (F == FeatureMap::Nala) {
+            float sq = 0.0f;
 #pragma unroll
-        for (int j = 0; j < DM; ++j) o[j] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kRows; ++i)
-#pragma unroll
-            for (int j = 0; j < DM; j += 4) {
-                const float4 s = *reinterpret_cast<const float4*>(S + i * DM + j);
-                o[j] += phi[i] * s.x, o[j + 1] += phi[i] * s.y, o[j + 2] += phi[i] * s.z, o[j + 3] += phi[i] * s.w;
+            for (int c = 0; c < DM / 2; ++c) {
+                const float2 f = __half22float2(q[c]);
+                sq += f.x * f.x + f.y * f.y;
             }
-        const float inv_den = 1.0f / den;
-#pragma unroll
-        for (int j = 0; j < DM; ++j) o[j] *= inv_den;
-    } else {
-        // φ_sim = [q⁺, q⁻] meets S₁ = S[:, 0 … d/2) and gives o[0 … d/2); φ_opp = [q⁻, q⁺] meets
-        // S₂ = S[:, d/2 … d) and gives o[d/2 … d). Both products are formed over all columns; o picks its half.
-        float plus[DM], minus[DM];
-#pragma unroll
-        for (int c = 0; c < DM; ++c) {
-            plus[c] = minus[c] = 0.0f;
-            if (c >= p.d) continue;
-            const int hc = head * p.d + c;
-            const float qs = q[c] * p.inv_sigma[hc];
-            const float2 split = split_power(qs, p.power[hc]);
-            plus[c] = split.x;
-            minus[c] = split.y;
-        }
-        float den_sim = 1e-6f, den_opp = 1e-6f;
-        float sim[DM], opp[DM];
-#pragma unroll
-        for (int j = 0; j < DM; ++j) sim[j] = opp[j] = 0.0f;
-#pragma unroll
-        for (int c = 0; c < DM; ++c) {
-            den_sim += plus[c] * m[c] + minus[c] * m[DM + c];
-            den_opp += minus[c] * m[c] + plus[c] * m[DM + c];
-#pragma unroll
-            for (int j = 0; j < DM; ++j) {
-                sim[j] += plus[c] * S[c * DM + j] + minus[c] * S[(DM + c) * DM + j];
-                opp[j] += minus[c] * S[c * DM + j] + plus[c] * S[(DM + c) * DM + j];
-            }
-        }
-        const int half_d = p.d / 2;
-#pragma unroll
-        for (int j = 0; j < DM; ++j) {
-            o[j] = 0.0f;
-            if (j < half_d) o[j] = sim[j] / den_sim;
-            else if (j < p.d) o[j] = opp[j] / den_opp;
+            a.n = sqrtf(sq) + 1e-6f;
+            a.power = 3.0f * (0.5f + tanhf(a.n));
         }
     }
-    store_head(q_ptr, p.d, p.wide, o);
+
+    // Rolled: unrolled, the features of every pair were computed ahead and kept live (125 registers at d = 16).
+#pragma unroll 1
+    for (int c = 0; c < p.d; c += 2) {
+        const float2 m_pos = *reinterpret_cast<const float2*>(m + c);
+        const float2 m_neg = *reinterpret_cast<const float2*>(m + DM + c);
+        float coef[T][4];  // of S rows c, c + 1, DM + c, DM + c + 1
+#pragma unroll
+        for (int k = 0; k < T; ++k) {
+            Pass2Token<DM>& a = tok[k];
+            const float2 q = __half22float2(s_q[k][c / 2][threadIdx.x]);
+            if constexpr (F == FeatureMap::Nala) {
+                const float2 s0 = split_power(q.x / a.n, a.power), s1 = split_power(q.y / a.n, a.power);
+                const float2 pos = make_float2(s0.x, s1.x), neg = make_float2(s0.y, s1.y);
+                a.den += pos.x * m_pos.x + pos.y * m_pos.y + neg.x * m_neg.x + neg.y * m_neg.y;
+                const float2 cs = rope(p, c, a.y, a.x);
+                const float2 rot_pos = rotate(pos, cs), rot_neg = rotate(neg, cs);
+                coef[k][0] = rot_pos.x, coef[k][1] = rot_pos.y, coef[k][2] = rot_neg.x, coef[k][3] = rot_neg.y;
+            } else {
+                const int hc = head * p.d + c;
+                const float2 s0 = split_power(q.x * p.inv_sigma[hc], p.power[hc]);
+                const float2 s1 = split_power(q.y * p.inv_sigma[hc + 1], p.power[hc + 1]);
+                a.den += s0.x * m_pos.x + s1.x * m_pos.y + s0.y * m_neg.x + s1.y * m_neg.y;
+                a.den_opp += s0.y * m_pos.x + s1.y * m_pos.y + s0.x * m_neg.x + s1.x * m_neg.y;
+                coef[k][0] = s0.x, coef[k][1] = s1.x, coef[k][2] = s0.y, coef[k][3] = s1.y;
+            }
+        }
+        const float* rows[4] = {S + c * DM, S + (c + 1) * DM, S + (DM + c) * DM, S + (DM + c + 1) * DM};
+#pragma unroll
+        for (int j = 0; j < DM; j += 4)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const float4 s = *reinterpret_cast<const float4*>(rows[r] + j);
+#pragma unroll
+                for (int k = 0; k < T; ++k) {
+                    float* o = tok[k].o;
+                    o[j] += coef[k][r] * s.x, o[j + 1] += coef[k][r] * s.y;
+                    o[j + 2] += coef[k][r] * s.z, o[j + 3] += coef[k][r] * s.w;
+                }
+            }
+    }
+
+#pragma unroll
+    for (int k = 0; k < T; ++k) {
+        Pass2Token<DM>& a = tok[k];
+        const std::int64_t t = t0 + k * slots;
+        if (t >= p.N) break;
+        const float inv_den = 1.0f / a.den, inv_opp = 1.0f / a.den_opp;
+#pragma unroll
+        for (int j = 0; j < DM; ++j) a.o[j] *= F == FeatureMap::Pola && j >= half_d ? inv_opp : inv_den;
+        store_head(p.qkvg + t * p.ld + head * p.d, p.d, p.wide, a.o);
+    }
 }
 
 template <int DM, FeatureMap F>
@@ -395,7 +436,10 @@ cudaError_t launch(Params p, int heads, cudaStream_t stream) {
     reduce_kernel<<<unsigned(div_up(n, 32)), 32 * kReduceSlices, 0, stream>>>(p.partials, p.blocks, entries(DM), heads,
                                                                                 1.0 / double(p.N), p.state);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-    pass2_kernel<DM, F><<<dim3(unsigned(div_up(p.N, kPass2Threads)), unsigned(heads)), kPass2Threads, 0, stream>>>(p);
+    p.group_heads = pass2_group_heads(heads, DM);
+    const std::int64_t tile = std::int64_t(pass2_tokens(DM)) * (kPass2Threads / p.group_heads);
+    pass2_kernel<DM, F><<<dim3(unsigned(div_up(p.N, tile)), unsigned(heads / p.group_heads)), kPass2Threads, 0,
+                          stream>>>(p);
     return cudaGetLastError();
 }
 

@@ -430,6 +430,16 @@ std::vector<OpCase> op_cases() {
     add("pola", 64, 4, 4, AttentionKind::Pola);
     add("pola", 32, 4, 4, AttentionKind::Pola);
     add("pola", 48, 2, 4, AttentionKind::Pola);   // d = 24, padded to 32
+    // Pass 2 puts G heads in a block (all of them while their states fit 16 KB) and 2 tokens per thread up to d = 16:
+    add("nala", 48, 3, 4, AttentionKind::Nala);    // G = 3: 85 token slots, one thread idle
+    add("nala", 128, 8, 4, AttentionKind::Nala);   // d = 16, G = 4 of 8 heads: two head groups
+    add("pola", 48, 4, 4, AttentionKind::Pola);    // d = 12: o's halves split at column 6, 4-byte q/o accesses
+    // Token counts below and around one pass-2 tile (64 tokens at d = 16): one token, a lone second token, odd.
+    for (auto [H, W] : std::vector<std::pair<int, int>>{{1, 1}, {1, 33}, {5, 13}}) {
+        cases.push_back({"nala", H, W, 64, 4, 4, AttentionKind::Nala});
+        cases.push_back({"pola", H, W, 64, 4, 4, AttentionKind::Pola});
+    }
+    cases.push_back({"nala", 1, 1, 64, 2, 4, AttentionKind::Nala});  // d = 32: one token per thread
     // 34,571 tokens: each pass-1 block walks two 64-token chunks (the second staged from loads issued during the
     // first), and the last block holds 11 tokens.
     cases.push_back({"nala", 181, 191, 64, 4, 4, AttentionKind::Nala});
