@@ -34,9 +34,10 @@ if [ $sanitize = 1 ]; then
     --gtest_filter='Models/CudaForward.*nala_C64*:Models/CudaForward.*C16*:Models/CudaForward.*pola_C48*:Table/BackendOps.*H_63_W_13*:Table/BackendOps.*H_181_W_191*:Table/BackendOps.*conv*_H_1_W_1_C*:Table/BackendOps.*conv*_H_17_W_33_*:Table/BackendOps.*conv*_H_45_W_1_C*' \
     > "$out/sanitizer.log" 2>&1
   echo "sanitizer exit $?" >> "$out/sanitizer.log"
-  # Shared-memory hazards of the implicit-GEMM convolution (staging vs ldmatrix across tiles of one block).
-  timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/nalasr_cuda_tests" \
-    --gtest_filter='Table/BackendOps.*conv_accumulate_H_17_W_33_*:Table/BackendOps.*conv_upsample_shuffle_H_17_W_33_*' \
+  # Shared-memory hazards: the implicit-GEMM convolution (staging vs ldmatrix across tiles of one block), the FFN's
+  # double-buffered GELU row, the tail's staged tile, pass 2's per-thread q slots.
+  timeout 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/nalasr_cuda_tests" \
+    --gtest_filter='Table/BackendOps.*conv_accumulate_H_17_W_33_*:Table/BackendOps.*conv_upsample_shuffle_H_17_W_33_*:Table/BackendOps.*ffn_hidden_H_17_W_33_*:Table/BackendOps.*tail_H_17_W_33_*:Table/BackendOps.*_H_5_W_13_*' \
     > "$out/racecheck.log" 2>&1
   echo "racecheck exit $?" >> "$out/racecheck.log"
 fi
