@@ -149,6 +149,46 @@ TEST_F(CliTest, SingleFileKeeps16BitAndTakesFormatFromTheOutputName) {
     EXPECT_EQ(out.width, 18);
 }
 
+// --keep-colours (and its American spelling) reaches the engine and the report; the file is what the engine makes.
+TEST_F(CliTest, KeepColoursReachesTheEngineAndTheReport) {
+    const nalasr::Image in = random_image(12, 9, 3, nalasr::SampleType::U8, 21);
+    ASSERT_TRUE(nalasr::save_image(dir_ / "c.png", in).is_ok());
+    auto run = [&](const std::string& flag, const std::string& name) {
+        const fs::path report = dir_ / (name + ".json");
+        std::vector<std::string> args = {"upscale", (dir_ / "c.png").string(), "-o", (dir_ / name).string(),
+                                         "-m", model_.string(), "--device", "cpu", "--report", report.string()};
+        if (!flag.empty()) args.push_back(flag);
+        CliRun r = run_cli(args);
+        EXPECT_EQ(r.exit_code, 0) << r.output;
+        return nlohmann::json::parse(read_text(report), nullptr, false);
+    };
+    const auto on = run("--keep-colours", "on.png"), off = run("", "off.png"), alias = run("--keep-colors", "alias.png");
+    ASSERT_FALSE(on.is_discarded() || off.is_discarded() || alias.is_discarded());
+    EXPECT_EQ(on["options"]["keep_colours"], true);
+    EXPECT_EQ(alias["options"]["keep_colours"], true);
+    EXPECT_EQ(off["options"]["keep_colours"], false);
+    EXPECT_TRUE(on["files"][0]["stage_ms"].contains("keep colours"));
+    EXPECT_FALSE(off["files"][0]["stage_ms"].contains("keep colours"));
+
+    nalasr::Model model;
+    ASSERT_TRUE(nalasr::Model::load_file(model_, &model).is_ok());
+    nalasr::EngineParams engine_params;
+    engine_params.backend = nalasr::BackendKind::Cpu;
+    std::unique_ptr<nalasr::Engine> engine;
+    ASSERT_TRUE(nalasr::Engine::create(model, engine_params, &engine).is_ok());
+    nalasr::UpscaleParams params;
+    params.keep_input_colours = true;
+    nalasr::Image expected, written_on, written_off, written_alias;
+    ASSERT_TRUE(engine->upscale(in, &expected, params, nullptr).is_ok());
+    ASSERT_TRUE(nalasr::load_image(dir_ / "on.png", &written_on).is_ok());
+    ASSERT_TRUE(nalasr::load_image(dir_ / "off.png", &written_off).is_ok());
+    ASSERT_TRUE(nalasr::load_image(dir_ / "alias.png", &written_alias).is_ok());
+    EXPECT_EQ(written_on.pixels, expected.pixels);
+    EXPECT_EQ(written_alias.pixels, expected.pixels);
+    EXPECT_NE(written_off.pixels, expected.pixels);
+    EXPECT_NE(run_cli({"upscale", "--help"}).output.find("--keep-colours"), std::string::npos);
+}
+
 TEST_F(CliTest, SetupErrorsExitWith2) {
     ASSERT_TRUE(nalasr::save_image(dir_ / "a.png", random_image(8, 8, 3, nalasr::SampleType::U8, 5)).is_ok());
     const std::string in = (dir_ / "a.png").string(), out = (dir_ / "out").string();

@@ -26,6 +26,7 @@ struct BatchSettings {
     std::size_t max_memory = 0;    // refuse images whose planned working memory is larger (0: no limit)
     const Engine* cpu_fallback = nullptr;  // --cpu-fallback: upscales what no GPU can hold (one at a time)
     OutputSize output_size;                // --outscale / --width / --height: resample the network's result
+    bool keep_colours = false;             // --keep-colours: UpscaleParams::keep_input_colours
 };
 
 // Calls `done` once per job started, in job order, from the calling thread. Stops starting new images once

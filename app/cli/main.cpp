@@ -61,6 +61,9 @@ void add_upscale(CLI::App& app, nalasr::cli::UpscaleOptions& o) {
         ->check(CLI::Range(1, 1 << 20));
     cmd->add_option("--height", o.output_size.height, "Final height in pixels (alone: the aspect ratio is kept)")
         ->check(CLI::Range(1, 1 << 20));
+    cmd->add_flag("--keep-colours,--keep-colors", o.keep_colours,
+                  "Keep the input's colours: the network's luminance with the chroma of a bicubic upscale of the "
+                  "input (against colour or tone shifts; no effect on grey images)");
     cmd->add_flag("--cpu-fallback", o.cpu_fallback,
                   "Upscale on the CPU what no GPU has the free memory for (slower; host memory is usually larger)");
     cmd->add_flag("--strip-metadata", o.strip_metadata, "Write no EXIF and no ICC profile (default: keep them)");

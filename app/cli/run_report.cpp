@@ -120,6 +120,7 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
         {"backend", summary.backend},
         {"devices", devices},
         {"shard", summary.shard.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(summary.shard)},
+        {"options", {{"keep_colours", summary.keep_colours}}},
         {"model", model},
         {"files", files},
         {"totals",

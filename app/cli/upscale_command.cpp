@@ -91,7 +91,8 @@ int run_upscale(const UpscaleOptions& options) {
                            .quality = options.quality,
                            .strip_metadata = options.strip_metadata,
                            .workers = options.jobs > 0 ? options.jobs : default_jobs(),
-                           .output_size = options.output_size};
+                           .output_size = options.output_size,
+                           .keep_colours = options.keep_colours};
     if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
         return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
 
@@ -110,6 +111,7 @@ int run_upscale(const UpscaleOptions& options) {
                                &summary.model_source); !st)
         return setup_error(st.message());
     summary.model = &model;
+    summary.keep_colours = options.keep_colours;
 
     const PlanRequest request{.inputs = options.inputs,
                               .output = options.output,

@@ -1,5 +1,6 @@
 #include "controls_panel.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -41,6 +42,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
       format_(new QComboBox),
       bit_depth_(new QComboBox),
       overwrite_(new QComboBox),
+      keep_colours_(new QCheckBox(tr("Keep input colours"))),
       before_(new QComboBox) {
     scale_->setObjectName(QStringLiteral("scale"));
     model_->setObjectName(QStringLiteral("model"));
@@ -62,6 +64,9 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     overwrite_->addItem(tr("Add a number"), QLatin1String(overwrite_policy_id(OverwritePolicy::Rename)));
     overwrite_->addItem(tr("Overwrite"), QLatin1String(overwrite_policy_id(OverwritePolicy::Overwrite)));
     overwrite_->addItem(tr("Skip the image"), QLatin1String(overwrite_policy_id(OverwritePolicy::Skip)));
+    keep_colours_->setObjectName(QStringLiteral("keep_colours"));
+    keep_colours_->setToolTip(tr("The network's detail (luminance) with the colours of the input, enlarged with "
+                                 "bicubic: against colour or tone shifts"));
     before_->addItem(tr("Bicubic"), int(BeforeResampler::Bicubic));
     before_->addItem(tr("Nearest"), int(BeforeResampler::Nearest));
     fill_models({}, {});
@@ -83,6 +88,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     form->addRow(tr("Format"), format_);
     form->addRow(tr("Bit depth"), bit_depth_);
     form->addRow(tr("If the file exists"), overwrite_);
+    form->addRow(QString(), keep_colours_);
     form->addRow(tr("Before side"), before_);
 
     connect(scale_, &QComboBox::activated, this, &ControlsPanel::on_scale_activated);
@@ -92,6 +98,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     for (QComboBox* combo : {device_, format_, bit_depth_, overwrite_, before_})
         connect(combo, &QComboBox::currentIndexChanged, this, &ControlsPanel::changed);
     connect(output_folder_, &QLineEdit::editingFinished, this, &ControlsPanel::changed);
+    connect(keep_colours_, &QCheckBox::toggled, this, &ControlsPanel::changed);
 }
 
 void ControlsPanel::fill_models(const QString& name, const QString& path) {
@@ -191,6 +198,7 @@ void ControlsPanel::store(AppSettings* settings) const {
     settings->output.format = output_format_from_id(format_->currentData().toString());
     settings->output.bit_depth = output_bit_depth_from_id(bit_depth_->currentData().toString());
     settings->output.overwrite = overwrite_policy_from_id(overwrite_->currentData().toString());
+    settings->output.keep_colours = keep_colours_->isChecked();
     settings->before = BeforeResampler(before_->currentData().toInt());
 }
 
@@ -198,7 +206,7 @@ void ControlsPanel::load(const AppSettings& settings) {
     const QSignalBlocker blockers[] = {QSignalBlocker(scale_),     QSignalBlocker(model_),
                                        QSignalBlocker(device_),    QSignalBlocker(format_),
                                        QSignalBlocker(bit_depth_), QSignalBlocker(overwrite_),
-                                       QSignalBlocker(before_)};
+                                       QSignalBlocker(keep_colours_), QSignalBlocker(before_)};
     fill_models(settings.engine.model_name, settings.engine.model_path);
     select_data(device_, settings.engine.device);
     output_folder_->setText(settings.output.folder);
@@ -206,6 +214,7 @@ void ControlsPanel::load(const AppSettings& settings) {
     select_data(bit_depth_, QLatin1String(output_bit_depth_id(settings.output.bit_depth)));
     update_bit_depths();
     select_data(overwrite_, QLatin1String(overwrite_policy_id(settings.output.overwrite)));
+    keep_colours_->setChecked(settings.output.keep_colours);
     select_data(before_, int(settings.before));
 }
 

@@ -1,11 +1,12 @@
-// The run settings: scale and model (built in or a file), device, output folder, format, bit depth, overwrite policy, and how "before" is
-// enlarged.
+// The run settings: scale and model (built in or a file), device, output folder, format, bit depth, overwrite policy,
+// keeping the input's colours, and how "before" is enlarged.
 #pragma once
 
 #include <QWidget>
 
 #include "app_settings.h"
 
+class QCheckBox;
 class QComboBox;
 class QLineEdit;
 
@@ -41,6 +42,7 @@ private:
     QComboBox* format_;
     QComboBox* bit_depth_;
     QComboBox* overwrite_;
+    QCheckBox* keep_colours_;
     QComboBox* before_;
     // The selected model (as in EngineSpec), restored when "Other file…" is cancelled.
     QString model_name_;

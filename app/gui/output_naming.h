@@ -23,6 +23,7 @@ struct OutputOptions {
     OutputFormat format = OutputFormat::KeepInput;
     OverwritePolicy overwrite = OverwritePolicy::Rename;
     OutputBitDepth bit_depth = OutputBitDepth::KeepInput;
+    bool keep_colours = false;  // the input's colours, the network's luminance (UpscaleParams::keep_input_colours)
 };
 
 struct OutputTarget {

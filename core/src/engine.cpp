@@ -1,4 +1,5 @@
-// The Engine: sample conversion, alpha, statistics and progress around a Backend (backend.h).
+// The Engine: sample conversion, keeping the input's colours, alpha, statistics and progress around a Backend
+// (backend.h).
 #include "nalasr/engine.h"
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include "backend.h"
 #include "cpu/host_memory.h"
 #include "engine_internal.h"
+#include "keep_colours.h"
 #include "sample_convert.h"
 
 namespace nalasr {
@@ -139,8 +141,10 @@ private:
         auto aborted = [&] { return params.should_abort && params.should_abort(); };
 
         // Backends that convert samples themselves (CUDA, for 8- and 16-bit images) take the image as it is;
-        // for the others the colour is converted to float RGB here and back after the network.
-        bool backend_converts = backend_->converts_samples(in.type);
+        // for the others the colour is converted to float RGB here and back after the network. Keeping the
+        // input's colours works on float RGB here, so it takes the float path on every backend.
+        const bool keep_colours = params.keep_input_colours && in.channels >= 3;  // grey stays grey anyway
+        bool backend_converts = !keep_colours && backend_->converts_samples(in.type);
         auto t = Clock::now();
         report(0.0, "prepare");
         std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
@@ -189,6 +193,14 @@ private:
         }
 
         const int s = config_.scale, out_w = in.width * s, out_h = in.height * s;
+        if (keep_colours) {
+            t = Clock::now();
+            report(kNetworkEnd, "keep colours");
+            keep_input_colours(input_rgb(), in.width, in.height, &upscaled, out_w, out_h);
+            local.stages.push_back({"keep colours", ms_since(t)});
+            if (aborted()) return {StatusCode::Cancelled, "cancelled"};
+        }
+
         std::vector<float> out_alpha;
         if (!alpha.empty()) {
             t = Clock::now();

@@ -40,6 +40,7 @@ private slots:
     void initTestCase();
     void upscales_and_saves();
     void sixteen_bit_output_from_eight_bit_input();
+    void keep_colours_reaches_the_engine();
     void cancel_leaves_no_file();
     void corrupt_file_fails_alone();
     void unwritable_folder_is_an_error();
@@ -112,6 +113,29 @@ void BatchRunnerTest::sixteen_bit_output_from_eight_bit_input() {
     UpscaleStats stats;
     QVERIFY(engine->upscale(in, &direct, {}, &stats).is_ok());
     QVERIFY(saved.pixels == convert_samples(direct, SampleType::U16).pixels);
+}
+
+void BatchRunnerTest::keep_colours_reaches_the_engine() {
+    const QString input = dir_.filePath("colours.png");
+    test::write_random_png(input, 12, 10, 5);
+    OutputOptions output;
+    output.folder = dir_.filePath("out_colours");
+    output.keep_colours = true;
+    BatchRunner runner;
+    const std::vector<JobResult> results = run_all(runner, {{1, input}}, spec_, output);
+    QCOMPARE(results.size(), std::size_t(1));
+    QVERIFY2(results[0].state == JobState::Done, qPrintable(results[0].message));
+    Image saved, in, with, without;
+    QVERIFY(load_image(to_fs_path(results[0].output), &saved).is_ok());
+    std::unique_ptr<Engine> engine;
+    QVERIFY(create_engine(spec_, &engine).is_ok());
+    QVERIFY(load_image(to_fs_path(input), &in).is_ok());
+    UpscaleParams params;
+    params.keep_input_colours = true;
+    QVERIFY(engine->upscale(in, &with, params, nullptr).is_ok());
+    QVERIFY(engine->upscale(in, &without, {}, nullptr).is_ok());
+    QVERIFY(saved.pixels == with.pixels);
+    QVERIFY(saved.pixels != without.pixels);
 }
 
 void BatchRunnerTest::cancel_leaves_no_file() {

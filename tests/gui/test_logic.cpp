@@ -183,6 +183,7 @@ void LogicTest::settings_round_trip() {
     saved.engine = {QStringLiteral("/m/nalasr_pola_x2.safetensors"), QStringLiteral("cuda:1")};
     saved.output = {QStringLiteral("/out"), OutputFormat::Tiff, OverwritePolicy::Skip};
     saved.output.bit_depth = OutputBitDepth::U16;
+    saved.output.keep_colours = true;
     saved.before = BeforeResampler::Nearest;
     {
         QSettings settings(dir.filePath("s.ini"), QSettings::IniFormat);
@@ -195,7 +196,10 @@ void LogicTest::settings_round_trip() {
     QCOMPARE(loaded.output.format, OutputFormat::Tiff);
     QCOMPARE(loaded.output.overwrite, OverwritePolicy::Skip);
     QCOMPARE(loaded.output.bit_depth, OutputBitDepth::U16);
+    QVERIFY(loaded.output.keep_colours);
     QCOMPARE(loaded.before, BeforeResampler::Nearest);
+    QSettings fresh(dir.filePath("fresh.ini"), QSettings::IniFormat);  // nothing saved yet: off
+    QVERIFY(!AppSettings::load(fresh).output.keep_colours);
 }
 
 void LogicTest::display_conversion_matches_reference() {

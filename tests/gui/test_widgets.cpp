@@ -1,6 +1,7 @@
 // Widgets under the offscreen platform: the main window end to end (queue → run → preview), the compare
 // view's pixel accuracy at 100 %, the shortcuts, and the memory sweep behind the memory panel.
 #include <QAction>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QDir>
 #include <QMimeData>
@@ -48,6 +49,7 @@ private slots:
     void memory_panel_computes();
     void about_names_the_version();
     void float_bit_depth_only_for_tiff();
+    void keep_colours_checkbox();
 
 private:
     QTemporaryDir dir_;
@@ -234,6 +236,28 @@ void WidgetsTest::float_bit_depth_only_for_tiff() {
     panel.load(settings);
     panel.store(&stored);
     QCOMPARE(stored.output.bit_depth, OutputBitDepth::U16);
+}
+
+void WidgetsTest::keep_colours_checkbox() {
+    ControlsPanel panel;
+    auto* box = panel.findChild<QCheckBox*>(QStringLiteral("keep_colours"));
+    QVERIFY(box);
+    QCOMPARE(box->text(), QStringLiteral("Keep input colours"));
+    AppSettings stored;
+    panel.store(&stored);
+    QVERIFY(!stored.output.keep_colours);  // off by default
+    QSignalSpy changed(&panel, &ControlsPanel::changed);
+    box->setChecked(true);
+    QCOMPARE(changed.count(), 1);
+    panel.store(&stored);
+    QVERIFY(stored.output.keep_colours);
+    AppSettings settings;
+    panel.load(settings);  // loading does not signal a change
+    QVERIFY(!box->isChecked());
+    QCOMPARE(changed.count(), 1);
+    settings.output.keep_colours = true;
+    panel.load(settings);
+    QVERIFY(box->isChecked());
 }
 
 QTEST_MAIN(WidgetsTest)

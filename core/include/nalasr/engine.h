@@ -71,10 +71,15 @@ using AbortFn = std::function<bool()>;
 struct UpscaleParams {
     ProgressFn progress;  // optional
     AbortFn should_abort; // optional
+    // Keep the input's colours: the output keeps the network's luminance (BT.601 Y) but takes its chroma (Cb, Cr)
+    // from a bicubic upscale of the input, for models that shift colour or tone. No effect on grey images or alpha.
+    // Runs on the host in float (stage "keep colours"); on CUDA, 8- and 16-bit images then take the float path.
+    bool keep_input_colours = false;
 };
 
 struct StageTime {
-    std::string stage;  // "prepare", "upload", "network", "download", "float32 redo", "alpha", "convert"
+    std::string stage;  // "prepare", "upload", "network", "download", "float32 redo", "keep colours", "alpha",
+                        // "convert"
     double ms = 0;
 };
 
@@ -100,7 +105,8 @@ public:
 
     // Upscales `in` (any size, 1-4 channels, u8/u16/f32) by the model's scale. The output has the input's
     // channels and sample type. Colour runs through the network; alpha is upscaled with bicubic; grey
-    // images go through the network as R=G=B and come back grey.
+    // images go through the network as R=G=B and come back grey. With params.keep_input_colours, the colour
+    // image's chroma is the bicubic upscale's (see UpscaleParams).
     virtual Status upscale(const Image& in, Image* out, const UpscaleParams& params,
                            UpscaleStats* stats) const = 0;
 
