@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "nalasr/engine.h"
+#include "cpu_engine.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -15,15 +16,6 @@ namespace {
 
 ModelConfig small_config(int scale, AttentionKind kind = AttentionKind::Nala) {
     return test::tiny_config(scale, kind, /*groups=*/2);
-}
-
-std::unique_ptr<Engine> cpu_engine(const Model& model) {
-    EngineParams params;
-    params.backend = BackendKind::Cpu;
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::create(model, params, &engine);
-    EXPECT_TRUE(st) << st.message();
-    return engine;
 }
 
 // A random image with every sample in the type's range (f32 in [0, 1]).
@@ -56,7 +48,7 @@ float f32_at(const Image& image, std::size_t i) {
 TEST(Engine, UpscalesAllSampleTypesAndChannelCounts) {
     for (int scale : {2, 3, 4}) {
         const Model model = Model::random(small_config(scale), 100 + scale);
-        auto engine = cpu_engine(model);
+        auto engine = test::cpu_engine(model);
         ASSERT_TRUE(engine);
         EXPECT_EQ(engine->backend_name(), "cpu");
         struct Case {
@@ -97,7 +89,7 @@ TEST(Engine, UpscalesAllSampleTypesAndChannelCounts) {
 
 TEST(Engine, ConstantAlphaStaysConstant) {
     const Model model = Model::random(small_config(2), 1);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     Image in = random_image(11, 7, 4, SampleType::U8, 3);
     for (std::size_t i = 3; i < in.pixels.size(); i += 4) in.pixels[i] = 128;
     Image out;
@@ -108,7 +100,7 @@ TEST(Engine, ConstantAlphaStaysConstant) {
 // Grey goes through the network as R = G = B and comes back as the mean of the output channels.
 TEST(Engine, GreyMatchesNetworkMean) {
     const Model model = Model::random(small_config(2), 2);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     const Image in = random_image(9, 6, 1, SampleType::F32, 4);
     std::vector<float> rgb(9 * 6 * 3);
     for (std::size_t i = 0; i < 54; ++i) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = f32_at(in, i);
@@ -127,7 +119,7 @@ TEST(Engine, GreyMatchesNetworkMean) {
 TEST(Engine, RunsAreBitIdentical) {
     for (AttentionKind kind : {AttentionKind::Nala, AttentionKind::Pola, AttentionKind::Softmax}) {
         const Model model = Model::random(small_config(3, kind), 5);
-        auto engine = cpu_engine(model);
+        auto engine = test::cpu_engine(model);
         const Image in = random_image(13, 9, 3, SampleType::F32, 8);
         Image a, b;
         ASSERT_TRUE(engine->upscale(in, &a, {}, nullptr));
@@ -139,7 +131,7 @@ TEST(Engine, RunsAreBitIdentical) {
 // upscale() is const and thread-safe: concurrent calls on one engine give the single-threaded result.
 TEST(Engine, ConcurrentCallsMatchSerial) {
     const Model model = Model::random(small_config(2), 10);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     const Image in = random_image(17, 11, 3, SampleType::U16, 5);
     Image serial;
     ASSERT_TRUE(engine->upscale(in, &serial, {}, nullptr));
@@ -153,7 +145,7 @@ TEST(Engine, ConcurrentCallsMatchSerial) {
 // The thread count changes only the speed: linear-attention sums are chunked by N, not by thread.
 TEST(Engine, OneThreadMatchesAllThreads) {
     const Model model = Model::random(small_config(2), 12);
-    auto all = cpu_engine(model);
+    auto all = test::cpu_engine(model);
     EngineParams params;
     params.backend = BackendKind::Cpu;
     params.cpu_threads = 1;
@@ -170,7 +162,7 @@ TEST(Engine, OneThreadMatchesAllThreads) {
 
 TEST(Engine, ProgressIsMonotonicAndCancelStops) {
     const Model model = Model::random(small_config(2), 6);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     const Image in = random_image(13, 9, 3, SampleType::U8, 9);
 
     std::vector<std::pair<double, std::string>> reports;
@@ -196,7 +188,7 @@ TEST(Engine, ProgressIsMonotonicAndCancelStops) {
 
 TEST(Engine, RejectsBadInput) {
     const Model model = Model::random(small_config(2), 7);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     Image out;
     Image empty;
     EXPECT_EQ(engine->upscale(empty, &out, {}, nullptr).code(), StatusCode::InvalidArgument);
@@ -219,7 +211,7 @@ TEST(Engine, RejectsBadInput) {
 // Softmax's N×N scores for a 1000×1000 input need 4 TB: refused before allocating, with the size that fits.
 TEST(Engine, RefusesWhatDoesNotFitWithLargestSize) {
     const Model model = Model::random(small_config(2, AttentionKind::Softmax), 8);
-    auto engine = cpu_engine(model);
+    auto engine = test::cpu_engine(model);
     const Image in = random_image(1000, 1000, 3, SampleType::U8, 2);
     Image out;
     const Status st = engine->upscale(in, &out, {}, nullptr);

@@ -19,6 +19,8 @@
 #include "engine_internal.h"
 #include "nalasr/engine.h"
 #include "sample_convert.h"
+#include "cpu_engine.h"
+#include "random_image.h"
 #include "tiny_model.h"
 
 namespace nalasr {
@@ -55,36 +57,6 @@ std::vector<float> samples(const Image& image) {
         }
     }
     return v;
-}
-
-// Random colours, every sample anywhere in the type's range: neither flat nor grey.
-Image colourful_image(int w, int h, int channels, SampleType type, unsigned seed) {
-    Image image;
-    image.allocate(w, h, channels, type);
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> unit(0.0f, 1.0f);
-    const std::size_t n = std::size_t(w) * h * channels;
-    for (std::size_t i = 0; i < n; ++i) {
-        const float v = unit(rng);
-        if (type == SampleType::U8) {
-            image.pixels[i] = std::uint8_t(std::lround(v * 255.0f));
-        } else if (type == SampleType::U16) {
-            const auto s = std::uint16_t(std::lround(v * 65535.0f));
-            std::memcpy(&image.pixels[2 * i], &s, 2);
-        } else {
-            std::memcpy(&image.pixels[4 * i], &v, 4);
-        }
-    }
-    return image;
-}
-
-std::unique_ptr<Engine> cpu_engine(const Model& model) {
-    EngineParams params;
-    params.backend = BackendKind::Cpu;
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::create(model, params, &engine);
-    EXPECT_TRUE(st) << st.message();
-    return engine;
 }
 
 UpscaleParams keep_colours(bool on) {
@@ -161,7 +133,7 @@ double tolerance(SampleType type) {
 class KeepColoursTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        engine_ = cpu_engine(model_);
+        engine_ = test::cpu_engine(model_);
         ASSERT_TRUE(engine_);
     }
     const Model model_ = Model::random(test::tiny_config(2, AttentionKind::Nala, 2), 31);
@@ -171,7 +143,7 @@ protected:
 TEST_F(KeepColoursTest, LumaFromTheNetworkChromaFromBicubic) {
     for (SampleType type : {SampleType::U8, SampleType::U16, SampleType::F32}) {
         SCOPED_TRACE(sample_type_name(type));
-        const Image in = colourful_image(19, 13, 3, type, 5);
+        const Image in = test::random_image(19, 13, 3, type, 5);
         Image off, on;
         UpscaleStats off_stats, on_stats;
         ASSERT_TRUE(engine_->upscale(in, &off, keep_colours(false), &off_stats));
@@ -202,7 +174,7 @@ TEST_F(KeepColoursTest, GreyImagesAreUnchanged) {
     for (int channels : {1, 2}) {
         for (SampleType type : {SampleType::U8, SampleType::U16, SampleType::F32}) {
             SCOPED_TRACE(std::to_string(channels) + " channel(s), " + sample_type_name(type));
-            const Image in = colourful_image(11, 9, channels, type, 7);
+            const Image in = test::random_image(11, 9, channels, type, 7);
             Image off, on;
             ASSERT_TRUE(engine_->upscale(in, &off, keep_colours(false), nullptr));
             ASSERT_TRUE(engine_->upscale(in, &on, keep_colours(true), nullptr));
@@ -214,7 +186,7 @@ TEST_F(KeepColoursTest, GreyImagesAreUnchanged) {
 TEST_F(KeepColoursTest, AlphaIsUnchanged) {
     for (SampleType type : {SampleType::U8, SampleType::U16, SampleType::F32}) {
         SCOPED_TRACE(sample_type_name(type));
-        const Image in = colourful_image(12, 10, 4, type, 9);
+        const Image in = test::random_image(12, 10, 4, type, 9);
         Image off, on;
         ASSERT_TRUE(engine_->upscale(in, &off, keep_colours(false), nullptr));
         ASSERT_TRUE(engine_->upscale(in, &on, keep_colours(true), nullptr));
@@ -277,7 +249,7 @@ TEST(KeepColours, RunsWhereTheBackendConvertsSamples) {
     auto engine = make_engine(model.config(), std::move(backend), {});
     for (SampleType type : {SampleType::U8, SampleType::U16}) {
         SCOPED_TRACE(sample_type_name(type));
-        const Image in = colourful_image(15, 11, 3, type, 11);
+        const Image in = test::random_image(15, 11, 3, type, 11);
         Image off, on;
         tinting->float_calls = tinting->sample_calls = 0;
         ASSERT_TRUE(engine->upscale(in, &off, keep_colours(false), nullptr));

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "backend.h"
+#include "cpu_engine.h"
 #include "engine_internal.h"
 #include "fp16_overflow_model.h"
 #include "nalasr/engine.h"
@@ -104,16 +105,6 @@ BackendFactory cpu_factory(const Model& model, std::atomic<int>* created) {
     };
 }
 
-std::unique_ptr<Engine> cpu_engine(const Model& model) {
-    EngineParams params;
-    params.backend = BackendKind::Cpu;
-    params.cpu_threads = 1;
-    std::unique_ptr<Engine> engine;
-    const Status st = Engine::create(model, params, &engine);
-    EXPECT_TRUE(st) << st.message();
-    return engine;
-}
-
 bool has_stage(const UpscaleStats& stats, const std::string& name) {
     for (const StageTime& stage : stats.stages)
         if (stage.stage == name) return true;
@@ -160,7 +151,7 @@ TEST_F(OutputCheckTest, NonFiniteHalfPrecisionResultIsRedoneInFloat32) {
                           {SampleType::F32, 3, false, false},
                           {SampleType::U8, 1, false, true},
                           {SampleType::U8, 2, true, true}};
-    auto reference = cpu_engine(model_);
+    auto reference = cpu_engine(model_, 1);
     for (const Case& c : cases) {
         SCOPED_TRACE(std::string(sample_type_name(c.type)) + " x" + std::to_string(c.channels) +
                      (c.converts ? " converted by the backend" : "") + (c.self_check ? " checked by the backend" : ""));
@@ -217,7 +208,7 @@ TEST_F(OutputCheckTest, BlackResultOfANonBlackInputIsRedone) {
     Image out, want;
     UpscaleStats stats;
     ASSERT_TRUE(engine->upscale(in, &out, {}, &stats));
-    ASSERT_TRUE(cpu_engine(model_)->upscale(in, &want, {}, nullptr));
+    ASSERT_TRUE(cpu_engine(model_, 1)->upscale(in, &want, {}, nullptr));
     EXPECT_TRUE(out.pixels == want.pixels);
     ASSERT_EQ(stats.warnings.size(), 1u);
     EXPECT_NE(stats.warnings[0].find("all black for an input that is not; redone in float32"), std::string::npos)
@@ -288,7 +279,7 @@ TEST_F(OutputCheckTest, RunNetworkIsCheckedAndRedoneToo) {
     std::vector<float> got, want;
     UpscaleStats stats;
     ASSERT_TRUE(engine->run_network(rgb.data(), 7, 9, &got, {}, &stats));
-    ASSERT_TRUE(cpu_engine(model_)->run_network(rgb.data(), 7, 9, &want, {}, nullptr));
+    ASSERT_TRUE(cpu_engine(model_, 1)->run_network(rgb.data(), 7, 9, &want, {}, nullptr));
     EXPECT_EQ(got, want);
     ASSERT_EQ(stats.warnings.size(), 1u);
     EXPECT_NE(stats.warnings[0].find("NaN/Inf values"), std::string::npos);
@@ -321,7 +312,7 @@ TEST_F(OutputCheckTest, CpuEngineOnNanWeightsFails) {
     Model model = Model::random(tiny_config(2), 3);
     model.mutable_tensors()["conv_first.bias"].data[1] = std::numeric_limits<float>::quiet_NaN();
     Image out;
-    const Status st = cpu_engine(model)->upscale(random_image(6, 5, 3, SampleType::U8, 2), &out, {}, nullptr);
+    const Status st = cpu_engine(model, 1)->upscale(random_image(6, 5, 3, SampleType::U8, 2), &out, {}, nullptr);
     EXPECT_EQ(st.code(), StatusCode::NumericalError);
     EXPECT_NE(st.message().find("NaN/Inf values"), std::string::npos) << st.message();
 }
@@ -338,7 +329,7 @@ TEST_F(OutputCheckTest, Fp16OverflowModelIsFiniteInFloat32) {
     EXPECT_GT(double(b->data[0]) - reach, 65504.0) << "feat's channel 0 exceeds float16 at every pixel";
 
     // The CUDA test's inputs: its images (24×16, seed 12) and its float RGB (random_floats seed 4).
-    auto engine = cpu_engine(model);
+    auto engine = cpu_engine(model, 1);
     for (const auto& [type, channels] : {std::pair{SampleType::U8, 3}, {SampleType::U16, 4}, {SampleType::F32, 3}}) {
         const Image in = random_image(24, 16, channels, type, 12);
         std::vector<float> rgb = colour_to_rgb(in), out;
