@@ -13,6 +13,7 @@
 #include "image_exif.h"
 #include "image_transform.h"
 #include "nalasr/image.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using nalasr::Image;
@@ -23,24 +24,7 @@ using nalasr::detail::Bytes;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        path_ = fs::temp_directory_path() / ("nalasr-io-test-" + std::to_string(rd()));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path_ / fs::u8path(name); }
-    const fs::path& path() const { return path_; }
-    std::size_t entries() const { return std::size_t(std::distance(fs::directory_iterator(path_), fs::directory_iterator())); }
-
-private:
-    fs::path path_;
-};
+using nalasr::test::TempDir;
 
 Image random_image(int w, int h, int c, SampleType type, unsigned seed) {
     Image im;

@@ -11,6 +11,7 @@
 #include "image_codec.h"
 #include "image_exif.h"
 #include "nalasr/image.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using nalasr::Image;
@@ -19,22 +20,7 @@ using namespace nalasr::detail;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        path_ = fs::temp_directory_path() / ("nalasr-exif-test-" + std::to_string(rd()));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
+using nalasr::test::TempDir;
 
 ExifEntry ascii(std::uint16_t tag, const std::string& text) {
     ExifEntry e{tag, kExifAscii, std::uint32_t(text.size() + 1), Bytes(text.begin(), text.end())};
