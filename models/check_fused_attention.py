@@ -22,14 +22,10 @@ import torch
 import attention_math as am
 import fused_attention_ref as ref
 from cuda_timing import cuda_time_ms
-from device_check import FAILS, exit_with_status, report, require_triton
+from device_check import FAILS, bf16_variant_errors, exit_with_status, rel, report, require_triton
 import triton_attention as tri
 
 
-
-def rel(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
 
 
@@ -186,25 +182,17 @@ def model_check(device, batch=4, graph=True):
     of the rest of the network dominates both errors; triton must not be worse than fast. Then regional
     compilation + the CUDA-graph step of train.py with the kernels."""
     import argparse as _argparse
-    import torch.nn.functional as F
     from nalasr_model import ModelConfig
     from train import build_model, compile_blocks, make_optimizer, train_step
     gen = torch.Generator(device="cpu").manual_seed(5)
     img = torch.rand(batch, 64, 64, 3, generator=gen).to(device)
     hr = torch.rand(batch, 256, 256, 3, generator=gen).to(device)
-    dev_type = torch.device(device).type
     for kind in ("nala", "pola"):
         torch.manual_seed(0)
         model = build_model(ModelConfig(attention=kind), device, "shift")
-        res = {}
-        for name, form, bf16 in (("float32", "fast", False), ("fast", "fast", True), ("triton", "triton", True)):
-            model.set_formulation(form)
-            model.zero_grad(set_to_none=True)
-            with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
-                out = model(img)
-            F.l1_loss(out.float(), hr).backward()
-            res[name] = (out.detach().float() - 0.5, torch.cat([p.grad.flatten() for p in model.parameters()]))
-        e = {name: [rel(x, y) for x, y in zip(res[name], res["float32"])] for name in ("fast", "triton")}
+        e = bf16_variant_errors(model, img, hr,
+                                (("float32", "fast", False), ("fast", "fast", True), ("triton", "triton", True)),
+                                lambda m, form: m.set_formulation(form))
         ok = all(e["triton"][i] <= 2 * e["fast"][i] + 1e-4 for i in range(2))
         report(f"{kind} model, bf16 autocast, vs float32 (no autocast): triton as close as fast", ok,
                f"output - 0.5 / parameter gradients: triton {e['triton'][0]:.2e} / {e['triton'][1]:.2e}, "

@@ -27,11 +27,10 @@ import torch.nn as nn
 
 import dwconv_ref as ref
 from cuda_timing import cuda_time_ms
-from device_check import FAILS, exit_with_status, report, require_triton
+from device_check import FAILS, bf16_variant_errors, exit_with_status, rel, report, require_triton
 import nalasr_model as nm
 import triton_dwconv as tdw
 
-rel = ref.rel
 
 
 
@@ -170,7 +169,6 @@ def compile_and_graph(device):
 def model_check(device, graph=True):
     """Default network (NaLa and Pola), random weights, B 4, 64x64: bf16 autocast forward + backward with
     depthwise triton vs shift (both vs float32 shift without autocast); then compile + CUDA-graph steps."""
-    import torch.nn.functional as F
     from train import build_model, compile_blocks, make_optimizer, train_step
     gen = torch.Generator().manual_seed(5)
     img = torch.rand(4, 64, 64, 3, generator=gen).to(device)
@@ -178,15 +176,9 @@ def model_check(device, graph=True):
     for kind in ("nala", "pola"):
         torch.manual_seed(0)
         model = build_model(nm.ModelConfig(attention=kind), device, "shift")
-        res = {}
-        for name, impl, bf16 in (("float32", "shift", False), ("shift", "shift", True), ("triton", "triton", True)):
-            model.set_depthwise(impl)
-            model.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                out = model(img)
-            F.l1_loss(out.float(), hr).backward()
-            res[name] = (out.detach().float() - 0.5, torch.cat([p.grad.flatten() for p in model.parameters()]))
-        e = {n: [rel(a, b) for a, b in zip(res[n], res["float32"])] for n in ("shift", "triton")}
+        e = bf16_variant_errors(model, img, hr,
+                                (("float32", "shift", False), ("shift", "shift", True), ("triton", "triton", True)),
+                                lambda m, impl: m.set_depthwise(impl))
         ok = all(e["triton"][i] <= 2 * e["shift"][i] + 1e-4 for i in range(2))
         report(f"{kind} model, bf16 autocast vs float32: depthwise triton as close as shift", ok,
                f"output - 0.5 / parameter gradients: triton {e['triton'][0]:.2e} / {e['triton'][1]:.2e}, "

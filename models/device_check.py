@@ -1,4 +1,5 @@
-"""PASS/FAIL bookkeeping shared by the device check scripts (check_fused_attention.py, check_triton_dwconv.py)."""
+"""What the device check scripts (check_fused_attention.py, check_triton_dwconv.py) share: PASS/FAIL bookkeeping,
+the relative error, and the bf16-autocast model comparison."""
 import sys
 
 import torch
@@ -10,6 +11,29 @@ def report(name, ok, detail):
     print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
     if not ok:
         FAILS.append(name)
+
+
+def rel(a, b):
+    """Relative L2 error of a against b, in float64."""
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
+
+
+def bf16_variant_errors(model, img, hr, variants, use):
+    """Forward + L1 backward of `model` once per (name, setting, bf16) in `variants` after `use(model, setting)`,
+    under bf16 autocast when bf16. -> {name: [rel error of (output - 0.5), rel error of the parameter gradients]}
+    against the first variant (the float32 reference), for every other variant."""
+    import torch.nn.functional as F
+    res = {}
+    for name, setting, bf16 in variants:
+        use(model, setting)
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(torch.device(img.device).type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(img)
+        F.l1_loss(out.float(), hr).backward()
+        res[name] = (out.detach().float() - 0.5, torch.cat([p.grad.flatten() for p in model.parameters()]))
+    reference = variants[0][0]
+    return {name: [rel(a, b) for a, b in zip(res[name], res[reference])] for name, _, _ in variants[1:]}
 
 
 def require_triton(available):

@@ -20,6 +20,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from device_check import rel
+
 
 def _acc_dtype(t):
     return torch.float64 if t.dtype == torch.float64 else torch.float32
@@ -105,9 +107,6 @@ def dwconv_conv2d(x, weight, bias, residual=False):
 
 # ----------------------------------------------------------------------------------------------- checks
 
-def rel(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm().clamp_min(1e-300)).item()
 
 
 def random_case(b, h, w, c, k, dtype=torch.float64, device="cpu", seed=0):
