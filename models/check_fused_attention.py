@@ -22,7 +22,8 @@ import torch
 import attention_math as am
 import fused_attention_ref as ref
 from cuda_timing import cuda_time_ms
-from device_check import FAILS, bf16_variant_errors, exit_with_status, rel, report, require_triton
+from device_check import (FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report,
+                          require_triton)
 import triton_attention as tri
 
 
@@ -181,9 +182,8 @@ def model_check(device, batch=4, graph=True):
     with the fast one, each against the fast formulation without autocast (float32 everywhere). bf16 rounding
     of the rest of the network dominates both errors; triton must not be worse than fast. Then regional
     compilation + the CUDA-graph step of train.py with the kernels."""
-    import argparse as _argparse
     from nalasr_model import ModelConfig
-    from train import build_model, compile_blocks, make_optimizer, train_step
+    from train import build_model
     gen = torch.Generator(device="cpu").manual_seed(5)
     img = torch.rand(batch, 64, 64, 3, generator=gen).to(device)
     hr = torch.rand(batch, 256, 256, 3, generator=gen).to(device)
@@ -199,21 +199,12 @@ def model_check(device, batch=4, graph=True):
                f"fast {e['fast'][0]:.2e} / {e['fast'][1]:.2e}")
     if not graph:
         return
-    try:  # what train.py --attention-impl triton runs: regional compile + the whole step in a CUDA graph
-        from graphed_step import GraphedStep
-        torch._dynamo.reset()
+
+    def triton_model():  # what train.py --attention-impl triton runs
         model = build_model(ModelConfig(), device, "shift")
         model.set_formulation("triton")
-        compile_blocks(model, "default")
-        opt = make_optimizer(model, _argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on"))
-        t = time.time()
-        step = GraphedStep(train_step, model, opt, img, hr, 1.0)
-        losses = [step(img, hr).item() for _ in range(5)]
-        ok = all(x == x and abs(x) < 1e3 for x in losses)  # finite
-        report("nala triton: compiled blocks + CUDA-graph train steps", ok,
-               f"losses {', '.join(f'{x:.4f}' for x in losses)} (set-up {time.time() - t:.1f} s)")
-    except Exception as exc:  # noqa: BLE001
-        report("nala triton: compiled blocks + CUDA-graph train steps", False, f"{type(exc).__name__}: {exc}")
+        return model
+    graphed_steps_check("nala triton: compiled blocks + CUDA-graph train steps", triton_model, img, hr)
 
 
 def event_ms(fn, repeats=20):

@@ -27,7 +27,8 @@ import torch.nn as nn
 
 import dwconv_ref as ref
 from cuda_timing import cuda_time_ms
-from device_check import FAILS, bf16_variant_errors, exit_with_status, rel, report, require_triton
+from device_check import (FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report,
+                          require_triton)
 import nalasr_model as nm
 import triton_dwconv as tdw
 
@@ -169,7 +170,7 @@ def compile_and_graph(device):
 def model_check(device, graph=True):
     """Default network (NaLa and Pola), random weights, B 4, 64x64: bf16 autocast forward + backward with
     depthwise triton vs shift (both vs float32 shift without autocast); then compile + CUDA-graph steps."""
-    from train import build_model, compile_blocks, make_optimizer, train_step
+    from train import build_model
     gen = torch.Generator().manual_seed(5)
     img = torch.rand(4, 64, 64, 3, generator=gen).to(device)
     hr = torch.rand(4, 256, 256, 3, generator=gen).to(device)
@@ -187,22 +188,13 @@ def model_check(device, graph=True):
     report("triton_dwconv.self_check (what train.py --depthwise triton runs first)", ok, msg)
     if not graph:
         return
-    try:
-        import argparse as _argparse
-        from graphed_step import GraphedStep
-        torch._dynamo.reset()
+
+    def triton_model():
         model = build_model(nm.ModelConfig(), device, "triton")
         model.set_formulation("triton")
-        compile_blocks(model, "default")
-        opt = make_optimizer(model, _argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on"))
-        t = time.time()
-        step = GraphedStep(train_step, model, opt, img, hr, 1.0)
-        losses = [step(img, hr).item() for _ in range(5)]
-        ok = all(v == v and abs(v) < 1e3 for v in losses)
-        report("compiled blocks + CUDA-graph train steps (triton attention + triton depthwise)", ok,
-               f"losses {', '.join(f'{v:.4f}' for v in losses)} (set-up {time.time() - t:.1f} s)")
-    except Exception as exc:  # noqa: BLE001
-        report("compiled blocks + CUDA-graph train steps", False, f"{type(exc).__name__}: {str(exc)[:400]}")
+        return model
+    graphed_steps_check("compiled blocks + CUDA-graph train steps (triton attention + triton depthwise)",
+                        triton_model, img, hr)
 
 
 def timing(device):

@@ -36,6 +36,27 @@ def bf16_variant_errors(model, img, hr, variants, use):
     return {name: [rel(a, b) for a, b in zip(res[name], res[reference])] for name, _, _ in variants[1:]}
 
 
+def graphed_steps_check(name, make_model, img, hr):
+    """What train.py runs: regional compilation + the whole training step in a CUDA graph. Builds the model with
+    `make_model()`, runs 5 graphed steps and reports PASS when every loss is finite."""
+    import argparse
+    import time
+    from graphed_step import GraphedStep
+    from train import compile_blocks, make_optimizer, train_step
+    try:
+        torch._dynamo.reset()
+        model = make_model()
+        compile_blocks(model, "default")
+        opt = make_optimizer(model, argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on"))
+        t = time.time()
+        step = GraphedStep(train_step, model, opt, img, hr, 1.0)
+        losses = [step(img, hr).item() for _ in range(5)]
+        ok = all(v == v and abs(v) < 1e3 for v in losses)  # finite
+        report(name, ok, f"losses {', '.join(f'{v:.4f}' for v in losses)} (set-up {time.time() - t:.1f} s)")
+    except Exception as exc:  # noqa: BLE001
+        report(name, False, f"{type(exc).__name__}: {str(exc)[:400]}")
+
+
 def require_triton(available):
     """Prints the GPU and torch version; exits with a FAIL when the Triton kernels cannot be used here."""
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton available: {available}", flush=True)
