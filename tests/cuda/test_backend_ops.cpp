@@ -386,8 +386,14 @@ std::vector<OpCase> op_cases() {
     for (const char* op : {"conv_first", "conv_accumulate", "linear_f16", "linear_accumulate", "cpe_layernorm",
                            "ffn_hidden"})
         add(op, 64, 4, 4, AttentionKind::Nala);
-    add("cpe_layernorm", 160, 4, 4, AttentionKind::Nala);  // two and a half channel groups per lane
+    // cpe: C ≤ 128 slides warps down strips of 4 (R = 1) or 2 (R = 2) columns; C = 64 has its own instantiation.
+    add("cpe_layernorm", 48, 4, 4, AttentionKind::Nala);   // R = 1, C from the argument: lanes 24-31 idle
+    add("cpe_layernorm", 16, 4, 4, AttentionKind::Nala);   // eight lanes
+    add("cpe_layernorm", 96, 4, 4, AttentionKind::Nala);   // R = 2: lanes 16-31 idle in the second pair
+    add("cpe_layernorm", 128, 4, 4, AttentionKind::Nala);  // R = 2, all lanes
+    add("cpe_layernorm", 160, 4, 4, AttentionKind::Nala);  // C > 128: 4×8 tiles; two and a half channel groups per lane
     add("cpe_layernorm", 256, 4, 4, AttentionKind::Nala);  // a 60 KB tile: opts in to more shared memory
+    add("cpe_layernorm", 320, 4, 4, AttentionKind::Nala);  // R = 8 tiles, pairs 5-7 idle
     add("ffn_hidden", 96, 4, 4, AttentionKind::Nala);      // 192 hidden channels: two channel runs, one partial
     add("ffn_hidden", 48, 4, 4, AttentionKind::Nala);      // 96 hidden channels: lanes 24-31 idle
     add("ffn_hidden", 16, 4, 4, AttentionKind::Nala);      // 32 hidden channels: eight lanes
@@ -411,6 +417,15 @@ std::vector<OpCase> op_cases() {
     // last range; 181×191: 12 ranges of 7 strips each), H or W = 1; 150×961 (33 strips): ranges taller than 16 rows
     // (8 of 19 rows on a GPU with 132 SMs).
     add_edges("ffn_hidden", 64, 4, 4);
+    // cpe strips (4 columns at C = 64, 2 at C = 96): partial strips (W 5, 7, 17, 22, 33, 37), a block's last warps
+    // past W, row ranges of at least 16 rows (H 17, 45: a short last range), H or W = 1; 181×191 (6 blocks across,
+    // 12 ranges); 150×961 at C = 16 (31 blocks across: ranges of 19 rows on a 132-SM GPU); 540×960, the bench
+    // shape (ranges of about 42 rows).
+    add_edges("cpe_layernorm", 64, 4, 4);
+    add_edges("cpe_layernorm", 96, 4, 4);
+    cases.push_back({"cpe_layernorm", 181, 191, 64, 4, 4, AttentionKind::Nala});
+    cases.push_back({"cpe_layernorm", 150, 961, 16, 4, 4, AttentionKind::Nala});
+    cases.push_back({"cpe_layernorm", 540, 960, 64, 4, 4, AttentionKind::Nala});
     cases.push_back({"ffn_hidden", 181, 191, 64, 4, 4, AttentionKind::Nala});
     cases.push_back({"ffn_hidden", 150, 961, 16, 4, 4, AttentionKind::Nala});
     cases.push_back({"conv_accumulate", 181, 191, 64, 4, 4, AttentionKind::Nala});  // 276 tiles
