@@ -8,9 +8,13 @@ namespace {
 
 enum class FeatureMap { Nala, Pola };
 
-constexpr int kPass1Threads = 256;
-constexpr int kChunk = 64;      // tokens staged in shared memory at a time by pass 1
-constexpr int kMaxBlocks = 512; // pass-1 blocks per head: bounds the partials to ~0.5 MB per head at d = 16
+// Pass 1: a block of kPass1Warps warps takes kChunk tokens per iteration, a warp 16 of them (two m16n8k8 k-steps),
+// a thread kSlots (= 4) of those.
+constexpr int kPass1Warps = 8;
+constexpr int kPass1Threads = 32 * kPass1Warps;
+constexpr int kSlots = 4;
+constexpr int kChunk = kPass1Warps * 4 * kSlots;  // 128
+constexpr int kMaxBlocks = 512;  // pass-1 blocks per head: bounds the partials to ~0.5 MB per head at d = 16
 
 // Padded head width DM (8, 16, 32): S is 2·DM × DM, followed by the 2·DM mean-key entries.
 constexpr int entries(int DM) { return 2 * DM * DM + 2 * DM; }
@@ -37,6 +41,7 @@ struct Params {
     const float* kpos_b;
     const float* inv_sigma;
     const float* power;
+    int heads;
     float* partials;          // [heads][blocks][entries]
     float* state;             // [heads][entries]: S (row-major 2·DM × DM) then m (2·DM), already divided by N
     int blocks;
@@ -63,169 +68,291 @@ __device__ inline float2 split_power(float x, float p) {
     return make_float2(x > 0.0f ? a : 0.0f, x < 0.0f ? a : 0.0f);
 }
 
-// Pola's key after steps 1-2: (k + kpos(k)) / σ for global channel hc at token t.
-__device__ inline float pola_key(const Params& p, std::int64_t t, int y, int x, int hc) {
+// Pola's key after steps 1-2, (k + kpos(k)) / σ, for the global channel pair (hc, hc + 1) at token t.
+__device__ inline float2 pola_key(const Params& p, std::int64_t t, int y, int x, int hc) {
     const __half* k = p.qkvg + p.C + hc;
-    float a = __half2float(k[t * p.ld]) + p.kpos_b[hc];
+    float2 a = __half22float2(*reinterpret_cast<const __half2*>(k + t * p.ld));
+    a.x += p.kpos_b[hc], a.y += p.kpos_b[hc + 1];
     for (int tap = 0; tap < 9; ++tap) {
         const int ny = y + tap / 3 - 1, nx = x + tap % 3 - 1;
         if (ny < 0 || ny >= p.H || nx < 0 || nx >= p.W) continue;
-        a += p.kpos_w[tap * p.C + hc] * __half2float(k[(std::int64_t(ny) * p.W + nx) * p.ld]);
+        const float2 n = __half22float2(*reinterpret_cast<const __half2*>(k + (std::int64_t(ny) * p.W + nx) * p.ld));
+        a.x += p.kpos_w[tap * p.C + hc] * n.x, a.y += p.kpos_w[tap * p.C + hc + 1] * n.y;
     }
-    return a * p.inv_sigma[hc];
+    return make_float2(a.x * p.inv_sigma[hc], a.y * p.inv_sigma[hc + 1]);
 }
 
-// A NaLa pass-1 thread's global loads for one chunk: item i is the channel pair c = 2·(idx mod DM/2) of token
-// idx / (DM/2), idx = threadIdx.x + i·kPass1Threads: k, v and the RoPE (cos, sin). (Pola builds its key from 9
-// neighbours and loads while staging.)
+// Pass 1 computes a block's partial S = Σ φ̃kᵀv (2·DM × DM) on the tensor cores, one m16n8k8 tf32 GEMM per warp:
+// M = the 2·DM features (DM/8 m-tiles), N = the DM v channels (DM/8 n-tiles), K = the warp's tokens, 8 per k-step.
+// Both orders are permuted so that a thread's fragments come from whole channel pairs of its own tokens:
+//  - thread (g = lane / 4, tig = lane % 4) takes the tokens tig, tig + 4 of each k-step, i.e. warp tokens tig + 4i
+//    (slot i = 0 … 3; k-step i / 2, fragment half i % 2), and builds the features of channel pairs
+//    pair_channel(g, j), j < pass1_pairs(DM), from its own k loads: no shared memory, no shuffles;
+//  - row g + 8e of m-tile mt is feature (mt ≥ P ? DM : 0) + pair_channel(g, mt mod P) + e for P = pass1_pairs(DM)
+//    (m-tiles [0, P) the positive features, [P, 2P) the negative ones; DM = 8: one m-tile, lane groups 4-7 negative);
+//  - column n of n-tile nt is v channel (DM/8)·n + nt, so a thread's B values are the channel pairs of its k loads.
+// The features are float32; each is split into two tf32 values, hi = tf32(a) and lo = tf32(a − hi), and both are
+// multiplied (v, float16 in memory, is exact in tf32): |hi + lo − a| ≤ 2⁻²²|a|, so S keeps float32 precision.
+constexpr int pass1_pairs(int DM) { return DM >= 16 ? DM / 16 : 1; }
+constexpr int pass1_min_blocks(int DM) { return DM <= 16 ? 4 : 1; }  // DM = 32: 169 registers
+
 template <int DM>
-struct ChunkLoads {
-    static constexpr int kItems = kChunk * (DM / 2) / kPass1Threads;
-    static_assert(kItems >= 1 && kItems * kPass1Threads == kChunk * (DM / 2), "whole items per thread");
-    __half2 k[kItems], v[kItems];
-    float2 cs[kItems];
+__device__ inline int pair_channel(int g, int j) {
+    return DM >= 16 ? (DM / 8) * g + 2 * j : 2 * (g % 4);
+}
+
+// Whether m-tile mt of lane group g holds negative features.
+template <int DM>
+__device__ inline bool negative_tile(int mt, int g) {
+    return DM >= 16 ? mt >= pass1_pairs(DM) : g >= 4;
+}
+
+// The S row (feature) of element e (0: row g, 1: row g + 8) of m-tile mt.
+template <int DM>
+__device__ inline int feature_row(int mt, int g, int e) {
+    return (negative_tile<DM>(mt, g) ? DM : 0) + pair_channel<DM>(g, mt % pass1_pairs(DM)) + e;
+}
+
+// A thread's key features and v for one token.
+template <int DM>
+struct TokenFeatures {
+    static constexpr int P = pass1_pairs(DM);
+    float2 raw_pos[P], raw_neg[P];  // φk of the channel pairs (terms of the mean key)
+    float2 pos[P], neg[P];          // φ̃k, the rows of S's GEMM (NaLa: RoPE-rotated; Pola: φk)
+    float2 v[P];                    // v of the same channel pairs (DM = 8: v[0].x is v channel g)
+};
+
+// NaLa's k and v loads for one token, issued a chunk ahead of their use.
+template <int DM>
+struct NalaLoads {
+    static constexpr int P = pass1_pairs(DM);
+    __half2 k[P], v[P];
 };
 
 template <int DM>
-__device__ inline void load_chunk(const Params& p, int head, std::int64_t chunk, std::int64_t t_end,
-                                  ChunkLoads<DM>& out) {
+__device__ inline void load_nala(const Params& p, int head, std::int64_t t, bool valid, int g, NalaLoads<DM>& out) {
+    const __half* row = p.qkvg + t * p.ld + head * p.d;
 #pragma unroll
-    for (int i = 0; i < ChunkLoads<DM>::kItems; ++i) {
-        const int idx = threadIdx.x + i * kPass1Threads;
-        const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
-        const std::int64_t t = chunk + tl;
-        out.k[i] = out.v[i] = __float2half2_rn(0.0f);
-        out.cs[i] = make_float2(1.0f, 0.0f);
-        if (t >= t_end || c >= p.d) continue;
-        const __half* row = p.qkvg + t * p.ld + head * p.d + c;
-        out.k[i] = *reinterpret_cast<const __half2*>(row + p.C);
-        out.v[i] = *reinterpret_cast<const __half2*>(row + 2 * p.C);
-        const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
-        out.cs[i] = rope(p, c, y, x);
+    for (int j = 0; j < NalaLoads<DM>::P; ++j) {
+        const int c = pair_channel<DM>(g, j);
+        out.k[j] = out.v[j] = __float2half2_rn(0.0f);
+        if (!valid) continue;
+        if (DM == 8) {
+            if (g < p.d) out.v[j] = __halves2half2(row[2 * p.C + g], __float2half(0.0f));
+        } else if (c < p.d) {
+            out.v[j] = *reinterpret_cast<const __half2*>(row + 2 * p.C + c);
+        }
+        if (c < p.d) out.k[j] = *reinterpret_cast<const __half2*>(row + p.C + c);
     }
 }
 
-// Row stride (floats) of the staged φk and φ̃k: 2·DM entries padded so that the 8-byte stores of a half-warp
-// (DM/2 pairs of each of 32/DM tokens) fall in distinct banks: with 2·DM = 16 or 32, tokens a row apart would
-// otherwise hit the same banks (2- to 4-way conflicts on every staging store).
-constexpr int stage_stride(int DM) { return DM < 32 ? 3 * DM : 2 * DM; }
-
-__device__ inline void store2(float* p, float2 v) { *reinterpret_cast<float2*>(p) = v; }
-
-// Stages channel pair (c, c + 1) of token tl of a chunk: φk (positive half, then negative half), the form S
-// is built from (RoPE-rotated for NaLa) and v.
+// The RoPE entries (L1-resident tables) are read here, not a chunk ahead: held in registers they cost 8 more.
 template <int DM>
-__device__ inline void stage_pair(float* s_raw, float* s_rot, float* s_v, int tl, int c, float2 pos, float2 neg,
-                                  float2 rot_pos, float2 rot_neg, float2 v) {
-    float* raw = s_raw + tl * stage_stride(DM);
-    float* rot = s_rot + tl * stage_stride(DM);
-    store2(raw + c, pos), store2(raw + DM + c, neg);
-    store2(rot + c, rot_pos), store2(rot + DM + c, rot_neg);
-    store2(s_v + tl * DM + c, v);
+__device__ inline TokenFeatures<DM> nala_features(const Params& p, const NalaLoads<DM>& in, bool valid, int y, int x,
+                                                  int g) {
+    TokenFeatures<DM> f;
+#pragma unroll
+    for (int j = 0; j < TokenFeatures<DM>::P; ++j) {
+        const int c = pair_channel<DM>(g, j);
+        const float2 cs = valid && c < p.d ? rope(p, c, y, x) : make_float2(1.0f, 0.0f);
+        // Zero loads (past the end, padding channels) give zero features.
+        const float2 k = __half22float2(in.k[j]);
+        const float k0 = k.x * k.x * k.x, k1 = k.y * k.y * k.y;
+        f.raw_pos[j] = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
+        f.raw_neg[j] = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
+        f.pos[j] = rotate(f.raw_pos[j], cs);
+        f.neg[j] = rotate(f.raw_neg[j], cs);
+        f.v[j] = __half22float2(in.v[j]);
+    }
+    return f;
 }
 
-// Pass 1. Thread layout for the S accumulation: groups of DM²/8 threads, each thread a 4×4 tile of S; the
-// groups take interleaved tokens of the chunk and are summed in a fixed order at the end. The launch bounds keep
-// 4 blocks per SM (64 registers), so other blocks' warps hide each block's waits at its barriers.
+template <int DM>
+__device__ inline TokenFeatures<DM> pola_features(const Params& p, int head, std::int64_t t, bool valid, int y, int x,
+                                                  int g) {
+    TokenFeatures<DM> f;
+    const __half* row = p.qkvg + t * p.ld + head * p.d;
+#pragma unroll
+    for (int j = 0; j < TokenFeatures<DM>::P; ++j) {
+        const int c = pair_channel<DM>(g, j);
+        f.raw_pos[j] = f.raw_neg[j] = f.v[j] = make_float2(0.0f, 0.0f);
+        if (valid && (DM == 8 ? g < p.d : c < p.d))
+            f.v[j] = DM == 8 ? make_float2(__half2float(row[2 * p.C + g]), 0.0f)
+                             : __half22float2(*reinterpret_cast<const __half2*>(row + 2 * p.C + c));
+        if (valid && c < p.d) {
+            const int hc = head * p.d + c;
+            const float2 k = pola_key(p, t, y, x, hc);
+            const float2 s0 = split_power(k.x, p.power[hc]), s1 = split_power(k.y, p.power[hc + 1]);
+            f.raw_pos[j] = make_float2(s0.x, s1.x);
+            f.raw_neg[j] = make_float2(s0.y, s1.y);
+        }
+        f.pos[j] = f.raw_pos[j], f.neg[j] = f.raw_neg[j];
+    }
+    return f;
+}
+
+__device__ inline unsigned to_tf32(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+}
+
+__device__ inline void mma_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// One k-step: the thread's two tokens of it (fragment halves 0 and 1) into the S tiles and the mean-key sums.
+template <int DM>
+__device__ inline void accumulate_step(const TokenFeatures<DM> (&f)[2], int g, float (&acc)[DM / 8][DM / 8][4],
+                                       float (&mean)[DM / 8][2]) {
+    constexpr int P = pass1_pairs(DM), kTiles = DM / 8;
+    unsigned b[kTiles][2];  // B(k = tig + 4h, n = g) of n-tile nt: v channel (DM/8)·g + nt of token half h
+#pragma unroll
+    for (int nt = 0; nt < kTiles; ++nt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const float2 v = f[h].v[nt / 2];
+            b[nt][h] = __float_as_uint(DM == 8 || nt % 2 == 0 ? v.x : v.y);
+        }
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+        const bool neg = negative_tile<DM>(mt, g);
+        const int j = mt % P;
+        unsigned hi[4], lo[4];  // A(m = g + 8e, k = tig + 4h) is element 2h + e
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const float2 a = neg ? f[h].neg[j] : f[h].pos[j];
+            const float2 raw = neg ? f[h].raw_neg[j] : f[h].raw_pos[j];
+            mean[mt][0] += raw.x, mean[mt][1] += raw.y;
+            hi[2 * h] = to_tf32(a.x), hi[2 * h + 1] = to_tf32(a.y);
+            lo[2 * h] = to_tf32(a.x - __uint_as_float(hi[2 * h]));
+            lo[2 * h + 1] = to_tf32(a.y - __uint_as_float(hi[2 * h + 1]));
+        }
+#pragma unroll
+        for (int nt = 0; nt < kTiles; ++nt) {
+            mma_tf32(acc[mt][nt], hi, b[nt]);
+            mma_tf32(acc[mt][nt], lo, b[nt]);
+        }
+    }
+}
+
+// Pass 1. Block b takes head b mod heads and token range b / heads, so the heads of a range run side by side and
+// share the 128-byte lines of k and v in L2. Each warp accumulates its tokens' S in mma fragments and the mean-key
+// terms per lane; the warps' sums are added in a fixed tree at the end (deterministic).
 template <int DM, FeatureMap F>
-__global__ void __launch_bounds__(kPass1Threads, 4) pass1_kernel(Params p) {
-    constexpr int kRows = 2 * DM;
-    constexpr int kGroupThreads = DM * DM / 8;
-    constexpr int kGroups = kPass1Threads / kGroupThreads;
-    constexpr int kColTiles = DM / 4;
-    constexpr int kStride = stage_stride(DM);
-    constexpr int kStageFloats = kChunk * (kStride + kStride + DM);
-    constexpr int kReduceFloats = kGroups * kRows * DM;
-    __shared__ __align__(16) float smem[kStageFloats > kReduceFloats ? kStageFloats : kReduceFloats];
-    float* s_rot = smem;                     // φ̃k, [kChunk][kStride], kRows used
-    float* s_raw = s_rot + kChunk * kStride; // φk, [kChunk][kStride], kRows used
-    float* s_v = s_raw + kChunk * kStride;   // v, [kChunk][DM]
-
-    const int head = blockIdx.y, tid = threadIdx.x;
-    const std::int64_t t_begin = std::int64_t(blockIdx.x) * p.tokens_per_block;
+__global__ void __launch_bounds__(kPass1Threads, pass1_min_blocks(DM)) pass1_kernel(Params p) {
+    constexpr int kTiles = DM / 8;
+    const int head = blockIdx.x % p.heads, range = blockIdx.x / p.heads;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, tig = lane % 4;
+    const std::int64_t t_begin = std::int64_t(range) * p.tokens_per_block;
     const std::int64_t t_end = min(p.N, t_begin + p.tokens_per_block);
-    const int group = tid / kGroupThreads, in_group = tid % kGroupThreads;
-    const int r0 = (in_group / kColTiles) * 4, c0 = (in_group % kColTiles) * 4;
 
-    // The mean key: thread tid sums row tid mod kRows over the tokens ≡ tid / kRows (mod kMeanGroups).
-    constexpr int kMeanGroups = kPass1Threads / kRows;
-    const int mean_row = tid % kRows, mean_group = tid / kRows;
-    float acc[4][4] = {};
-    float mean_acc = 0.0f;
-    ChunkLoads<DM> next;  // NaLa: the loads of the chunk to stage next
-    if constexpr (F == FeatureMap::Nala) load_chunk(p, head, t_begin, t_end, next);
+    // Token of slot i in the chunk at `chunk`: chunk + first + 4i. The (y, x) of slot 0 is stepped by kChunk per
+    // iteration, and the other slots' are found from it (4i columns on, a row boundary between them at most once
+    // unless W < 13).
+    const int first = warp * 16 + tig;
+    const int step_y = kChunk / p.W, step_x = kChunk % p.W;
+    const unsigned t0 = unsigned(t_begin + first);
+    int y0 = t0 / unsigned(p.W), x0 = t0 - unsigned(y0) * unsigned(p.W);
+    auto position = [&](int i, int& y, int& x) {
+        y = y0, x = x0 + 4 * i;
+        while (x >= p.W) x -= p.W, ++y;
+    };
+
+    float acc[kTiles][kTiles][4] = {};
+    float mean[kTiles][2] = {};
+    NalaLoads<DM> next[kSlots];  // NaLa: the loads of the chunk to accumulate next
+    if constexpr (F == FeatureMap::Nala) {
+#pragma unroll
+        for (int i = 0; i < kSlots; ++i) {
+            const std::int64_t t = t_begin + first + 4 * i;
+            load_nala<DM>(p, head, t, t < t_end, g, next[i]);
+        }
+    }
     for (std::int64_t chunk = t_begin; chunk < t_end; chunk += kChunk) {
-        if constexpr (F == FeatureMap::Nala) {
 #pragma unroll
-            for (int i = 0; i < ChunkLoads<DM>::kItems; ++i) {
-                const int idx = tid + i * kPass1Threads;
-                const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
-                // Zero loads (past the end, padding channels) give zero features.
-                const float2 k = __half22float2(next.k[i]);
-                const float k0 = k.x * k.x * k.x, k1 = k.y * k.y * k.y;
-                const float2 pos = make_float2(fmaxf(k0, 0.0f), fmaxf(k1, 0.0f));
-                const float2 neg = make_float2(fmaxf(-k0, 0.0f), fmaxf(-k1, 0.0f));
-                stage_pair<DM>(s_raw, s_rot, s_v, tl, c, pos, neg, rotate(pos, next.cs[i]), rotate(neg, next.cs[i]),
-                               __half22float2(next.v[i]));
-            }
-            // The next chunk's loads are issued now and land while this chunk is accumulated.
-            if (chunk + kChunk < t_end) load_chunk(p, head, chunk + kChunk, t_end, next);
-        } else {
-            for (int idx = tid; idx < kChunk * (DM / 2); idx += kPass1Threads) {
-                const int tl = idx / (DM / 2), c = 2 * (idx % (DM / 2));
-                const std::int64_t t = chunk + tl;
-                float2 pos = make_float2(0.0f, 0.0f), neg = pos, v = pos;
-                if (t < t_end && c < p.d) {
-                    const int hc = head * p.d + c;
-                    v = __half22float2(*reinterpret_cast<const __half2*>(p.qkvg + t * p.ld + 2 * p.C + hc));
-                    const int y = unsigned(t) / unsigned(p.W), x = unsigned(t) - unsigned(y) * unsigned(p.W);
-                    const float k0 = pola_key(p, t, y, x, hc), k1 = pola_key(p, t, y, x, hc + 1);
-                    const float p0 = p.power[hc], p1 = p.power[hc + 1];
-                    const float2 s0 = split_power(k0, p0), s1 = split_power(k1, p1);
-                    pos = make_float2(s0.x, s1.x);
-                    neg = make_float2(s0.y, s1.y);
+        for (int s = 0; s < 2; ++s) {
+            TokenFeatures<DM> f[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int i = 2 * s + h;
+                const std::int64_t t = chunk + first + 4 * i;
+                int y, x;
+                position(i, y, x);
+                if constexpr (F == FeatureMap::Nala) {
+                    f[h] = nala_features<DM>(p, next[i], t < t_end, y, x, g);
+                    // The next chunk's loads are issued now and land while this chunk is accumulated.
+                    load_nala<DM>(p, head, t + kChunk, t + kChunk < t_end, g, next[i]);
+                } else {
+                    f[h] = pola_features<DM>(p, head, t, t < t_end, y, x, g);
                 }
-                stage_pair<DM>(s_raw, s_rot, s_v, tl, c, pos, neg, pos, neg, v);
             }
+            accumulate_step<DM>(f, g, acc, mean);
         }
-        __syncthreads();
-        for (int tl = group; tl < kChunk; tl += kGroups) {
-            const float4 a = *reinterpret_cast<const float4*>(s_rot + tl * kStride + r0);
-            const float4 b = *reinterpret_cast<const float4*>(s_v + tl * DM + c0);
-            const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
-        }
-        for (int tl = mean_group; tl < kChunk; tl += kMeanGroups) mean_acc += s_raw[tl * kStride + mean_row];
-        __syncthreads();
+        y0 += step_y, x0 += step_x;
+        if (x0 >= p.W) x0 -= p.W, ++y0;
     }
 
-    __shared__ float red_mean[kPass1Threads];
-    float* red = smem;  // reused: every thread is past the last barrier of the staging loop
+    // Warps [h, 2h) hand their sums to warps [0, h) through shared memory, h = 4, 2, 1 (lane-major: no conflicts).
+    constexpr int kAccFloats = kTiles * kTiles * 4 + kTiles * 2;
+    __shared__ float red[kPass1Warps / 2][kAccFloats][32];
+#pragma unroll 1
+    for (int h = kPass1Warps / 2; h > 0; h /= 2) {
+        if (warp >= h && warp < 2 * h) {
+            float* r = &red[warp - h][0][lane];
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+            for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) red[group * kRows * DM + (r0 + i) * DM + c0 + j] = acc[i][j];
-    red_mean[tid] = mean_acc;
-    __syncthreads();
-    float* out = p.partials + (std::int64_t(head) * p.blocks + blockIdx.x) * entries(DM);
-    for (int e = tid; e < kRows * DM; e += kPass1Threads) {
-        float s = 0.0f;
-        for (int g = 0; g < kGroups; ++g) s += red[g * kRows * DM + e];
-        out[e] = s;
+                for (int nt = 0; nt < kTiles; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) r[((mt * kTiles + nt) * 4 + e) * 32] = acc[mt][nt][e];
+                r[(kTiles * kTiles * 4 + mt * 2) * 32] = mean[mt][0];
+                r[(kTiles * kTiles * 4 + mt * 2 + 1) * 32] = mean[mt][1];
+            }
+        }
+        __syncthreads();
+        if (warp < h) {
+            const float* r = &red[warp][0][lane];
+#pragma unroll
+            for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+                for (int nt = 0; nt < kTiles; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) acc[mt][nt][e] += r[((mt * kTiles + nt) * 4 + e) * 32];
+                mean[mt][0] += r[(kTiles * kTiles * 4 + mt * 2) * 32];
+                mean[mt][1] += r[(kTiles * kTiles * 4 + mt * 2 + 1) * 32];
+            }
+        }
+        __syncthreads();
     }
-    if (tid < kRows) {
-        float s = 0.0f;
-        for (int g = 0; g < kMeanGroups; ++g) s += red_mean[g * kRows + tid];
-        out[kRows * DM + tid] = s;
+    if (warp != 0) return;
+
+    // D(m = g + 8·(e / 2), n = 2·tig + e mod 2) of tile (mt, nt) is S[feature_row(mt, g, e / 2)][(DM/8)·n + nt].
+    float* out = p.partials + (std::int64_t(head) * p.blocks + range) * entries(DM);
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+        for (int nt = 0; nt < kTiles; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                out[feature_row<DM>(mt, g, e / 2) * DM + (DM / 8) * (2 * tig + e % 2) + nt] = acc[mt][nt][e];
+        // The four lanes of a group hold the mean-key sums of the same two features over different tokens.
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            float m = mean[mt][e];
+            m += __shfl_xor_sync(kFullMask, m, 1);
+            m += __shfl_xor_sync(kFullMask, m, 2);
+            if (tig == 0) out[2 * DM * DM + feature_row<DM>(mt, g, e)] = m;
+        }
     }
 }
 
-// Sums the partials of every block in float64 and divides by N. A block takes 32 entries; its 8 warps sum the
-// pass-1 blocks ≡ warp (mod 8), and warp 0 adds the 8 sums in order: a fixed order, so a deterministic result.
-constexpr int kReduceSlices = 8;
+// Sums the partials of every block in float64 and divides by N. A block takes 32 entries; its 16 warps sum the
+// pass-1 blocks ≡ warp (mod 16), and warp 0 adds the 16 sums in order: a fixed order, so a deterministic result.
+constexpr int kReduceSlices = 16;
 __global__ void reduce_kernel(const float* __restrict__ partials, int blocks, int n_entries, int heads, double inv_n,
                               float* __restrict__ state) {
     __shared__ double slice_sum[kReduceSlices][32];
@@ -236,7 +363,7 @@ __global__ void reduce_kernel(const float* __restrict__ partials, int blocks, in
     if (valid) {
         const int head = i / n_entries, e = i % n_entries;
         const float* p = partials + std::int64_t(head) * blocks * n_entries + e;
-#pragma unroll 4
+#pragma unroll 8
         for (int b = slice; b < blocks; b += kReduceSlices) s += p[std::int64_t(b) * n_entries];
     }
     slice_sum[slice][lane] = s;
@@ -430,7 +557,7 @@ __global__ void __launch_bounds__(kPass2Threads, 3) pass2_kernel(Params p) {
 template <int DM, FeatureMap F>
 cudaError_t launch(Params p, int heads, cudaStream_t stream) {
     p.partials = p.state + std::int64_t(heads) * entries(DM);
-    pass1_kernel<DM, F><<<dim3(unsigned(p.blocks), unsigned(heads)), kPass1Threads, 0, stream>>>(p);
+    pass1_kernel<DM, F><<<unsigned(p.blocks * heads), kPass1Threads, 0, stream>>>(p);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     const int n = heads * entries(DM);
     reduce_kernel<<<unsigned(div_up(n, 32)), 32 * kReduceSlices, 0, stream>>>(p.partials, p.blocks, entries(DM), heads,
@@ -459,7 +586,7 @@ Params base_params(__half* qkvg, const LinearAttentionShape& s, float* scratch) 
     Params p{};
     p.qkvg = qkvg;
     p.ld = s.ld;
-    p.H = s.H, p.W = s.W, p.C = s.C, p.d = s.C / s.heads;
+    p.H = s.H, p.W = s.W, p.C = s.C, p.d = s.C / s.heads, p.heads = s.heads;
     p.N = std::int64_t(s.H) * s.W;
     p.state = scratch;
     p.wide = s.ld % 8 == 0 && p.d % 8 == 0 && reinterpret_cast<std::uintptr_t>(qkvg) % 16 == 0;

@@ -1,8 +1,10 @@
 // Fused NaLa and Pola attention cores (docs/model.md; docs/attention.md). Two passes over the tokens, neither of
 // which materialises the feature maps of the whole image:
-//   pass 1: per head and token block, the key feature map φk (and its RoPE-rotated form for NaLa) is built in
-//           shared memory from k and v, and the block's partial S = Σ φ̃kᵀv (2d × d) and Σ φk (2d) are written;
-//           a second kernel sums the partials in a fixed order in float64 (deterministic) and divides by N;
+//   pass 1: per head and token block, each thread builds the key features φk (and their RoPE-rotated form for
+//           NaLa) of its tokens' channel pairs in registers, the block's partial S = Σ φ̃kᵀv (2d × d) is summed on
+//           the tensor cores (tf32 mma, features split into two tf32 terms: float32 precision) and Σ φk (2d) on
+//           the CUDA cores, and both are written; a second kernel sums the partials in a fixed order in float64
+//           (deterministic) and divides by N;
 //   pass 2: per token and head, φq, the numerator φ̃q·S and the normaliser φq·m + 1e-6 give o, which is written
 //           over q in the work buffer (each thread reads its token's q before writing its o).
 // qkvg is the float16 output of attn.qkvg with row stride `ld` (q | k | v | g, C channels each); the attention
