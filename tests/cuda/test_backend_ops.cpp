@@ -459,6 +459,16 @@ std::vector<OpCase> op_cases() {
     // first), and the last block holds 11 tokens.
     cases.push_back({"nala", 181, 191, 64, 4, 4, AttentionKind::Nala});
     cases.push_back({"pola", 181, 191, 64, 4, 4, AttentionKind::Pola});
+    // Pass 1 on the tensor cores (128-token chunks, 16 tokens per warp, 4 per thread): 257×263 = 67,591 tokens
+    // make 265 blocks of two chunks each (the prefetch path), the last with 7 tokens; d = 24 there; W = 1 (every
+    // slot of a thread on another row) and H = 2, W = 1000 at d = 8 (16 one-chunk blocks, one across the row end).
+    cases.push_back({"nala", 257, 263, 64, 4, 4, AttentionKind::Nala});
+    cases.push_back({"pola", 257, 263, 64, 4, 4, AttentionKind::Pola});
+    cases.push_back({"pola", 257, 263, 48, 2, 4, AttentionKind::Pola});
+    cases.push_back({"nala", 45, 1, 64, 4, 4, AttentionKind::Nala});
+    cases.push_back({"pola", 45, 1, 64, 4, 4, AttentionKind::Pola});
+    cases.push_back({"nala", 2, 1000, 32, 4, 4, AttentionKind::Nala});
+    cases.push_back({"pola", 2, 1000, 32, 4, 4, AttentionKind::Pola});
     add("softmax", 64, 4, 4, AttentionKind::Softmax);
     add("tail", 64, 4, 4, AttentionKind::Nala);
     add("tail", 96, 4, 4, AttentionKind::Nala);
