@@ -37,7 +37,7 @@ if [ $sanitize = 1 ]; then
   # Shared-memory hazards: the implicit-GEMM convolution (staging vs ldmatrix across tiles of one block), the FFN's
   # double-buffered GELU row, the tail's staged tile, pass 2's per-thread q slots.
   timeout 90 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin/nalasr_cuda_tests" \
-    --gtest_filter='Table/BackendOps.*conv_accumulate_H_17_W_33_*:Table/BackendOps.*conv_upsample_shuffle_H_17_W_33_*:Table/BackendOps.*ffn_hidden_H_17_W_33_*:Table/BackendOps.*tail_H_17_W_33_*:Table/BackendOps.*_H_5_W_13_*' \
+    --gtest_filter='Table/BackendOps.*conv_accumulate_H_17_W_33_*:Table/BackendOps.*conv_upsample_shuffle_H_17_W_33_*:Table/BackendOps.*ffn_hidden_H_17_W_33_*:Table/BackendOps.*tail_H_17_W_33_*:Table/BackendOps.*cpe_layernorm_H_17_W_33_*:Table/BackendOps.*nala_H_7_W_7_*:Table/BackendOps.*pola_H_7_W_7_*:Table/BackendOps.*_H_5_W_13_*' \
     > "$out/racecheck.log" 2>&1
   echo "racecheck exit $?" >> "$out/racecheck.log"
 fi
