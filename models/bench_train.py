@@ -72,12 +72,12 @@ def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     print(f"{name:<26s} {ms:8.2f} ms/step  {1000 / ms:7.2f} steps/s  {tokens * 1000 / ms / 1e6:7.2f} M LR tok/s  "
           f"peak {peak:6.2f} GiB  first step {warm_s:6.1f} s", flush=True)
     if args.profile and formulation in ("fast", "triton"):
-        profile_step(lambda: step(*batches[0], 1.0))
+        profile_step(lambda: step(*batches[0], 1.0), args.profile_top)
     return model, opt, batches, ms
 
 
-def profile_step(step):
-    """Prints the CUDA kernels that take the most time over 3 steps (per step)."""
+def profile_step(step, top=14):
+    """Prints the `top` CUDA kernels that take the most time over 3 steps (per step)."""
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(3):
@@ -86,7 +86,7 @@ def profile_step(step):
     events = sorted(prof.key_averages(), key=lambda e: e.self_device_time_total, reverse=True)
     total = sum(e.self_device_time_total for e in events) / 3 / 1000
     print(f"  profile: {total:.2f} ms of kernels per step; top kernels (ms/step, calls/step):")
-    for e in events[:14]:
+    for e in events[:top]:
         print(f"    {e.self_device_time_total / 3 / 1000:7.2f}  {e.count // 3:5d}  {e.key[:110]}")
 
 
@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--variants", default="fast-graph,fast,fast-cudnn,plain-eager,plain-compiled")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile-top", type=int, default=14, help="kernels listed by --profile")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -64,10 +64,10 @@ def parse_args(argv=None):
     ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
-    ap.add_argument("--depthwise", default="shift", choices=("cudnn", "shift", "triton"),
+    ap.add_argument("--depthwise", default="triton", choices=("cudnn", "shift", "triton"),
                     help="depthwise convs: cudnn, shift (shifted sums, compiled) or triton (kernels of "
                          "triton_dwconv.py; used only if their self-check passes on this machine, else shift)")
-    ap.add_argument("--attention-impl", default="fast", choices=("fast", "triton"),
+    ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton"),
                     help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
                          "if their self-check passes on this machine, else fast)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
