@@ -15,6 +15,7 @@ Example (first chunk, then a resumed one):
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -72,6 +73,8 @@ def parse_args(argv=None):
                          "if their self-check passes on this machine, else fast)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
+    ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
+                    help="l1, or l2 (MSE: the metric PSNR measures; for a low-rate fine-tune after L1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
     return ap.parse_args(argv)
@@ -168,13 +171,16 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def train_step(model, opt, lr_img, hr_img, clip):
-    """One optimisation step; returns the loss as a device tensor (no host sync)."""
+LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+
+
+def train_step(model, opt, lr_img, hr_img, clip, loss="l1"):
+    """One optimisation step with the `loss` of LOSSES; returns the loss as a device tensor (no host sync)."""
     on_gpu = lr_img.device.type == "cuda"  # bf16 autocast on the GPU; the CPU smoke test runs float32
     # No autocast weight cache: its casts must be part of a captured graph, not cached across replays.
     with torch.autocast(lr_img.device.type, dtype=torch.bfloat16, enabled=on_gpu, cache_enabled=False):
         out = model(lr_img)
-    loss = F.l1_loss(out.float(), hr_img)
+    loss = LOSSES[loss](out.float(), hr_img)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if clip > 0:
@@ -201,7 +207,7 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
 def provenance(args, bank, step, history, results):
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
                           "LR by MATLAB-compatible bicubic)",
-            "steps": step, "batch": args.batch, "lr_patch": args.patch,
+            "steps": step, "batch": args.batch, "lr_patch": args.patch, "loss": args.loss,
             "initialised_from": history[0].get("init_from", ""),
             "device_minutes": round(sum(h["chunk_minutes"] for h in history), 2),
             "device": history[-1]["device"],
@@ -256,12 +262,13 @@ class Chunk:
             set_learning_rate(self.opt, learning_rate(step, args))
             lr_img, hr_img = self.bank.batch(args.batch, self.data_gen)
             if graphed(args) and graph is None:
-                graph = GraphedStep(train_step, self.model, self.opt, lr_img, hr_img, args.clip)
+                graph = GraphedStep(functools.partial(train_step, loss=args.loss), self.model, self.opt,
+                                    lr_img, hr_img, args.clip)
                 step += WARMUP_STEPS  # the warm-up steps before capture are real updates
             if graph is not None:
                 loss = graph(lr_img, hr_img)
             else:
-                loss = train_step(self.model, self.opt, lr_img, hr_img, args.clip)
+                loss = train_step(self.model, self.opt, lr_img, hr_img, args.clip, args.loss)
             loss_sum = loss if loss_sum is None else loss_sum + loss
             loss_n += 1
             step += 1
