@@ -59,6 +59,21 @@ __device__ inline void column_lepe(const float* __restrict__ tile, const float* 
         }
 }
 
+// Channel pairs 2·lane + 64r (r < R) of kRowsT tokens of a column, `row_stride` apart from `column` (zeros for rows
+// at or past H and for channels ≥ C).
+template <int R, int kRowsT>
+__device__ inline void load_column_pairs(const __half* __restrict__ column, std::int64_t row_stride, int rows_left,
+                                         int lane, int C, __half2 (&out)[R][kRowsT]) {
+#pragma unroll
+    for (int ty = 0; ty < kRowsT; ++ty, column += row_stride)
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int c = 2 * lane + 64 * r;
+            out[r][ty] = ty < rows_left && c < C ? *reinterpret_cast<const __half2*>(column + c)
+                                                 : __float2half2_rn(0.0f);
+        }
+}
+
 // One tile of kRows × 8 tokens per block. Threads below kStagers copy v of the tile plus a halo of 2 (zeros
 // outside the image) into shared memory as float32, the others the lepe taps and bias (Pola's filters are shared
 // by the heads: channel c uses filter c mod d). Warp w then owns tile column w (its kRows tokens together); lane l
@@ -131,17 +146,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<R>)
     // The column's tokens, row_stride apart (token ty is read or written only if y0 + ty < H).
     const std::int64_t first = (std::int64_t(y0) * W + xx) * ld;
     __half2 o[R][kR];
-    {
-        std::int64_t offset = first;
-#pragma unroll
-        for (int ty = 0; ty < kR; ++ty, offset += row_stride)
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                const int c = 2 * lane + 64 * r;
-                o[r][ty] = y0 + ty < H && c < C ? *reinterpret_cast<const __half2*>(qkvg + offset + c)
-                                                : __float2half2_rn(0.0f);
-            }
-    }
+    load_column_pairs<R, kR>(qkvg + first, row_stride, H - y0, lane, C, o);
     // v[r][ty]: o + lepe(v) of channel pair r for token ty (zeros for channels ≥ C).
     float2 v[R][kR];
     float sum[kR] = {};
@@ -167,17 +172,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<R>)
         }
     }
     __half2 g[R][kR];
-    {
-        std::int64_t offset = first + 3 * C;
-#pragma unroll
-        for (int ty = 0; ty < kR; ++ty, offset += row_stride)
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                const int c = 2 * lane + 64 * r;
-                g[r][ty] = y0 + ty < H && c < C ? *reinterpret_cast<const __half2*>(qkvg + offset + c)
-                                                : __float2half2_rn(0.0f);
-            }
-    }
+    load_column_pairs<R, kR>(qkvg + first + 3 * C, row_stride, H - y0, lane, C, g);
     if constexpr (K == Tail::Nala) {  // LayerNorm over the warp's C channels, v normalised in place
         float mean[kR], sq[kR];
 #pragma unroll
