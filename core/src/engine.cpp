@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "backend.h"
+#include "bicubic_unit.h"
 #include "cpu/host_memory.h"
 #include "engine_internal.h"
 #include "keep_colours.h"
@@ -205,12 +206,10 @@ private:
         if (!alpha.empty()) {
             t = Clock::now();
             report(kNetworkEnd, "alpha");
-            // Alpha is not content the network knows; bicubic keeps edges smooth (clamped: cubic overshoots).
+            // Alpha is not content the network knows; bicubic keeps edges smooth.
             const cv::Mat src(in.height, in.width, CV_32F, const_cast<float*>(alpha.data()));
-            cv::Mat dst;
-            cv::resize(src, dst, cv::Size(out_w, out_h), 0, 0, cv::INTER_CUBIC);
+            const cv::Mat dst = upscale_bicubic_unit(src, cv::Size(out_w, out_h));
             out_alpha.assign(dst.ptr<float>(), dst.ptr<float>() + std::size_t(out_w) * out_h);
-            for (float& a : out_alpha) a = std::clamp(a, 0.0f, 1.0f);
             local.stages.push_back({"alpha", ms_since(t)});
         }
 

@@ -1,20 +1,11 @@
 // keep_input_colours (keep_colours.h): the network's Y with the chroma of a bicubic upscale of the input.
 #include "keep_colours.h"
 
-#include <algorithm>
 #include <opencv2/imgproc.hpp>
 
+#include "bicubic_unit.h"
+
 namespace nalasr {
-namespace {
-
-void clamp_unit(cv::Mat& image) {
-    for (int y = 0; y < image.rows; ++y) {
-        float* row = image.ptr<float>(y);
-        for (int x = 0; x < image.cols * image.channels(); ++x) row[x] = std::clamp(row[x], 0.0f, 1.0f);
-    }
-}
-
-}  // namespace
 
 void keep_input_colours(const std::vector<float>& input_rgb, int in_width, int in_height,
                         std::vector<float>* network_rgb, int out_width, int out_height) {
@@ -22,9 +13,7 @@ void keep_input_colours(const std::vector<float>& input_rgb, int in_width, int i
     cv::Mat network(out_height, out_width, CV_32FC3, network_rgb->data());  // wraps the result: changed in place
 
     // OpenCV's float YCrCb is BT.601 full range: Y in [0, 1], Cr and Cb centred on 0.5; channels Y, Cr, Cb.
-    cv::Mat bicubic;
-    cv::resize(input, bicubic, network.size(), 0, 0, cv::INTER_CUBIC);
-    clamp_unit(bicubic);  // cubic overshoots at edges
+    cv::Mat bicubic = upscale_bicubic_unit(input, network.size());
     cv::cvtColor(bicubic, bicubic, cv::COLOR_RGB2YCrCb);
     clamp_unit(network);
     cv::cvtColor(network, network, cv::COLOR_RGB2YCrCb);
