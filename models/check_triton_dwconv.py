@@ -269,14 +269,14 @@ SWEEP = [  # module constants to try; {} = the defaults
     dict(TILE_W_MAX=32),
     dict(TILE_W_MAX=64),
     dict(FWD_TILE_PIX=64, BWD_TILE_PIX=64),
-    dict(FWD_TILE_PIX=256, BWD_TILE_PIX=256, NUM_WARPS=8),
-    dict(FWD_BLOCK_C_MAX=64, BWD_BLOCK_C_MAX=64, NUM_WARPS=8),
+    dict(FWD_TILE_PIX=256, BWD_TILE_PIX=256, BWD_NUM_WARPS=8),
+    dict(FWD_BLOCK_C_MAX=64, BWD_BLOCK_C_MAX=64, BWD_NUM_WARPS=8),
     dict(FWD_BLOCK_C_MAX=64, FWD_TILE_PIX=64),
     dict(BWD_TILES_PER_PROGRAM=1),
     dict(BWD_TILES_PER_PROGRAM=4),
     dict(BWD_TILES_PER_PROGRAM=8),
-    dict(NUM_WARPS=8),
-    dict(NUM_WARPS=2),
+    dict(BWD_NUM_WARPS=8),
+    dict(BWD_NUM_WARPS=2),
 ]
 
 
@@ -331,7 +331,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     print(f"patches of {tdw.FWD_TILE_PIX} (fwd) / {tdw.BWD_TILE_PIX} (bwd) px, <= {tdw.TILE_W_MAX} wide; "
           f"<= {tdw.FWD_BLOCK_C_MAX} / {tdw.BWD_BLOCK_C_MAX} ch; {tdw.BWD_TILES_PER_PROGRAM} patches a bwd program; "
-          f"{tdw.NUM_WARPS} warps; fused bwd {tdw.FUSED_BWD}")
+          f"{tdw.FWD_NUM_WARPS} / {tdw.BWD_NUM_WARPS} warps; tap-major weights {tdw.TAP_MAJOR_WEIGHTS}; "
+          f"fused bwd {tdw.FUSED_BWD}")
     if args.sweep:
         sweep(device)
         return

@@ -47,8 +47,15 @@ AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 # to a power of 2), TILE_H = TILE_PIX / TILE_W, both shrunk to the image): a patch re-reads (TILE_H + k - 1) x
 # (TILE_W + k - 1) pixels for its k x k taps, 1.4x (3x3) / 1.9x (5x5) the patch at 8 x 16, where the old
 # 64-pixel strips of the flattened (b, y, x) grid (one image row at W 64) re-read 3x / 5x of it through L2.
-FWD_TILE_PIX = 128  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels = 32 float32 values a thread
-FWD_BLOCK_C_MAX = 32
+FWD_TILE_PIX = 128  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels / threads = 32 float32 values a thread
+# 64 channels: one 128-byte line per bf16 pixel, so a warp's load of a tap touches 4 whole lines instead of
+# 8 half lines (half the L1 wavefronts a tap; the forward's time grows with the taps: 3x3 29 us, 5x5 65 us)
+FWD_BLOCK_C_MAX = 64
+FWD_NUM_WARPS = 8
+# The conv kernels read the weights tap-major, a (k*k, C) copy made per call: a thread's 8 channels of a tap
+# are then 2 vector loads, where the parameter's (C, k*k) layout costs 8 scalar loads from lines k*k*4 bytes
+# apart (more L1 wavefronts a tap than the pixels themselves). False: the parameter as it is, no copy.
+TAP_MAJOR_WEIGHTS = True
 TILE_W_MAX = 16
 BWD_TILE_PIX = 128  # weight gradient (+ dx when fused): same patch shape
 BWD_BLOCK_C_MAX = 32
@@ -56,7 +63,7 @@ BWD_BLOCK_C_MAX = 32
 # it writes its (k*k + 1, BLOCK_C) partial sums: at B 32, 64x64 and 128-pixel patches, 512 programs a channel
 # block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed by one torch .sum.
 BWD_TILES_PER_PROGRAM = 2
-NUM_WARPS = 4
+BWD_NUM_WARPS = 4
 # True: one backward kernel computes dx and the weight/bias sums (reads x and dy once, writes dx).
 # False: the weight/bias kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
 # fewer registers a program). check_triton_dwconv.py times both.
@@ -82,12 +89,12 @@ if HAVE_TRITON:
         return b.to(tl.int64) * sb + yy.to(tl.int64) * sh + xx.to(tl.int64) * sw
 
     @triton.jit
-    def _conv_tile(src, w_ptr, b, y, x, inb, cols, cmask, H, W, sb, sh, sw,
+    def _conv_tile(src, w_ptr, swc, swt, b, y, x, inb, cols, cmask, H, W, sb, sh, sw,
                    K: tl.constexpr, FLIP: tl.constexpr, ACC: tl.constexpr,
                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
         """(BLOCK_P, BLOCK_C): sum over taps t of w[c, t'] * src[b, y + t//K - K//2, x + t%K - K//2, c], zero
         outside the image; t' = t, or K*K-1-t with FLIP = 1 (dx of a conv = conv of dy with flipped taps).
-        w is (C, K*K) contiguous."""
+        w[c, t] is at w_ptr + c * swc + t * swt."""
         acc = tl.zeros((BLOCK_P, BLOCK_C), dtype=ACC)
         for t in tl.static_range(K * K):
             yy = y + (t // K - K // 2)
@@ -96,12 +103,12 @@ if HAVE_TRITON:
             val = tl.load(src + _offsets(b, yy, xx, sb, sh, sw)[:, None] + cols[None, :],
                           mask=ok[:, None] & cmask[None, :], other=0.0).to(ACC)
             wt = t + FLIP * (K * K - 1 - 2 * t)
-            wv = tl.load(w_ptr + cols * (K * K) + wt, mask=cmask, other=0.0).to(ACC)
+            wv = tl.load(w_ptr + cols * swc + wt * swt, mask=cmask, other=0.0).to(ACC)
             acc += val * wv[None, :]
         return acc
 
     @triton.jit
-    def _dwconv_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, B, H, W, C, sxb, sxh, sxw, syb, syh, syw,
+    def _dwconv_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, B, H, W, C, swc, swt, sxb, sxh, sxw, syb, syh, syw,
                        K: tl.constexpr, FLIP: tl.constexpr, RESIDUAL: tl.constexpr, HAS_BIAS: tl.constexpr,
                        ACC: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, BLOCK_C: tl.constexpr):
         """y = conv(x) (+ bias) (+ x) for one patch x channel block: the forward pass, and dx (FLIP = 1, no
@@ -110,7 +117,7 @@ if HAVE_TRITON:
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = cols < C
         mask = inb[:, None] & cmask[None, :]
-        acc = _conv_tile(x_ptr, w_ptr, b, y, x, inb, cols, cmask, H, W, sxb, sxh, sxw, K, FLIP, ACC,
+        acc = _conv_tile(x_ptr, w_ptr, swc, swt, b, y, x, inb, cols, cmask, H, W, sxb, sxh, sxw, K, FLIP, ACC,
                          TILE_H * TILE_W, BLOCK_C)
         if RESIDUAL:  # the centre tap's pixels again (an L1 hit), rather than w + 1 (which would round w)
             acc += tl.load(x_ptr + _offsets(b, y, x, sxb, sxh, sxw)[:, None] + cols[None, :], mask=mask,
@@ -121,7 +128,7 @@ if HAVE_TRITON:
                  acc.to(y_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
-    def _dwconv_bwd_kernel(x_ptr, dy_ptr, w_ptr, dx_ptr, part_ptr, B, H, W, C, TILES,
+    def _dwconv_bwd_kernel(x_ptr, dy_ptr, w_ptr, dx_ptr, part_ptr, B, H, W, C, TILES, swc, swt,
                            sxb, sxh, sxw, sdb, sdh, sdw, sgb, sgh, sgw,
                            K: tl.constexpr, RESIDUAL: tl.constexpr, WITH_DX: tl.constexpr, ACC: tl.constexpr,
                            KK_PAD: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr,
@@ -154,7 +161,7 @@ if HAVE_TRITON:
                 if WITH_DX:
                     ds = tl.load(dy_ptr + _offsets(b, yy, xx, sdb, sdh, sdw)[:, None] + cols[None, :],
                                  mask=okc, other=0.0).to(ACC)
-                    wv = tl.load(w_ptr + cols * (K * K) + (K * K - 1 - t), mask=cmask, other=0.0).to(ACC)
+                    wv = tl.load(w_ptr + cols * swc + (K * K - 1 - t) * swt, mask=cmask, other=0.0).to(ACC)
                     dx += ds * wv[None, :]
             if WITH_DX:
                 if RESIDUAL:
@@ -184,11 +191,15 @@ def _pixels(t):
 
 
 def _check(x, weight):
+    """-> the weight as the conv kernels read it and its (channel, tap) element strides (see TAP_MAJOR_WEIGHTS),
+    k."""
     c, k = x.shape[-1], weight.shape[-1]
     # pixel and patch indices are int32 in the kernels (addresses are int64)
     assert x.shape[0] * x.shape[1] * x.shape[2] < 2 ** 31 - 4096, "more than 2^31 pixels"
     assert weight.shape == (c, 1, k, k) and k % 2 == 1, f"depthwise weight (C, 1, k, k), k odd; got {weight.shape}"
-    return weight.reshape(c, k * k).contiguous(), k
+    if TAP_MAJOR_WEIGHTS:
+        return (weight.reshape(c, k * k).t().contiguous(), 1, c), k
+    return (weight.reshape(c, k * k).contiguous(), k * k, 1), k
 
 
 def tile_shape(h, w, pix):
@@ -208,8 +219,8 @@ def _block_c(c, cap):
     return min(cap, max(16, _pow2(c)))
 
 
-def _launch_conv(src, w2, k, bias, out, residual, flip):
-    """out = conv(src) with w2 (C, k*k) [flipped] (+ bias) (+ src)."""
+def _launch_conv(src, wt, k, bias, out, residual, flip):
+    """out = conv(src) with the weights wt = (tensor, channel stride, tap stride) [flipped] (+ bias) (+ src)."""
     bsz, h, w, c = src.shape
     if bsz * h * w == 0 or c == 0:
         return
@@ -218,16 +229,17 @@ def _launch_conv(src, w2, k, bias, out, residual, flip):
     th, tw = tile_shape(h, w, FWD_TILE_PIX)
     block_c = _block_c(c, FWD_BLOCK_C_MAX)
     grid = (_n_tiles(bsz, h, w, th, tw), triton.cdiv(c, block_c))
-    _dwconv_kernel[grid](src, w2, w2 if bias is None else bias, out, bsz, h, w, c, *ss, *so,
+    w_taps, swc, swt = wt
+    _dwconv_kernel[grid](src, w_taps, w_taps if bias is None else bias, out, bsz, h, w, c, swc, swt, *ss, *so,
                          K=k, FLIP=int(flip), RESIDUAL=int(residual), HAS_BIAS=int(bias is not None),
-                         ACC=_acc(src), TILE_H=th, TILE_W=tw, BLOCK_C=block_c, num_warps=NUM_WARPS)
+                         ACC=_acc(src), TILE_H=th, TILE_W=tw, BLOCK_C=block_c, num_warps=FWD_NUM_WARPS)
 
 
 def dwconv_forward(x, weight, bias, residual):
     """-> y (B, H, W, C) contiguous, x's dtype."""
-    w2, k = _check(x, weight)
+    wt, k = _check(x, weight)
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_conv(x, w2, k, bias, y, residual, flip=False)
+    _launch_conv(x, wt, k, bias, y, residual, flip=False)
     return y
 
 
@@ -242,7 +254,7 @@ def bwd_layout(bsz, h, w, c, k):
                 programs=-(-n_tiles // tiles), channel_blocks=-(-c // block_c))
 
 
-def _launch_sums(x, dy, w2, k, residual, dx):
+def _launch_sums(x, dy, wt, k, residual, dx):
     """The backward kernel: -> (k*k + 1, C) weight/bias sums; also writes dx when dx is given (fused)."""
     bsz, h, w, c = x.shape
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -251,10 +263,11 @@ def _launch_sums(x, dy, w2, k, residual, dx):
     sg = _pixels(dx)[1] if dx is not None else sd
     lay = bwd_layout(bsz, h, w, c, k)
     part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
+    w_taps, swc, swt = wt
     _dwconv_bwd_kernel[(lay["programs"], lay["channel_blocks"])](
-        x, dy, w2, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], *sx, *sd, *sg,
+        x, dy, w_taps, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], swc, swt, *sx, *sd, *sg,
         K=k, RESIDUAL=int(residual), WITH_DX=int(dx is not None), ACC=_acc(x), KK_PAD=lay["kk_pad"],
-        TILE_H=lay["tile_h"], TILE_W=lay["tile_w"], BLOCK_C=lay["block_c"], num_warps=NUM_WARPS)
+        TILE_H=lay["tile_h"], TILE_W=lay["tile_w"], BLOCK_C=lay["block_c"], num_warps=BWD_NUM_WARPS)
     return part.sum(0)
 
 
@@ -262,31 +275,31 @@ def dwconv_backward(dy, x, weight, residual, fused=None):
     """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x):
     rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients).
     fused: one kernel for both (default FUSED_BWD) or the weight-sum kernel + the forward kernel for dx."""
-    w2, k = _check(x, weight)
+    wt, k = _check(x, weight)
     bsz, h, w, c = x.shape
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if bsz * h * w == 0 or c == 0:
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
     if FUSED_BWD if fused is None else fused:
-        return dx, _launch_sums(x, dy, w2, k, residual, dx)
-    sums = _launch_sums(x, dy, w2, k, residual, None)
-    _launch_conv(dy, w2, k, None, dx, residual, flip=True)
+        return dx, _launch_sums(x, dy, wt, k, residual, dx)
+    sums = _launch_sums(x, dy, wt, k, residual, None)
+    _launch_conv(dy, wt, k, None, dx, residual, flip=True)
     return dx, sums
 
 
 def dwconv_dx(dy, weight, residual):
     """dx alone (the forward kernel on dy with flipped taps, + dy): for timing the pieces."""
-    w2, k = _check(dy, weight)
+    wt, k = _check(dy, weight)
     dx = torch.empty(dy.shape, dtype=dy.dtype, device=dy.device)
-    _launch_conv(dy, w2, k, None, dx, residual, flip=True)
+    _launch_conv(dy, wt, k, None, dx, residual, flip=True)
     return dx
 
 
 def dwconv_weight_sums(dy, x, weight, residual):
     """The (k*k + 1, C) weight/bias sums alone (the backward kernel without dx): for timing the pieces."""
-    w2, k = _check(x, weight)
-    return _launch_sums(x, dy, w2, k, residual, None)
+    wt, k = _check(x, weight)
+    return _launch_sums(x, dy, wt, k, residual, None)
 
 
 # --------------------------------------------------------------------------------- custom ops + autograd
