@@ -5,9 +5,12 @@
      launchers dwconv_forward / dwconv_backward, vs the reference: float64 (tight), float32 and bf16 inputs;
      odd sizes, 1-row / 1-column images, partial patches (across and down) and channel blocks (C not a
      multiple of the block), several backward programs (the last one past the last image), strided x (a
-     channel chunk) and dy, residual on/off, k 3 and 5, the production patch sizes and small ones, both
-     backward variants (FUSED_BWD on: one kernel for dx + weight sums; off: weight-sum kernel + the forward
-     kernel with flipped taps for dx); every output element must be stored exactly once
+     channel chunk) and dy, residual on/off, k 3 and 5, the production patch sizes and small ones, each
+     backward variant of VARIANTS (the strips weight-sum kernel + Triton finish, the default; the session-4
+     set: patches weight-sum kernel + torch .sum, per-channel weights, 32-channel forward; the fused patches
+     kernel); strips programs that straddle rows and images, strips wider than the row's rest, the last
+     program past the last image; every output element must be stored exactly once
+  2b. the partial-sum finishing kernel alone (rows / columns not multiples of its block) vs torch .sum
   3. nalasr_model still imports and runs without Triton; set_depthwise("triton") refuses with a clear error
 Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about 20 s)
 """
@@ -49,12 +52,20 @@ def written_once(tdw_emulator):
 
 # module constants a case may override: SMALL makes many small ragged patches (several across and down, the
 # last backward program running past the last image) out of the small test images
-SMALL = dict(FWD_TILE_PIX=16, BWD_TILE_PIX=16, TILE_W_MAX=4, BWD_TILES_PER_PROGRAM=3)
+SMALL = dict(FWD_TILE_PIX=16, BWD_TILE_PIX=16, TILE_W_MAX=4, BWD_TILES_PER_PROGRAM=3, WGRAD_PIXELS=12,
+             WGRAD_ACC_ELEMS=2048, WGRAD_BLOCK_C_MAX=32, SUM_BLOCK_R=4, SUM_BLOCK_N=16)
 NARROW = dict(FWD_TILE_PIX=8, BWD_TILE_PIX=8, TILE_W_MAX=2, BWD_TILES_PER_PROGRAM=1, FWD_BLOCK_C_MAX=16,
-              BWD_BLOCK_C_MAX=16)
+              BWD_BLOCK_C_MAX=16, WGRAD_PIXELS=5, WGRAD_ACC_ELEMS=512, WGRAD_BLOCK_C_MAX=16, SUM_BLOCK_R=8)
+# backward / weight variants, each run on every case (a case's constants apply on top)
+VARIANTS = {
+    "strips": dict(FUSED_BWD=False),  # the defaults
+    "session-4 set": dict(FUSED_BWD=False, BWD_SUMS="patches", FINISH_SUMS="torch", TAP_MAJOR_WEIGHTS=False,
+                          FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4),
+    "fused": dict(FUSED_BWD=True),
+}
 
 
-def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, cfg=None):
+def kernel_case(tdw, ref, variant, b, h, w, c, k, residual, dtype, strided=False, cfg=None):
     (x, weight, bias), dy = ref.random_case(b, h, w, 2 * c if strided else c, k, seed=b + h + w + c + k)
     x, weight, bias = (t.detach() for t in (x, weight, bias))
     weight, bias = weight[:c].contiguous(), bias[:c].contiguous()
@@ -62,18 +73,26 @@ def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, cfg=Non
     xd = x.to(dtype)[..., :c]  # strided x when strided
     want_y = ref.forward(x[..., :c], weight, bias, residual)
     want_dx, want_sums = ref.backward(dy, x[..., :c], weight, residual)
-    saved = {const: getattr(tdw, const) for const in (cfg or {})}
-    for const, value in (cfg or {}).items():
+    cfg = {**VARIANTS[variant], **(cfg or {})}
+    saved = {const: getattr(tdw, const) for const in cfg}
+    for const, value in cfg.items():
         setattr(tdw, const, value)
-    name = (f"kernels {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
-            f"{', strided x/dy' if strided else ''}, fused bwd {int(tdw.FUSED_BWD)}")
+    name = (f"kernels {variant} {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
+            f"{', strided x/dy' if strided else ''}")
     try:
         y = tdw.dwconv_forward(xd, weight, bias, residual)
         ok_y, msg_y = written_once(tl_emulator)
         dx, sums = tdw.dwconv_backward(dy.to(dtype), xd, weight, residual)
         ok_b, msg_b = written_once(tl_emulator)
         fwd_tile = tdw.tile_shape(h, w, tdw.FWD_TILE_PIX)
-        lay = tdw.bwd_layout(b, h, w, c, k)
+        if tdw.FUSED_BWD or tdw.BWD_SUMS == "patches":
+            lay = tdw.bwd_layout(b, h, w, c, k)
+            bwd = (f"bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
+                   f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
+        else:
+            lay = tdw.wgrad_layout(b, h, w, c, k)
+            bwd = (f"strips of {lay['strip']} px x {lay['block_c']} ch, "
+                   f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['steps']}")
     except Exception as exc:  # noqa: BLE001 -- e.g. the emulator's out-of-bounds IndexError
         tl_emulator.WRITES.clear()
         report(name, False, f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -86,11 +105,24 @@ def kernel_case(tdw, ref, b, h, w, c, k, residual, dtype, strided=False, cfg=Non
     tol = {torch.float64: 1e-13, torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]
     # bf16: x, dy rounded to bf16 (3 significant digits) against float64 truth; y, dx rounded on output too
     ok = max(errs) < tol and y.dtype == dtype and dx.dtype == dtype and y.is_contiguous() and dx.is_contiguous()
-    name += (f"; fwd patch "
-            f"{fwd_tile[0]}x{fwd_tile[1]}; bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
-            f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
+    name += f"; fwd patch {fwd_tile[0]}x{fwd_tile[1]}; {bwd}"
     report(name, ok and ok_y and ok_b, "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs)
            + (f"; forward stores: {msg_y}" if not ok_y else "") + (f"; backward stores: {msg_b}" if not ok_b else ""))
+
+
+def check_finish(tdw, ref):
+    """The partial-sum finishing kernel alone: rows and columns not multiples of its blocks."""
+    part = torch.randn(150, 26, 37, dtype=torch.float64)
+    saved = tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N
+    tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N = 16, 64
+    try:
+        got = tdw._finish_sums(part)
+        ok_w, msg = written_once(tl_emulator)
+    finally:
+        tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N = saved
+    err = ref.rel(got, part.sum(0))
+    report("partial-sum finishing kernel, float64 (150, 26, 37) in 16 x 64 blocks vs torch .sum", err < 1e-14
+           and ok_w, f"{err:.1e}" + ("" if ok_w else f"; stores: {msg}"))
 
 
 def main():
@@ -116,18 +148,22 @@ def main():
         (3, 1, 37, 20, 5, True, f64, False, SMALL),  # one row: 1x16 patches, 3 across; C 20: 12 masked
         (1, 37, 1, 37, 3, False, f64, True, SMALL),  # one column: 16x1 patches, 3 down; C 37: 2 blocks
         (1, 11, 13, 80, 3, True, f64, False, SMALL),  # channel blocks 32 + 32 + 16 of 32
-        (2, 9, 7, 24, 3, True, f64, True, NARROW),  # 4x2 patches, 1 a program, 16-channel blocks
+        (2, 9, 7, 24, 3, True, f64, True, NARROW),  # 4x2 patches, 1 a program, 16-channel blocks; strips of 2
+        (3, 4, 7, 40, 5, False, f64, True, NARROW),  # strips of 1, 5 a program: straddle rows and images
+        (5, 3, 17, 16, 3, True, f64, False, SMALL),  # strips of 8 (8 + 8 + 1 a row), 2 a program, last past B
+        (2, 16, 64, 64, 3, True, f64, False, None),  # production strips (8 px x 64 ch, 32 a program)
+        (3, 7, 64, 64, 5, False, f64, True, None),  # production 5x5 strips (4 px), 21 rows: 5.25 programs
         (1, 33, 70, 40, 3, True, f32, False, None),  # 8x16 patches: 5 across (last 6 wide), 5 down
         (2, 17, 19, 128, 3, True, f32, True, None),
         (1, 12, 10, 64, 5, False, f32, False, SMALL),
         (2, 16, 16, 64, 3, True, bf16, True, None),
         (1, 16, 16, 64, 5, False, bf16, False, SMALL),
     ]
-    for fused in (True, False):
-        tdw.FUSED_BWD = fused
+    for variant in VARIANTS:
         for case in cases:
-            kernel_case(tdw, ref, *case[:5], residual=case[5], dtype=case[6], strided=case[7], cfg=case[8])
-    tdw.FUSED_BWD = True
+            kernel_case(tdw, ref, variant, *case[:5], residual=case[5], dtype=case[6], strided=case[7],
+                        cfg=case[8])
+    check_finish(tdw, ref)
     # the pieces check_triton_dwconv.py times separately: dx alone (forward kernel, flipped) and the sums alone
     (x, weight, _), dy = ref.random_case(2, 9, 11, 40, 5, seed=3)
     x, weight = x.detach(), weight.detach()

@@ -64,6 +64,23 @@ BWD_BLOCK_C_MAX = 32
 # block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed by one torch .sum.
 BWD_TILES_PER_PROGRAM = 2
 BWD_NUM_WARPS = 4
+# Weight/bias sums of the split backward: "strips" (_dwconv_wgrad_kernel: all taps gathered at once into a
+# (taps, strip, channels) float32 accumulator, pixels summed once a program) or "patches" (_dwconv_bwd_kernel
+# without dx, the session-4 kernel: a tl.sum over the patch per tap). Measured session 4 (H200, B 32 x 64^2,
+# bf16): patches 70 / 130 / 194 us at C 64 3x3 / C 128 3x3 / C 64 5x5, vs 29 / 67 / 65 us for the forward.
+BWD_SUMS = "strips"
+# strips kernel: pixels a program covers (256: 4 rows of a 64-wide image; 512 programs a channel block at
+# B 32 x 64^2, partials 1.3 MB at 3x3 C 64, 3.4 MB at 5x5), accumulator elements (taps rounded up to a power
+# of 2 x strip x channels: 16 x 8 x 64 at 3x3, 32 x 4 x 64 at 5x5; 64 float32 values a thread at 4 warps)
+WGRAD_PIXELS = 256
+WGRAD_ACC_ELEMS = 8192
+WGRAD_BLOCK_C_MAX = 64
+WGRAD_NUM_WARPS = 4
+# How the (programs, k*k + 1, C) partials are summed: "triton" (_sum_rows_kernel, BLOCK_R rows x BLOCK_N
+# columns a step) or "torch" (.sum(0)). Both fixed-order: deterministic.
+FINISH_SUMS = "triton"
+SUM_BLOCK_R = 64
+SUM_BLOCK_N = 64
 # True: one backward kernel computes dx and the weight/bias sums (reads x and dy once, writes dx).
 # False: the weight/bias kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
 # fewer registers a program). check_triton_dwconv.py times both.
@@ -171,6 +188,65 @@ if HAVE_TRITON:
         tl.store(part_ptr + (pid.to(tl.int64) * (K * K + 1) + taps) * C + cols[None, :], acc,
                  mask=(taps <= K * K) & cmask[None, :])
 
+    @triton.jit
+    def _dwconv_wgrad_kernel(x_ptr, dy_ptr, part_ptr, B, H, W, C, STEPS, sxb, sxh, sxw, sdb, sdh, sdw,
+                             K: tl.constexpr, ACC: tl.constexpr, KK_PAD: tl.constexpr, STRIP: tl.constexpr,
+                             BLOCK_C: tl.constexpr):
+        """Weight/bias sums of STEPS consecutive strips of STRIP pixels along image rows (strips numbered over
+        (b, y, strip of the row), row-major) for one channel block: part[pid, t, c] = sum over its pixels of
+        x(shifted by tap t) * dy for t < K*K and of dy for t = K*K. Each step gathers all taps at once as a
+        (KK_PAD taps, STRIP, BLOCK_C) tensor and adds x_shifted * dy elementwise to a float32 accumulator of
+        that shape; the pixels are summed once, at the end. Nothing is reduced inside the loop (the
+        patches kernel's per-tap tl.sum costs a cross-warp reduction and barrier per tap and patch), and
+        consecutive strips walk whole rows, so the halo rows are L1 hits of the previous row."""
+        pid = tl.program_id(0)
+        cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+        cols3 = cols[None, None, :]
+        cmask3 = cols3 < C
+        tap = tl.arange(0, KK_PAD)[:, None, None]
+        du = tap // K - K // 2
+        dv = tap % K - K // 2
+        pix = tl.arange(0, STRIP)[None, :, None]
+        strips_per_row = (W + STRIP - 1) // STRIP
+        acc = tl.zeros((KK_PAD, STRIP, BLOCK_C), dtype=ACC)
+        acc_bias = tl.zeros((1, STRIP, BLOCK_C), dtype=ACC)
+        for i in range(0, STEPS):
+            strip = pid * STEPS + i
+            row = strip // strips_per_row  # over (b, y); past the last image when b >= B (all masked)
+            b = row // H
+            y = row % H
+            x = (strip % strips_per_row) * STRIP + pix
+            inb = (x < W) & (b < B)
+            g = tl.load(dy_ptr + _offsets(b, y, x, sdb, sdh, sdw) + cols3, mask=inb & cmask3,
+                        other=0.0).to(ACC)
+            acc_bias += g
+            yy = y + du
+            xx = x + dv
+            ok = inb & (tap < K * K) & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+            xs = tl.load(x_ptr + _offsets(b, yy, xx, sxb, sxh, sxw) + cols3, mask=ok & cmask3,
+                         other=0.0).to(ACC)
+            acc += xs * g
+        taps = tl.arange(0, KK_PAD)[:, None]
+        row0 = pid.to(tl.int64) * (K * K + 1)
+        tl.store(part_ptr + (row0 + taps) * C + cols[None, :], tl.sum(acc, axis=1),
+                 mask=(taps < K * K) & (cols < C)[None, :])
+        tl.store(part_ptr + (row0 + K * K) * C + cols[None, :], tl.sum(acc_bias, axis=1),
+                 mask=(cols < C)[None, :])
+
+    @triton.jit
+    def _sum_rows_kernel(part_ptr, out_ptr, ROWS, N, ACC: tl.constexpr, BLOCK_R: tl.constexpr,
+                         BLOCK_N: tl.constexpr):
+        """out[n] = sum over r of part[r, n], part (ROWS, N) contiguous, for one block of columns: the
+        backward's partial sums finished in a fixed order (deterministic, no atomics), one launch a conv."""
+        cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+        rows = tl.arange(0, BLOCK_R)
+        acc = tl.zeros((BLOCK_R, BLOCK_N), dtype=ACC)
+        for r0 in range(0, ROWS, BLOCK_R):
+            r = r0 + rows
+            acc += tl.load(part_ptr + r.to(tl.int64)[:, None] * N + cols[None, :],
+                           mask=(r < ROWS)[:, None] & (cols < N)[None, :], other=0.0)
+        tl.store(out_ptr + cols, tl.sum(acc, axis=0), mask=cols < N)
+
 
 # ----------------------------------------------------------------------------------------- launchers
 
@@ -244,8 +320,8 @@ def dwconv_forward(x, weight, bias, residual):
 
 
 def bwd_layout(bsz, h, w, c, k):
-    """-> dict of the backward kernel's launch: tile_h, tile_w, block_c, kk_pad, tiles (patches a program),
-    programs (partial-sum rows), channel_blocks."""
+    """-> dict of the patches backward kernel's launch: tile_h, tile_w, block_c, kk_pad, tiles (patches a
+    program), programs (partial-sum rows), channel_blocks."""
     th, tw = tile_shape(h, w, BWD_TILE_PIX)
     n_tiles = max(1, _n_tiles(bsz, h, w, th, tw))
     tiles = max(1, min(n_tiles, BWD_TILES_PER_PROGRAM))
@@ -254,12 +330,43 @@ def bwd_layout(bsz, h, w, c, k):
                 programs=-(-n_tiles // tiles), channel_blocks=-(-c // block_c))
 
 
+def wgrad_layout(bsz, h, w, c, k):
+    """-> dict of the strips weight-gradient kernel's launch: block_c, kk_pad, strip (pixels a step), steps
+    (strips a program), programs (partial-sum rows), channel_blocks."""
+    block_c = _block_c(c, WGRAD_BLOCK_C_MAX)
+    kk_pad = _pow2(k * k)
+    strip = max(1, min(_pow2(w), WGRAD_ACC_ELEMS // (kk_pad * block_c)))
+    n_strips = max(1, bsz * h * -(-w // strip))
+    steps = max(1, min(n_strips, -(-WGRAD_PIXELS // strip)))
+    return dict(block_c=block_c, kk_pad=kk_pad, strip=strip, steps=steps, programs=-(-n_strips // steps),
+                channel_blocks=-(-c // block_c))
+
+
+def _finish_sums(part):
+    """(programs, k*k + 1, C) partial sums -> (k*k + 1, C), summed over programs (see FINISH_SUMS)."""
+    if FINISH_SUMS == "torch":
+        return part.sum(0)
+    out = torch.empty(part.shape[1:], dtype=part.dtype, device=part.device)
+    n = out.numel()
+    _sum_rows_kernel[(triton.cdiv(n, SUM_BLOCK_N),)](part, out, part.shape[0], n, ACC=_acc(part),
+                                                     BLOCK_R=SUM_BLOCK_R, BLOCK_N=SUM_BLOCK_N, num_warps=4)
+    return out
+
+
 def _launch_sums(x, dy, wt, k, residual, dx):
-    """The backward kernel: -> (k*k + 1, C) weight/bias sums; also writes dx when dx is given (fused)."""
+    """The weight/bias sums -> (k*k + 1, C): the strips kernel (BWD_SUMS "strips", dx None), else the patches
+    kernel, which also writes dx when dx is given (fused)."""
     bsz, h, w, c = x.shape
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     x, sx = _pixels(x)
     dy, sd = _pixels(dy)
+    if dx is None and BWD_SUMS == "strips":
+        lay = wgrad_layout(bsz, h, w, c, k)
+        part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
+        _dwconv_wgrad_kernel[(lay["programs"], lay["channel_blocks"])](
+            x, dy, part, bsz, h, w, c, lay["steps"], *sx, *sd, K=k, ACC=_acc(x), KK_PAD=lay["kk_pad"],
+            STRIP=lay["strip"], BLOCK_C=lay["block_c"], num_warps=WGRAD_NUM_WARPS)
+        return _finish_sums(part)
     sg = _pixels(dx)[1] if dx is not None else sd
     lay = bwd_layout(bsz, h, w, c, k)
     part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
@@ -268,13 +375,14 @@ def _launch_sums(x, dy, wt, k, residual, dx):
         x, dy, w_taps, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], swc, swt, *sx, *sd, *sg,
         K=k, RESIDUAL=int(residual), WITH_DX=int(dx is not None), ACC=_acc(x), KK_PAD=lay["kk_pad"],
         TILE_H=lay["tile_h"], TILE_W=lay["tile_w"], BLOCK_C=lay["block_c"], num_warps=BWD_NUM_WARPS)
-    return part.sum(0)
+    return _finish_sums(part)
 
 
 def dwconv_backward(dy, x, weight, residual, fused=None):
     """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x):
     rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients).
-    fused: one kernel for both (default FUSED_BWD) or the weight-sum kernel + the forward kernel for dx."""
+    fused: one kernel for both (the patches kernel; default FUSED_BWD) or the weight-sum kernel (BWD_SUMS) +
+    the forward kernel for dx."""
     wt, k = _check(x, weight)
     bsz, h, w, c = x.shape
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
@@ -297,7 +405,7 @@ def dwconv_dx(dy, weight, residual):
 
 
 def dwconv_weight_sums(dy, x, weight, residual):
-    """The (k*k + 1, C) weight/bias sums alone (the backward kernel without dx): for timing the pieces."""
+    """The (k*k + 1, C) weight/bias sums alone (BWD_SUMS kernel + FINISH_SUMS): for timing the pieces."""
     wt, k = _check(x, weight)
     return _launch_sums(x, dy, wt, k, residual, None)
 
