@@ -56,16 +56,37 @@ SMALL = dict(FWD_TILE_PIX=16, BWD_TILE_PIX=16, TILE_W_MAX=4, BWD_TILES_PER_PROGR
              WGRAD_ACC_ELEMS=2048, WGRAD_BLOCK_C_MAX=32, SUM_BLOCK_R=4, SUM_BLOCK_N=16)
 NARROW = dict(FWD_TILE_PIX=8, BWD_TILE_PIX=8, TILE_W_MAX=2, BWD_TILES_PER_PROGRAM=1, FWD_BLOCK_C_MAX=16,
               BWD_BLOCK_C_MAX=16, WGRAD_PIXELS=5, WGRAD_ACC_ELEMS=512, WGRAD_BLOCK_C_MAX=16, SUM_BLOCK_R=8)
-# backward / weight variants, each run on every case (a case's constants apply on top)
-VARIANTS = {
-    "strips": dict(FUSED_BWD=False),  # the defaults
-    "session-4 set": dict(FUSED_BWD=False, BWD_SUMS="patches", FINISH_SUMS="torch", TAP_MAJOR_WEIGHTS=False,
-                          FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4),
-    "fused": dict(FUSED_BWD=True),
-}
 
 
-def kernel_case(tdw, ref, variant, b, h, w, c, k, residual, dtype, strided=False, cfg=None):
+def variants(tdw):
+    """Launch-constant sets each case runs with (a case's own constants apply on top)."""
+    return {"strips": dict(FUSED_BWD=False),  # the defaults
+            "session-4 set": dict(FUSED_BWD=False, **tdw.SESSION4),
+            "fused": dict(FUSED_BWD=True)}
+
+
+def run_kernels(tdw, x, weight, bias, dy, residual):
+    """Forward + backward through the launchers -> y, dx, sums, a description of the launch, store check."""
+    b, h, w, c = x.shape
+    k = weight.shape[-1]
+    y = tdw.dwconv_forward(x, weight, bias, residual)
+    ok_y, msg_y = written_once(tl_emulator)
+    dx, sums = tdw.dwconv_backward(dy, x, weight, residual)
+    ok_b, msg_b = written_once(tl_emulator)
+    th, tw = tdw.tile_shape(h, w, tdw.FWD_TILE_PIX)
+    if tdw.FUSED_BWD or tdw.BWD_SUMS == "patches":
+        lay = tdw.bwd_layout(b, h, w, c, k)
+        bwd = (f"bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
+               f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
+    else:
+        lay = tdw.wgrad_layout(b, h, w, c, k)
+        bwd = (f"strips of {lay['strip']} px x {lay['block_c']} ch, "
+               f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['steps']}")
+    stores = (f"; forward stores: {msg_y}" if not ok_y else "") + (f"; backward stores: {msg_b}" if not ok_b else "")
+    return y, dx, sums, f"fwd patch {th}x{tw}; {bwd}", ok_y and ok_b, stores
+
+
+def kernel_case(tdw, ref, variant, cfg, b, h, w, c, k, residual, dtype, strided=False):
     (x, weight, bias), dy = ref.random_case(b, h, w, 2 * c if strided else c, k, seed=b + h + w + c + k)
     x, weight, bias = (t.detach() for t in (x, weight, bias))
     weight, bias = weight[:c].contiguous(), bias[:c].contiguous()
@@ -73,53 +94,30 @@ def kernel_case(tdw, ref, variant, b, h, w, c, k, residual, dtype, strided=False
     xd = x.to(dtype)[..., :c]  # strided x when strided
     want_y = ref.forward(x[..., :c], weight, bias, residual)
     want_dx, want_sums = ref.backward(dy, x[..., :c], weight, residual)
-    cfg = {**VARIANTS[variant], **(cfg or {})}
-    saved = {const: getattr(tdw, const) for const in cfg}
-    for const, value in cfg.items():
-        setattr(tdw, const, value)
     name = (f"kernels {variant} {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
             f"{', strided x/dy' if strided else ''}")
     try:
-        y = tdw.dwconv_forward(xd, weight, bias, residual)
-        ok_y, msg_y = written_once(tl_emulator)
-        dx, sums = tdw.dwconv_backward(dy.to(dtype), xd, weight, residual)
-        ok_b, msg_b = written_once(tl_emulator)
-        fwd_tile = tdw.tile_shape(h, w, tdw.FWD_TILE_PIX)
-        if tdw.FUSED_BWD or tdw.BWD_SUMS == "patches":
-            lay = tdw.bwd_layout(b, h, w, c, k)
-            bwd = (f"bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
-                   f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
-        else:
-            lay = tdw.wgrad_layout(b, h, w, c, k)
-            bwd = (f"strips of {lay['strip']} px x {lay['block_c']} ch, "
-                   f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['steps']}")
+        with tdw.launch_constants(cfg):
+            y, dx, sums, launch, ok_stores, stores = run_kernels(tdw, xd, weight, bias, dy.to(dtype), residual)
     except Exception as exc:  # noqa: BLE001 -- e.g. the emulator's out-of-bounds IndexError
         tl_emulator.WRITES.clear()
         report(name, False, f"{type(exc).__name__}: {str(exc)[:200]}")
         return
-    finally:
-        for const, value in saved.items():
-            setattr(tdw, const, value)
     errs = [ref.rel(y, want_y), ref.rel(dx, want_dx), ref.rel(sums[:k * k], want_sums[:k * k]),
             ref.rel(sums[k * k], want_sums[k * k])]
     tol = {torch.float64: 1e-13, torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]
     # bf16: x, dy rounded to bf16 (3 significant digits) against float64 truth; y, dx rounded on output too
     ok = max(errs) < tol and y.dtype == dtype and dx.dtype == dtype and y.is_contiguous() and dx.is_contiguous()
-    name += f"; fwd patch {fwd_tile[0]}x{fwd_tile[1]}; {bwd}"
-    report(name, ok and ok_y and ok_b, "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs)
-           + (f"; forward stores: {msg_y}" if not ok_y else "") + (f"; backward stores: {msg_b}" if not ok_b else ""))
+    report(f"{name}; {launch}", ok and ok_stores,
+           "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs) + stores)
 
 
 def check_finish(tdw, ref):
     """The partial-sum finishing kernel alone: rows and columns not multiples of its blocks."""
     part = torch.randn(150, 26, 37, dtype=torch.float64)
-    saved = tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N
-    tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N = 16, 64
-    try:
+    with tdw.launch_constants(dict(SUM_BLOCK_R=16, SUM_BLOCK_N=64)):
         got = tdw._finish_sums(part)
-        ok_w, msg = written_once(tl_emulator)
-    finally:
-        tdw.SUM_BLOCK_R, tdw.SUM_BLOCK_N = saved
+    ok_w, msg = written_once(tl_emulator)
     err = ref.rel(got, part.sum(0))
     report("partial-sum finishing kernel, float64 (150, 26, 37) in 16 x 64 blocks vs torch .sum", err < 1e-14
            and ok_w, f"{err:.1e}" + ("" if ok_w else f"; stores: {msg}"))
@@ -159,10 +157,10 @@ def main():
         (2, 16, 16, 64, 3, True, bf16, True, None),
         (1, 16, 16, 64, 5, False, bf16, False, SMALL),
     ]
-    for variant in VARIANTS:
+    for variant, constants in variants(tdw).items():
         for case in cases:
-            kernel_case(tdw, ref, variant, *case[:5], residual=case[5], dtype=case[6], strided=case[7],
-                        cfg=case[8])
+            kernel_case(tdw, ref, variant, {**constants, **(case[8] or {})}, *case[:5], residual=case[5],
+                        dtype=case[6], strided=case[7])
     check_finish(tdw, ref)
     # the pieces check_triton_dwconv.py times separately: dx alone (forward kernel, flipped) and the sums alone
     (x, weight, _), dy = ref.random_case(2, 9, 11, 40, 5, seed=3)

@@ -15,8 +15,10 @@ Prints one PASS/FAIL line per check and exits 1 on any FAIL (about 1-2 minutes o
      and replayed from a CUDA graph (= kernels only, as in the graphed training step); then the triton pieces
      alone from CUDA graphs: fwd, bwd fused, bwd split, and the split's dW+db kernel and dx kernel; bwd / fwd
      (skipped by --quick)
-  --sweep: only the timing of launch-constant variants (patch size / width, channel block, warps, patches a
-     backward program) at the training size, fwd / bwd fused / bwd split each, results compared to the defaults
+  --sweep: only the timing of launch-constant variants at the training size (the session-4 set, the forward's
+     channel block / warps / weight layout / patch shape, the strips weight-sum kernel's pixels a program /
+     accumulator size / warps, the finish, the patches kernel), fwd / bwd / dW+db alone each, results compared
+     to the defaults'; the best per-block sum last
 Usage: python3 models/check_triton_dwconv.py [--quick | --sweep]
 """
 import argparse
@@ -258,65 +260,82 @@ def piece_times(x, w, dy, residual):
         "fwd": graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
         "bwd fused": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=True)),
         "bwd split": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=False)),
-        "dW+db kernel + .sum": graph_us(lambda: tdw.dwconv_weight_sums(dy, x, w, residual)),
+        "dW+db (kernel + finish)": graph_us(lambda: tdw.dwconv_weight_sums(dy, x, w, residual)),
         "dx (fwd kernel)": graph_us(lambda: tdw.dwconv_dx(dy, w, residual)),
     }
 
 
 SWEEP = [  # module constants to try; {} = the defaults
     {},
+    tdw.SESSION4,  # the session-4 defaults: old vs new in one call
+    dict(FUSED_BWD=True),
+    # forward / dx kernel
+    dict(TAP_MAJOR_WEIGHTS=False),
+    dict(FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4),
+    dict(FWD_NUM_WARPS=4),
+    dict(FWD_TILE_PIX=64, FWD_NUM_WARPS=4),
+    dict(FWD_TILE_PIX=256),
     dict(TILE_W_MAX=8),
     dict(TILE_W_MAX=32),
     dict(TILE_W_MAX=64),
-    dict(FWD_TILE_PIX=64, BWD_TILE_PIX=64),
-    dict(FWD_TILE_PIX=256, BWD_TILE_PIX=256, BWD_NUM_WARPS=8),
-    dict(FWD_BLOCK_C_MAX=64, BWD_BLOCK_C_MAX=64, BWD_NUM_WARPS=8),
-    dict(FWD_BLOCK_C_MAX=64, FWD_TILE_PIX=64),
-    dict(BWD_TILES_PER_PROGRAM=1),
-    dict(BWD_TILES_PER_PROGRAM=4),
-    dict(BWD_TILES_PER_PROGRAM=8),
-    dict(BWD_NUM_WARPS=8),
-    dict(BWD_NUM_WARPS=2),
+    # strips weight-sum kernel and the finish
+    dict(WGRAD_PIXELS=128),
+    dict(WGRAD_PIXELS=512),
+    dict(WGRAD_PIXELS=1024),
+    dict(WGRAD_PIXELS=4096),
+    dict(WGRAD_ACC_ELEMS=4096),
+    dict(WGRAD_ACC_ELEMS=16384, WGRAD_NUM_WARPS=8),
+    dict(WGRAD_NUM_WARPS=8),
+    dict(WGRAD_NUM_WARPS=2, WGRAD_ACC_ELEMS=4096),
+    dict(WGRAD_BLOCK_C_MAX=32),
+    dict(FINISH_SUMS="torch"),
+    dict(SUM_BLOCK_N=128),
+    # the patches weight-sum kernel, wider and longer (its per-tap tl.sum amortised over more pixels)
+    dict(BWD_SUMS="patches"),
+    dict(BWD_SUMS="patches", BWD_BLOCK_C_MAX=64, BWD_NUM_WARPS=8, BWD_TILES_PER_PROGRAM=8),
+    dict(BWD_SUMS="patches", BWD_TILES_PER_PROGRAM=8),
 ]
 
 
 def sweep(device):
-    """Times fwd / bwd fused / bwd split (CUDA-graph replay, us) at the training sizes for each SWEEP entry and
-    checks each variant's values against the defaults' (a tuning change must not change results)."""
+    """Times fwd / bwd / the weight sums alone (CUDA-graph replay, us) at the training sizes for each SWEEP entry
+    and checks each variant's results against the defaults' (a tuning change must not change results)."""
     shapes = ((64, 3, True, False), (128, 3, True, False), (64, 5, False, True))
     data = {}
     for c, k, residual, strided in shapes:
         _, leaves, dy = case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
         data[(c, k)] = (leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16), residual)
     names = [f"C{c} k{k}" for c, k, _, _ in shapes]
-    print("  sweep (us, CUDA-graph replay; columns fwd / bwd fused / bwd split per shape; sum = cpe1 + cpe2 + "
-          "lepe + FFN per block = 2 x C64k3 + C64k5 + C128k3, fwd + best bwd):")
+    print("  sweep (us, CUDA-graph replay; columns fwd / bwd / dW+db alone per shape; bwd = FUSED_BWD's path, "
+          "dW+db = BWD_SUMS kernel + FINISH_SUMS; sum = cpe1 + cpe2 + lepe + FFN per block = 2 x C64k3 + "
+          "C64k5 + C128k3, fwd + bwd):")
     print("    " + " | ".join(f"{n:^20s}" for n in names) + " | sum   | constants")
-    saved = {}
-    base = {}
+    base, best = {}, None
     for cfg in SWEEP:
-        for key in cfg:
-            saved.setdefault(key, getattr(tdw, key))
-        for key, value in saved.items():
-            setattr(tdw, key, cfg.get(key, value))
         try:
-            cols, per_shape, ok = [], {}, True
-            for (c, k), (x, w, dyb, residual) in data.items():
-                t = piece_times(x, w, dyb, residual)
-                res = tdw.dwconv_backward(dyb, x, w, residual)
-                if not cfg:
-                    base[(c, k)] = res
-                else:
-                    ok &= rel(res[0], base[(c, k)][0]) < 1e-2 and rel(res[1], base[(c, k)][1]) < 1e-4
-                per_shape[(c, k)] = t["fwd"] + min(t["bwd fused"], t["bwd split"])
-                cols.append(f"{t['fwd']:6.1f} {t['bwd fused']:6.1f} {t['bwd split']:6.1f}")
+            with tdw.launch_constants(cfg):
+                cols, per_shape, ok = [], {}, True
+                for (c, k), (x, w, dyb, residual) in data.items():
+                    b = torch.zeros(c, device=x.device, dtype=torch.float32)
+                    t = [graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
+                         graph_us(lambda: tdw.dwconv_backward(dyb, x, w, residual)),
+                         graph_us(lambda: tdw.dwconv_weight_sums(dyb, x, w, residual))]
+                    res = tdw.dwconv_backward(dyb, x, w, residual)
+                    if not cfg:
+                        base[(c, k)] = res
+                    else:
+                        ok &= rel(res[0], base[(c, k)][0]) < 1e-2 and rel(res[1], base[(c, k)][1]) < 1e-4
+                    per_shape[(c, k)] = t[0] + t[1]
+                    cols.append(" ".join(f"{v:6.1f}" for v in t))
             total = 2 * per_shape[(64, 3)] + per_shape[(64, 5)] + per_shape[(128, 3)]
             print("    " + " | ".join(cols) + f" | {total:5.0f} | {cfg or 'defaults'}"
                   + ("" if ok else "  RESULTS DIFFER"), flush=True)
+            if ok and (best is None or total < best[0]):
+                best = (total, cfg)
         except Exception as exc:  # noqa: BLE001
             print(f"    {cfg}: failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
-    for key, value in saved.items():
-        setattr(tdw, key, value)
+    if best:
+        print(f"  best sum {best[0]:.0f} us a block (x16 {16 * best[0] / 1000:.2f} ms a step): {best[1] or 'defaults'}")
 
 
 def main():
@@ -329,10 +348,12 @@ def main():
     require_triton(tdw.AVAILABLE)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    print(f"patches of {tdw.FWD_TILE_PIX} (fwd) / {tdw.BWD_TILE_PIX} (bwd) px, <= {tdw.TILE_W_MAX} wide; "
-          f"<= {tdw.FWD_BLOCK_C_MAX} / {tdw.BWD_BLOCK_C_MAX} ch; {tdw.BWD_TILES_PER_PROGRAM} patches a bwd program; "
-          f"{tdw.FWD_NUM_WARPS} / {tdw.BWD_NUM_WARPS} warps; tap-major weights {tdw.TAP_MAJOR_WEIGHTS}; "
-          f"fused bwd {tdw.FUSED_BWD}")
+    print(f"forward: patches of {tdw.FWD_TILE_PIX} px, <= {tdw.TILE_W_MAX} wide, <= {tdw.FWD_BLOCK_C_MAX} ch, "
+          f"{tdw.FWD_NUM_WARPS} warps, tap-major weights {tdw.TAP_MAJOR_WEIGHTS}; weight sums {tdw.BWD_SUMS!r} "
+          f"(strips: {tdw.WGRAD_PIXELS} px a program, {tdw.WGRAD_ACC_ELEMS} accumulator elements, "
+          f"<= {tdw.WGRAD_BLOCK_C_MAX} ch, {tdw.WGRAD_NUM_WARPS} warps; patches: {tdw.BWD_TILE_PIX} px x "
+          f"<= {tdw.BWD_BLOCK_C_MAX} ch, {tdw.BWD_TILES_PER_PROGRAM} a program, {tdw.BWD_NUM_WARPS} warps), "
+          f"finished by {tdw.FINISH_SUMS!r}; fused bwd {tdw.FUSED_BWD}")
     if args.sweep:
         sweep(device)
         return

@@ -29,6 +29,8 @@ nalasr::dwconv_bwd with fake implementations and register_autograd, so regional 
 node per conv and the CUDA-graph training step captures the launches (as triton_attention.py).
 Entry point: dwconv_triton(x, weight, bias, residual=False).
 """
+import contextlib
+
 import torch
 
 import dwconv_ref
@@ -85,6 +87,21 @@ SUM_BLOCK_N = 64
 # False: the weight/bias kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
 # fewer registers a program). check_triton_dwconv.py times both.
 FUSED_BWD = False
+# The session-4 launch constants (measured there, docs/training.md), for old-vs-new runs in one call:
+# check_triton_dwconv.py --sweep, bench_train.py --variants triton-dw4-graph, check_dwconv_cpu.py.
+SESSION4 = dict(FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4, TAP_MAJOR_WEIGHTS=False, BWD_SUMS="patches",
+                FINISH_SUMS="torch")
+
+
+@contextlib.contextmanager
+def launch_constants(cfg):
+    """Sets module launch constants (e.g. SESSION4) for the block; the launchers read them at each call."""
+    saved = {name: globals()[name] for name in cfg}
+    globals().update(cfg)
+    try:
+        yield
+    finally:
+        globals().update(saved)
 
 if HAVE_TRITON:
     @triton.jit
