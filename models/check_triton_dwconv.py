@@ -284,6 +284,7 @@ SWEEP = [  # module constants to try; {} = the defaults
     dict(WGRAD_PIXELS=1024),
     dict(WGRAD_PIXELS=4096),
     dict(WGRAD_ACC_ELEMS=4096),
+    dict(WGRAD_ACC_ELEMS=2048),
     dict(WGRAD_ACC_ELEMS=16384, WGRAD_NUM_WARPS=8),
     dict(WGRAD_NUM_WARPS=8),
     dict(WGRAD_NUM_WARPS=2, WGRAD_ACC_ELEMS=4096),

@@ -8,19 +8,26 @@ depthwise kernels were slower still. Here each conv is one kernel forward and on
   forward   _dwconv_kernel      one program per (patch of TILE_H x TILE_W pixels of one image, block of
                                 channels): the k*k taps are masked loads of the shifted patch (the halo comes
                                 from L1/L2), accumulated in float32 registers; + bias, + x (residual); one store.
-  backward  _dwconv_bwd_kernel  one program per (run of BWD_TILES_PER_PROGRAM vertically adjacent patches,
-                                block of channels). Per patch it loads dy once; per tap it loads the shifted x
-                                patch, reduces x_shifted * dy over the patch's pixels at once (tl.sum) and adds
-                                it to row t of a (k*k+1 -> pow2, BLOCK_C) float32 accumulator (the last row:
-                                dy alone, dbias). With FUSED_BWD the same tap loop also loads the shifted dy and
-                                accumulates dx = conv of dy with the flipped taps (+ dy if residual); otherwise
-                                dx is a second launch of the forward kernel with FLIP = 1. Partials go to a
-                                (programs, k*k+1, C) buffer and one torch .sum finishes them: deterministic,
-                                no atomics, one launch for every tap.
+  weight    _dwconv_wgrad_kernel one program per (run of WGRAD_PIXELS pixels in strips along image rows, block
+  sums                          of channels): per strip it gathers all k*k shifted x strips at once as a
+                                (taps, strip, channels) tensor, multiplies by the strip's dy and adds that to a
+                                float32 accumulator of the same shape (dy alone for dbias); the pixels are
+                                summed once, at the end, into a (k*k + 1, C) row of partial sums. Then
+                                _sum_rows_kernel sums the (programs, k*k + 1, C) partials over programs in a
+                                fixed order (deterministic, no atomics). dx = the forward kernel on dy with the
+                                taps flipped (FLIP = 1).
+  session 4 _dwconv_bwd_kernel  (BWD_SUMS = "patches"; with FUSED_BWD it also computes dx) one program per run
+                                of BWD_TILES_PER_PROGRAM patches: per tap a tl.sum of x_shifted * dy over the
+                                patch into row t of a (k*k+1 -> pow2, BLOCK_C) accumulator: a cross-warp
+                                reduction and barrier per tap and patch, 70 us for a C 64 3x3 conv whose
+                                forward takes 29 us (H200).
   Session 4 (H200, graphed training step) measured the first backward design at 245 us a call vs 47 us for the
   forward: it walked 512-pixel chunks serially in 16- (3x3) or 8-pixel (5x5) tiles with a (16 or 32 taps,
   pixels, 32 channels) register accumulator fed by a 3-D gather (64 accumulators + 64 gathered values + their
-  int64 addresses a thread: register-bound, low occupancy, few loads in flight) and ran dx on those tiny tiles.
+  int64 addresses a thread: register-bound, low occupancy, few loads in flight) and ran dx on those tiny tiles
+  in the same kernel (with 4 scalar weight loads a tap and tile a thread). The strips kernel keeps that
+  accumulation for the weight sums alone (no dx, no weights; 64-channel rows; its dW part was never timed
+  alone), so check_triton_dwconv.py --sweep times it against the patches kernel and smaller accumulators.
 
 Inputs may be bf16/fp16/fp32 (math float32) or float64 (math float64, for the checks); any strides with channel
 stride 1 (e.g. a channel chunk of the qkvg output). Outputs are contiguous in x's dtype; weight/bias
@@ -45,7 +52,7 @@ except ImportError:  # CPU machine: the module imports, the kernels are not defi
 AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 
 # Launch constants (not autotuned; check_triton_dwconv.py --sweep times alternatives at the training size).
-# Every kernel works on patches of TILE_H x TILE_W pixels of one image (TILE_W = min(TILE_W_MAX, W rounded up
+# The forward and patches kernels work on patches of TILE_H x TILE_W pixels of one image (TILE_W = min(TILE_W_MAX, W rounded up
 # to a power of 2), TILE_H = TILE_PIX / TILE_W, both shrunk to the image): a patch re-reads (TILE_H + k - 1) x
 # (TILE_W + k - 1) pixels for its k x k taps, 1.4x (3x3) / 1.9x (5x5) the patch at 8 x 16, where the old
 # 64-pixel strips of the flattened (b, y, x) grid (one image row at W 64) re-read 3x / 5x of it through L2.
@@ -63,7 +70,7 @@ BWD_TILE_PIX = 128  # weight gradient (+ dx when fused): same patch shape
 BWD_BLOCK_C_MAX = 32
 # Patches one backward program walks (vertically adjacent: the halo rows of the next patch are L1 hits) before
 # it writes its (k*k + 1, BLOCK_C) partial sums: at B 32, 64x64 and 128-pixel patches, 512 programs a channel
-# block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed by one torch .sum.
+# block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed as FINISH_SUMS says.
 BWD_TILES_PER_PROGRAM = 2
 BWD_NUM_WARPS = 4
 # Weight/bias sums of the split backward: "strips" (_dwconv_wgrad_kernel: all taps gathered at once into a
@@ -83,8 +90,8 @@ WGRAD_NUM_WARPS = 4
 FINISH_SUMS = "triton"
 SUM_BLOCK_R = 64
 SUM_BLOCK_N = 64
-# True: one backward kernel computes dx and the weight/bias sums (reads x and dy once, writes dx).
-# False: the weight/bias kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
+# True: one backward kernel (patches) computes dx and the weight/bias sums (reads x and dy once, writes dx).
+# False: the BWD_SUMS kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
 # fewer registers a program). check_triton_dwconv.py times both.
 FUSED_BWD = False
 # The session-4 launch constants (measured there, docs/training.md), for old-vs-new runs in one call:
@@ -284,15 +291,21 @@ def _pixels(t):
 
 
 def _check(x, weight):
-    """-> the weight as the conv kernels read it and its (channel, tap) element strides (see TAP_MAJOR_WEIGHTS),
-    k."""
+    """-> k."""
     c, k = x.shape[-1], weight.shape[-1]
     # pixel and patch indices are int32 in the kernels (addresses are int64)
     assert x.shape[0] * x.shape[1] * x.shape[2] < 2 ** 31 - 4096, "more than 2^31 pixels"
     assert weight.shape == (c, 1, k, k) and k % 2 == 1, f"depthwise weight (C, 1, k, k), k odd; got {weight.shape}"
+    return k
+
+
+def _conv_weights(weight):
+    """(C, 1, k, k) -> the weight as the conv kernels read it, its (channel, tap) element strides: a tap-major
+    (k*k, C) copy with TAP_MAJOR_WEIGHTS, else the parameter's (C, k*k) view."""
+    c, kk = weight.shape[0], weight.shape[-1] ** 2
     if TAP_MAJOR_WEIGHTS:
-        return (weight.reshape(c, k * k).t().contiguous(), 1, c), k
-    return (weight.reshape(c, k * k).contiguous(), k * k, 1), k
+        return weight.reshape(c, kk).t().contiguous(), 1, c
+    return weight.reshape(c, kk).contiguous(), kk, 1
 
 
 def tile_shape(h, w, pix):
@@ -312,8 +325,8 @@ def _block_c(c, cap):
     return min(cap, max(16, _pow2(c)))
 
 
-def _launch_conv(src, wt, k, bias, out, residual, flip):
-    """out = conv(src) with the weights wt = (tensor, channel stride, tap stride) [flipped] (+ bias) (+ src)."""
+def _launch_conv(src, weight, bias, out, residual, flip):
+    """out = conv(src) with weight (C, 1, k, k) [flipped] (+ bias) (+ src)."""
     bsz, h, w, c = src.shape
     if bsz * h * w == 0 or c == 0:
         return
@@ -322,17 +335,17 @@ def _launch_conv(src, wt, k, bias, out, residual, flip):
     th, tw = tile_shape(h, w, FWD_TILE_PIX)
     block_c = _block_c(c, FWD_BLOCK_C_MAX)
     grid = (_n_tiles(bsz, h, w, th, tw), triton.cdiv(c, block_c))
-    w_taps, swc, swt = wt
+    w_taps, swc, swt = _conv_weights(weight)
     _dwconv_kernel[grid](src, w_taps, w_taps if bias is None else bias, out, bsz, h, w, c, swc, swt, *ss, *so,
-                         K=k, FLIP=int(flip), RESIDUAL=int(residual), HAS_BIAS=int(bias is not None),
+                         K=weight.shape[-1], FLIP=int(flip), RESIDUAL=int(residual), HAS_BIAS=int(bias is not None),
                          ACC=_acc(src), TILE_H=th, TILE_W=tw, BLOCK_C=block_c, num_warps=FWD_NUM_WARPS)
 
 
 def dwconv_forward(x, weight, bias, residual):
     """-> y (B, H, W, C) contiguous, x's dtype."""
-    wt, k = _check(x, weight)
+    _check(x, weight)
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_conv(x, wt, k, bias, y, residual, flip=False)
+    _launch_conv(x, weight, bias, y, residual, flip=False)
     return y
 
 
@@ -370,10 +383,11 @@ def _finish_sums(part):
     return out
 
 
-def _launch_sums(x, dy, wt, k, residual, dx):
+def _launch_sums(x, dy, weight, residual, dx):
     """The weight/bias sums -> (k*k + 1, C): the strips kernel (BWD_SUMS "strips", dx None), else the patches
     kernel, which also writes dx when dx is given (fused)."""
     bsz, h, w, c = x.shape
+    k = weight.shape[-1]
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     x, sx = _pixels(x)
     dy, sd = _pixels(dy)
@@ -387,7 +401,7 @@ def _launch_sums(x, dy, wt, k, residual, dx):
     sg = _pixels(dx)[1] if dx is not None else sd
     lay = bwd_layout(bsz, h, w, c, k)
     part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
-    w_taps, swc, swt = wt
+    w_taps, swc, swt = _conv_weights(weight)  # read for dx only
     _dwconv_bwd_kernel[(lay["programs"], lay["channel_blocks"])](
         x, dy, w_taps, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], swc, swt, *sx, *sd, *sg,
         K=k, RESIDUAL=int(residual), WITH_DX=int(dx is not None), ACC=_acc(x), KK_PAD=lay["kk_pad"],
@@ -400,31 +414,31 @@ def dwconv_backward(dy, x, weight, residual, fused=None):
     rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients).
     fused: one kernel for both (the patches kernel; default FUSED_BWD) or the weight-sum kernel (BWD_SUMS) +
     the forward kernel for dx."""
-    wt, k = _check(x, weight)
+    k = _check(x, weight)
     bsz, h, w, c = x.shape
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if bsz * h * w == 0 or c == 0:
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
     if FUSED_BWD if fused is None else fused:
-        return dx, _launch_sums(x, dy, wt, k, residual, dx)
-    sums = _launch_sums(x, dy, wt, k, residual, None)
-    _launch_conv(dy, wt, k, None, dx, residual, flip=True)
+        return dx, _launch_sums(x, dy, weight, residual, dx)
+    sums = _launch_sums(x, dy, weight, residual, None)
+    _launch_conv(dy, weight, None, dx, residual, flip=True)
     return dx, sums
 
 
 def dwconv_dx(dy, weight, residual):
     """dx alone (the forward kernel on dy with flipped taps, + dy): for timing the pieces."""
-    wt, k = _check(dy, weight)
+    _check(dy, weight)
     dx = torch.empty(dy.shape, dtype=dy.dtype, device=dy.device)
-    _launch_conv(dy, wt, k, None, dx, residual, flip=True)
+    _launch_conv(dy, weight, None, dx, residual, flip=True)
     return dx
 
 
 def dwconv_weight_sums(dy, x, weight, residual):
     """The (k*k + 1, C) weight/bias sums alone (BWD_SUMS kernel + FINISH_SUMS): for timing the pieces."""
-    wt, k = _check(x, weight)
-    return _launch_sums(x, dy, wt, k, residual, None)
+    _check(x, weight)
+    return _launch_sums(x, dy, weight, residual, None)
 
 
 # --------------------------------------------------------------------------------- custom ops + autograd
