@@ -29,10 +29,12 @@ import torch
 try:
     import triton
     import triton.language as tl
-    AVAILABLE = hasattr(torch.library, "custom_op")
-except ImportError:  # CPU machine: the module imports, the ops are not defined
+    HAVE_TRITON = True
+except ImportError:  # CPU machine: the module imports, the kernels are not defined
     triton = tl = None
-    AVAILABLE = False
+    HAVE_TRITON = False
+# the custom ops need torch >= 2.4; without them the launchers still run (check_attention_cpu.py, tl_emulator)
+AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 
 # Tuned on an H100 at the training shape (B 32, 64x64 tokens, C 64, 4 heads; NaLa fwd + bwd, kernels only):
 # block 32 / chunk 256 / 4 warps / ieee 1.40 ms, 2 warps 1.23 ms, tf32x3 0.98 ms, block 16 / chunk 128 /
@@ -45,7 +47,7 @@ NUM_WARPS = 1
 # Plain tl.sum(x[:, :, None] * m[None], ...) products in float32 gave 8e-4 relative error on the H100.
 DOT_MODE = "tf32x3"
 
-if AVAILABLE:
+if HAVE_TRITON:
     EPS = tl.constexpr(1e-6)
     TINY = tl.constexpr(1e-30)
 
@@ -476,75 +478,119 @@ def _partials(b, heads, chunks, d, acc, device):
             torch.empty(b * heads, chunks, 2, d, dtype=acc, device=device))
 
 
-def nala_forward(q, k, v, cos, sin, heads):
-    """-> o (B, N, C), state (B*h, 2, d, d) = [S+, S-], mean (B*h, 2, d) = [m+, m-] (both already / N)."""
+# One function per kernel (the check script times them one by one); q, k, v: token-major (B, N, C).
+
+def nala_state(k, v, cos, sin, heads):
+    """Forward pass 1 -> state (B*h, 2, d, d) = [S+, S-], mean (B*h, 2, d) = [m+, m-] (both already / N)."""
+    b, n, c, d, chunks, f64 = _common(k, heads)
+    k, v = _tokens(k, v)
+    ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
+    _nala_state_kernel[(b * heads, chunks)](k, v, cos.contiguous(), sin.contiguous(), ps, pm, n, *_strides(k),
+                                            *_strides(v), **_meta(heads, d, f64))
+    return ps.sum(1) / n, pm.sum(1) / n
+
+
+def nala_out(q, state, mean, cos, sin, heads):
+    """Forward pass 2 -> o (B, N, C), float32 (float64 for float64 q)."""
+    b, n, c, d, _, f64 = _common(q, heads)
+    (q,) = _tokens(q)
+    o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
+    _nala_out_kernel[_token_grid(b, heads, n)](q, state, mean, cos.contiguous(), sin.contiguous(), o, n,
+                                               *_strides(q), *_strides(o), **_meta(heads, d, f64, per_token=True))
+    return o
+
+
+def nala_query_bwd(do, q, cos, sin, state, mean, heads):
+    """Backward pass 1 -> dq, dstate, dmean (sums over tokens, not yet / N)."""
     b, n, c, d, chunks, f64 = _common(q, heads)
-    acc = _acc_dtype(q)
-    q, k, v = _tokens(q, k, v)
-    cos, sin = cos.contiguous(), sin.contiguous()
-    ps, pm = _partials(b, heads, chunks, d, acc, q.device)
-    grid = (b * heads, chunks)
-    _nala_state_kernel[grid](k, v, cos, sin, ps, pm, n, *_strides(k), *_strides(v), **_meta(heads, d, f64))
-    state, mean = ps.sum(1) / n, pm.sum(1) / n
-    o = torch.empty(b, n, c, dtype=acc, device=q.device)
-    _nala_out_kernel[_token_grid(b, heads, n)](q, state, mean, cos, sin, o, n, *_strides(q), *_strides(o),
-                                               **_meta(heads, d, f64, per_token=True))
-    return o, state, mean
+    q, do = _tokens(q, do)
+    dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
+    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device)
+    _nala_qbwd_kernel[(b * heads, chunks)](q, do, state, mean, cos.contiguous(), sin.contiguous(), dq, pds, pdm,
+                                           n, *_strides(q), *_strides(do), *_strides(dq), **_meta(heads, d, f64))
+    return dq, pds.sum(1), pdm.sum(1)
+
+
+def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads):
+    """Backward pass 2 -> dk, dv."""
+    b, n, c, d, _, f64 = _common(k, heads)
+    k, v = _tokens(k, v)
+    dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
+    _nala_kbwd_kernel[_token_grid(b, heads, n)](k, v, dstate, dmean, cos.contiguous(), sin.contiguous(), dk, dv,
+                                                n, *_strides(k), *_strides(v), *_strides(dk), *_strides(dv),
+                                                **_meta(heads, d, f64, per_token=True))
+    return dk, dv
+
+
+def nala_forward(q, k, v, cos, sin, heads):
+    """-> o (B, N, C), state, mean (see nala_state)."""
+    state, mean = nala_state(k, v, cos, sin, heads)
+    return nala_out(q, state, mean, cos, sin, heads), state, mean
 
 
 def nala_backward(do, q, k, v, cos, sin, state, mean, heads):
+    dq, dstate, dmean = nala_query_bwd(do, q, cos, sin, state, mean, heads)
+    return (dq,) + nala_key_bwd(k, v, cos, sin, dstate, dmean, heads)
+
+
+def pola_state(k, v, p):
+    """p: the (h, d) exponent in the accumulation dtype. -> state, mean as nala_state."""
+    heads = p.shape[0]
+    b, n, c, d, chunks, f64 = _common(k, heads)
+    k, v = _tokens(k, v)
+    ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
+    _pola_state_kernel[(b * heads, chunks)](k, v, p, ps, pm, n, *_strides(k), *_strides(v), **_meta(heads, d, f64))
+    return ps.sum(1) / n, pm.sum(1) / n
+
+
+def pola_out(q, p, state, mean):
+    heads = p.shape[0]
+    b, n, c, d, _, f64 = _common(q, heads)
+    (q,) = _tokens(q)
+    o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
+    _pola_out_kernel[_token_grid(b, heads, n)](q, p, state, mean, o, n, *_strides(q), *_strides(o),
+                                               **_meta(heads, d, f64, per_token=True))
+    return o
+
+
+def pola_query_bwd(do, q, p, state, mean):
+    """-> dq, dstate, dmean (sums over tokens), dp contribution (h, d)."""
+    heads = p.shape[0]
     b, n, c, d, chunks, f64 = _common(q, heads)
-    acc = _acc_dtype(q)
-    q, k, v = _tokens(q, k, v)
-    cos, sin, do = cos.contiguous(), sin.contiguous(), do.contiguous()
-    dq, dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (q, k, v))
-    pds, pdm = _partials(b, heads, chunks, d, acc, q.device)
-    grid = (b * heads, chunks)
-    _nala_qbwd_kernel[grid](q, do, state, mean, cos, sin, dq, pds, pdm, n, *_strides(q), *_strides(do),
-                            *_strides(dq), **_meta(heads, d, f64))
-    dstate, dmean = pds.sum(1), pdm.sum(1)
-    _nala_kbwd_kernel[_token_grid(b, heads, n)](k, v, dstate, dmean, cos, sin, dk, dv, n, *_strides(k),
-                                                *_strides(v), *_strides(dk), *_strides(dv),
-                                                **_meta(heads, d, f64, per_token=True))
-    return dq, dk, dv
+    q, do = _tokens(q, do)
+    dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
+    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device)
+    pdp = torch.empty(b, heads, chunks, d, dtype=_acc_dtype(q), device=q.device)
+    _pola_qbwd_kernel[(b * heads, chunks)](q, do, p, state, mean, dq, pds, pdm, pdp, n, *_strides(q),
+                                           *_strides(do), *_strides(dq), **_meta(heads, d, f64))
+    return dq, pds.sum(1), pdm.sum(1), pdp.sum((0, 2))
+
+
+def pola_key_bwd(k, v, p, dstate, dmean):
+    """-> dk, dv, dp contribution (h, d)."""
+    heads = p.shape[0]
+    b, n, c, d, _, f64 = _common(k, heads)
+    k, v = _tokens(k, v)
+    dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
+    grid = _token_grid(b, heads, n)
+    pdp = torch.empty(b, heads, grid[1], d, dtype=_acc_dtype(k), device=k.device)
+    _pola_kbwd_kernel[grid](k, v, p, dstate, dmean, dk, dv, pdp, n, *_strides(k), *_strides(v), *_strides(dk),
+                            *_strides(dv), **_meta(heads, d, f64, per_token=True))
+    return dk, dv, pdp.sum((0, 2))
 
 
 def pola_forward(q, k, v, p):
     """p: the (h, d) exponent. -> o, state, mean as nala_forward."""
-    heads = p.shape[0]
-    b, n, c, d, chunks, f64 = _common(q, heads)
-    acc = _acc_dtype(q)
-    p = p.to(acc).contiguous()
-    q, k, v = _tokens(q, k, v)
-    ps, pm = _partials(b, heads, chunks, d, acc, q.device)
-    grid = (b * heads, chunks)
-    _pola_state_kernel[grid](k, v, p, ps, pm, n, *_strides(k), *_strides(v), **_meta(heads, d, f64))
-    state, mean = ps.sum(1) / n, pm.sum(1) / n
-    o = torch.empty(b, n, c, dtype=acc, device=q.device)
-    _pola_out_kernel[_token_grid(b, heads, n)](q, p, state, mean, o, n, *_strides(q), *_strides(o),
-                                               **_meta(heads, d, f64, per_token=True))
-    return o, state, mean
+    p = p.to(_acc_dtype(q)).contiguous()
+    state, mean = pola_state(k, v, p)
+    return pola_out(q, p, state, mean), state, mean
 
 
 def pola_backward(do, q, k, v, p, state, mean):
-    heads = p.shape[0]
-    b, n, c, d, chunks, f64 = _common(q, heads)
-    acc = _acc_dtype(q)
-    p_acc, do = p.to(acc).contiguous(), do.contiguous()
-    q, k, v = _tokens(q, k, v)
-    dq, dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (q, k, v))
-    pds, pdm = _partials(b, heads, chunks, d, acc, q.device)
-    pdp_q = torch.empty(b, heads, chunks, d, dtype=acc, device=q.device)
-    pdp_k = torch.empty(b, heads, triton.cdiv(n, BLOCK_T), d, dtype=acc, device=q.device)
-    grid = (b * heads, chunks)
-    _pola_qbwd_kernel[grid](q, do, p_acc, state, mean, dq, pds, pdm, pdp_q, n, *_strides(q), *_strides(do),
-                            *_strides(dq), **_meta(heads, d, f64))
-    dstate, dmean = pds.sum(1), pdm.sum(1)
-    _pola_kbwd_kernel[_token_grid(b, heads, n)](k, v, p_acc, dstate, dmean, dk, dv, pdp_k, n, *_strides(k),
-                                                *_strides(v), *_strides(dk), *_strides(dv),
-                                                **_meta(heads, d, f64, per_token=True))
-    dp = (pdp_q.sum((0, 2)) + pdp_k.sum((0, 2))).to(p.dtype)
-    return dq, dk, dv, dp
+    p_acc = p.to(_acc_dtype(q)).contiguous()
+    dq, dstate, dmean, dp_q = pola_query_bwd(do, q, p_acc, state, mean)
+    dk, dv, dp_k = pola_key_bwd(k, v, p_acc, dstate, dmean)
+    return dq, dk, dv, (dp_q + dp_k).to(p.dtype)
 
 
 # --------------------------------------------------------------------------------- custom ops + autograd
