@@ -5,8 +5,9 @@ the per-kernel launchers (nala_state / nala_out / nala_query_bwd / nala_key_bwd 
   1. float64 and float32 kernels vs attention_math's plain formulation in float64 (autograd for the
      gradients): output, dq, dk, dv (Pola: and dpower); several heads, B > 1, token counts that are not a
      multiple of the block, partial last chunks, d 4 / 8 (broadcast sums) and 16 / 32 (tl.dot), the
-     production constants and others (several chunks a program, block 32); every element of every output
-     and partial-sum buffer must be stored exactly once per launch
+     production constants and others (several chunks / token chunks a program, block 32), NaLa with both
+     QUERY_ROPE modes; every element of every output and partial-sum buffer must be stored exactly once per
+     launch
   2. torch.autograd.gradcheck of the kernels (forward + hand-written backward), float64
   3. bf16 inputs at B 1, 32x32, C 64, 4 heads vs float64 plain, for each 16-bit tl.dot mode: the emulator
      rounds tl.dot inputs to TF32 for "tf32", so this estimates what that mode costs in accuracy
@@ -163,7 +164,7 @@ def bf16_case(kind, modes, b=1, hw=(32, 32), heads=4, d=16):
     want = plain(kind, q, k, v, power, heads, hw, go)
     rounding = rel(want[1].to(torch.bfloat16), want[1])  # what storing the exact dq as bf16 costs alone
     for mode in modes:
-        o, grads, problems = with_constants({"DOT_MODE": mode},
+        o, grads, problems = with_constants({"DOT_MODE_16": mode},
                                             lambda: kernels(kind, q, k, v, power, heads, hw, go))
         e_o, e_g = rel(o, want[0]), [rel(g, w) for g, w in zip(grads, want[1:])]
         ok = e_o < (1e-4 if mode == "tf32x3" else 2e-3) and max(e_g) < 1e-2 and not problems
@@ -177,25 +178,25 @@ def main():
     report("triton_attention imports with the emulator; kernels defined", tri.HAVE_TRITON and not tri.AVAILABLE,
            "custom ops need torch >= 2.4: the launchers are checked directly")
     f64, f32 = torch.float64, torch.float32
-    small = dict(CHUNK=32)
-    block32 = dict(BLOCK_T=32, CHUNK=64)
+    small = dict(CHUNK=32, TOKEN_CHUNK=32)
+    block32 = dict(BLOCK_T=32, CHUNK=64, TOKEN_CHUNK=64)
     cases = [  # (B, (H, W), heads, d, dtype, constants): N never a multiple of the block
         (2, (5, 7), 2, 8, f64, None),
         (1, (9, 31), 4, 16, f64, small),  # 279 tokens: 9 chunks of 32, the last ragged
         (2, (6, 11), 2, 16, f64, block32),
         (3, (4, 4), 1, 4, f64, None),  # d 4: one RoPE pair per quarter
         (2, (9, 13), 4, 16, f32, None),  # tl.dot path
-        (1, (17, 19), 2, 32, f32, dict(CHUNK=64)),
+        (1, (17, 19), 2, 32, f32, dict(CHUNK=64, TOKEN_CHUNK=48)),
         (2, (7, 9), 2, 16, f32, block32),
         (2, (5, 7), 2, 8, f32, None),  # d 8: broadcast sums in float32
     ]
-    for kind in ("nala", "pola"):
+    for kind, rope in (("nala", "state"), ("nala", "load"), ("pola", None)):
         for b, hw, heads, d, dtype, consts in cases:
-            case(kind, b, hw, heads, d, dtype, consts)
+            case(kind, b, hw, heads, d, dtype, dict(consts or {}, **({"QUERY_ROPE": rope} if rope else {})))
     for kind in ("nala", "pola"):
         gradcheck(kind)
     for kind in ("nala", "pola"):
-        bf16_case(kind, ("tf32x3",))
+        bf16_case(kind, ("tf32x3", "tf32"))
     print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")
     return 1 if FAILS else 0
 

@@ -1,22 +1,26 @@
 """Fused NaLa and Pola attention for training: Triton kernels, forward and backward (spec: fused_attention_ref.py).
 
 The kernels that reduce over tokens run one program per (image, head, chunk of CHUNK tokens) and walk the
-chunk in blocks of BLOCK_T tokens; the others run one program per (image, head, block). Feature maps, RoPE, numerator and normaliser live in registers; nothing token-sized is stored besides
-the inputs, the output and the gradients. Reductions over tokens are two-stage and free of atomics: each
-program writes its chunk's partial sums, and one torch .sum over the chunks finishes them (deterministic).
+chunk in blocks of BLOCK_T tokens; the others run one program per (image, head, TOKEN_CHUNK tokens). Feature
+maps, RoPE, numerator and normaliser live in registers; nothing token-sized is stored besides the inputs, the
+output and the gradients. Reductions over tokens are two-stage and free of atomics: each program writes its
+chunk's partial sums, and one torch .sum over the chunks finishes them (deterministic).
 
   forward   _*_state_kernel   partial S = sum rot(phi_k) v^T and sum phi_k    -> S, m (/ N)
             _*_out_kernel     o = rot(phi_q) S / (phi_q . m + eps)
   backward  _*_qbwd_kernel    dq; partial dS = sum rot(phi_q) dnum^T, dm; (Pola: partial dp)
             _*_kbwd_kernel    dk, dv from dS, dm; (Pola: partial dp)
 
-RoPE pairs channel c with c^1 (see fused_attention_ref): the partner's feature map is recomputed from a
-second load of the input at the swapped columns, and the partner row of a small matrix (S, dS) is loaded
-swapped, so no register shuffles are needed. Inputs may be bf16/fp16/fp32 (math in float32) or float64 (math
-in float64, for gradcheck); they may be strided along tokens (channel stride 1), e.g. chunks of the qkvg
-output. The output is float32 (float64 for float64 input), as the `fast` path returns; gradients come back in
-the input dtype. Products of (tokens x d) blocks with the d x d state go through tl.dot in float32 precision
-("tf32x3", see DOT_MODE) when d >= 16, else (float64, small d) through broadcast-multiply-sums.
+RoPE pairs channel c with c^1 (see fused_attention_ref). No register shuffles: the key side recomputes the
+partner's (cheap) feature map from a second load of k at the swapped columns; the query side (QUERY_ROPE) moves
+the rotation onto the rows of S loaded swapped, and rot^T onto the partner rows of S / dS likewise. Inputs may
+be bf16/fp16/fp32 (math in float32) or float64 (math in float64, for gradcheck); they may be strided along
+tokens (channel stride 1), e.g. chunks of the qkvg output. The output is float32 (float64 for float64 input), as
+the `fast` path returns; gradients come back in the input dtype. Products of (tokens x d) blocks with the d x d
+state go through tl.dot when d >= 16 (float32 inputs at float32 precision, "tf32x3"; bf16 at one TF32 pass:
+DOT_MODE / DOT_MODE_16), else (float64, small d) through broadcast-multiply-sums. Each kernel has its own
+launcher (nala_state, nala_out, nala_query_bwd, nala_key_bwd, pola_*): check_fused_attention.py --sweep times
+them one by one, check_attention_cpu.py runs them on the CPU (tl_emulator_attention).
 
 The ops are registered with torch.library.custom_op (nalasr::nala_fwd / nala_bwd / pola_fwd / pola_bwd) with
 fake implementations and register_autograd, so torch.compile treats them as opaque nodes inside a compiled
@@ -39,13 +43,29 @@ AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 # Tuned on an H100 at the training shape (B 32, 64x64 tokens, C 64, 4 heads; NaLa fwd + bwd, kernels only):
 # block 32 / chunk 256 / 4 warps / ieee 1.40 ms, 2 warps 1.23 ms, tf32x3 0.98 ms, block 16 / chunk 128 /
 # 1 warp / tf32x3 0.71 ms. Many small programs win: the work per token is tiny and latency-bound.
+# check_fused_attention.py --sweep times the alternatives below, "session 2" = the kernels of that table.
 BLOCK_T = 16  # tokens per block
-CHUNK = 128  # tokens per program in the kernels that reduce over tokens (the others run one block each)
+CHUNK = 128  # tokens per program in the kernels that reduce over tokens (state, qbwd)
+# Tokens per program in the per-token kernels (out, kbwd): each program loads its head's d x d matrices once
+# for TOKEN_CHUNK tokens (session 2: one block, i.e. 32k programs re-reading 2-4 matrices for 16 tokens each).
+TOKEN_CHUNK = 16
 NUM_WARPS = 1
-# float32 products: tl.dot with input_precision "tf32x3" (tensor cores, 3 passes: float32 accuracy, measured
-# 3e-7 relative like "ieee") or "ieee" (FMA); "" = broadcast-multiply-sums, which float64 and d < 16 use.
-# Plain tl.sum(x[:, :, None] * m[None], ...) products in float32 gave 8e-4 relative error on the H100.
-DOT_MODE = "tf32x3"
+# tl.dot precision of the small products, by input dtype: "tf32x3" (3 tensor-core passes, float32 accuracy:
+# measured 3e-7 relative like "ieee"), "tf32" (one pass, inputs rounded to 10 mantissa bits), "ieee" (FMA).
+# 16-bit inputs (bf16 training) take DOT_MODE_16: one pass adds ~2e-4 to the output and nothing visible to
+# the gradients, which go back as bf16 (their own rounding: 1.7e-3; check_attention_cpu.py emulates TF32).
+# float64 inputs (gradcheck) and d < 16 always use broadcast-multiply-sums (plain tl.sum(x[:, :, None] *
+# m[None], ...) products in float32 measured 8e-4 relative error on the H100, hence tl.dot for float32).
+DOT_MODE = "tf32x3"  # float32 inputs
+DOT_MODE_16 = "tf32"  # bf16 / fp16 inputs (session 2: "tf32x3")
+# RoPE of the NaLa query map. "state": rot(x) S = (x cs) S - (x sn) S_sw, S_sw = S with rows c, c^1 swapped
+# (loaded so), and rot(x)^T y = (x cs)^T y - rows-swapped (x sn)^T y: one query map a token, two more tl.dot.
+# "load" (session 2): q loaded again at the swapped columns and a second query map computed for them (norm,
+# tanh, log and exp per element: the map is the expensive part of the per-token work). Keys keep the second
+# load: their map (k^3) is cheaper than two more products.
+QUERY_ROPE = "state"
+_DOTS = {"": 0, "ieee": 1, "tf32x3": 2, "tf32": 3}
+_QROPE = {"load": 0, "state": 1}
 
 if HAVE_TRITON:
     EPS = tl.constexpr(1e-6)
@@ -78,36 +98,41 @@ if HAVE_TRITON:
         return cs, sn * sign[None, :]
 
     @triton.jit
+    def _dot(a, b, DOT: tl.constexpr):
+        """a @ b on the tensor cores; DOT 1 ieee, 2 tf32x3, 3 tf32."""
+        if DOT == 3:
+            r = tl.dot(a, b, input_precision="tf32")
+        elif DOT == 2:
+            r = tl.dot(a, b, input_precision="tf32x3")
+        else:
+            r = tl.dot(a, b, input_precision="ieee")
+        return r
+
+    @triton.jit
     def _mm(x, m, DOT: tl.constexpr):
         """x (T, D) @ m (D, E) -> (T, E)."""
-        if DOT == 2:
-            r = tl.dot(x, m, input_precision="tf32x3")
-        elif DOT == 1:
-            r = tl.dot(x, m, input_precision="ieee")
-        else:
+        if DOT == 0:
             r = tl.sum(x[:, :, None] * m[None, :, :], axis=1)
+        else:
+            r = _dot(x, m, DOT)
         return r
 
     @triton.jit
     def _mm_t(x, m, DOT: tl.constexpr):
         """x (T, E) @ m^T for m (D, E) -> (T, D)."""
-        if DOT == 2:
-            r = tl.dot(x, tl.trans(m), input_precision="tf32x3")
-        elif DOT == 1:
-            r = tl.dot(x, tl.trans(m), input_precision="ieee")
-        else:
+        if DOT == 0:
             r = tl.sum(x[:, None, :] * m[None, :, :], axis=2)
+        else:
+            r = _dot(x, tl.trans(m), DOT)
         return r
 
     @triton.jit
     def _outer(a, b, DOT: tl.constexpr):
         """a^T b for a (T, D), b (T, E) -> (D, E): a sum over tokens."""
-        if DOT == 2:
-            r = tl.dot(tl.trans(a), b, input_precision="tf32x3")
-        elif DOT == 1:
-            r = tl.dot(tl.trans(a), b, input_precision="ieee")
-        else:
+        if DOT == 0:
             r = tl.sum(a[:, :, None] * b[:, None, :], axis=0)
+        else:
+            r = _dot(tl.trans(a), b, DOT)
         return r
 
     @triton.jit
@@ -120,7 +145,7 @@ if HAVE_TRITON:
 
     @triton.jit
     def _store_partial_mats(base, idx, a, b, rows, cols, D: tl.constexpr):
-        """Stores [a, b] (each D x D) at slot idx of a (..., 2, D, D) buffer."""
+        """Stores [a, b] (each D x D, row r at `rows`[r]) at slot idx of a (..., 2, D, D) buffer."""
         off = idx.to(tl.int64) * 2 * D * D + rows[:, None] * D + cols[None, :]
         tl.store(base + off, a)
         tl.store(base + off + D * D, b)
@@ -134,48 +159,60 @@ if HAVE_TRITON:
     # ------------------------------------------------------------------------------- feature maps
 
     @triton.jit
+    def _halves(x, f):
+        """The positive and the negative half of a feature map f of x."""
+        return tl.where(x > 0.0, f, 0.0), tl.where(x < 0.0, f, 0.0)
+
+    @triton.jit
     def _nala_key_map(k):
         k3 = k * k * k
         return tl.maximum(k3, 0.0), tl.maximum(-k3, 0.0)
 
     @triton.jit
     def _nala_query_parts(q):
+        """Per token |q|, 1/n (n = |q| + eps), tanh n, p; per element log(|q|/n) and f = (|q|/n)^p."""
         nrm = tl.sqrt(tl.sum(q * q, axis=1))[:, None]
         n = nrm + EPS
+        inv_n = 1.0 / n  # per token: one division instead of one per element
         th = 1.0 - 2.0 / (tl.exp(2.0 * n) + 1.0)  # tanh(n), n >= 0
         p = 3.0 * (0.5 + th)
-        logu = tl.log(tl.maximum(tl.abs(q) / n, TINY))
+        logu = tl.log(tl.maximum(tl.abs(q) * inv_n, TINY))
         f = tl.where(q != 0.0, tl.exp(p * logu), 0.0)
-        return nrm, n, th, p, logu, f
+        return nrm, inv_n, th, p, logu, f
 
     @triton.jit
     def _nala_query_map(q):
         _, _, _, _, _, f = _nala_query_parts(q)
-        return tl.where(q > 0.0, f, 0.0), tl.where(q < 0.0, f, 0.0)
+        return _halves(q, f)
 
     @triton.jit
-    def _nala_query_map_bwd(q, g_pos, g_neg):
-        nrm, n, th, p, logu, f = _nala_query_parts(q)
+    def _nala_query_map_bwd(q, nrm, inv_n, th, p, logu, f, g_pos, g_neg):
+        """dq from the gradients reaching the two halves of phi_q, given _nala_query_parts(q)."""
         g = tl.where(q > 0.0, g_pos, tl.where(q < 0.0, g_neg, 0.0))
         gf = g * f
         f1 = tl.sum(gf, axis=1)[:, None]
         f2 = tl.sum(gf * logu, axis=1)[:, None]
         f_over_q = f / tl.where(q != 0.0, q, 1.0)
-        q_unit = q / tl.maximum(nrm, TINY)
-        return p * g * f_over_q - p * q_unit / n * f1 + 3.0 * (1.0 - th * th) * q_unit * f2
+        # - p q/(|q| n) F1 + 3 (1 - tanh^2 n) q/|q| F2: a per-token factor of q
+        per_token = (3.0 * (1.0 - th * th) * f2 - p * inv_n * f1) / tl.maximum(nrm, TINY)
+        return p * g * f_over_q + q * per_token
+
+    @triton.jit
+    def _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D: tl.constexpr, ACC: tl.constexpr):
+        """QUERY_ROPE "load": rot(phi_q) per half, the partners' map from a second load at swapped columns."""
+        q_sw = _load_tok(q_ptr, b, h, t, sqb, sqn, tl.arange(0, D) ^ 1, N, D, ACC)
+        qp_sw, qm_sw = _nala_query_map(q_sw)
+        return qp * cs + qp_sw * sn, qm * cs + qm_sw * sn
 
     @triton.jit
     def _pola_map(x, p):
-        """p (1, D) -> positive part, negative part, log|x| (each (T, D))."""
+        """p (1, D) -> |x|^p (0 at 0) and log|x|, each (T, D)."""
         logx = tl.log(tl.maximum(tl.abs(x), TINY))
-        f = tl.where(x != 0.0, tl.exp(p * logx), 0.0)
-        return tl.where(x > 0.0, f, 0.0), tl.where(x < 0.0, f, 0.0), logx
+        return tl.where(x != 0.0, tl.exp(p * logx), 0.0), logx
 
     @triton.jit
-    def _pola_map_bwd(x, p, g_pos, g_neg):
-        """-> dx, per-element dp contribution."""
-        fp, fn, logx = _pola_map(x, p)
-        f = fp + fn
+    def _pola_map_bwd(x, p, f, logx, g_pos, g_neg):
+        """-> dx, per-element dp contribution, given f, logx = _pola_map(x, p)."""
         g = tl.where(x > 0.0, g_pos, tl.where(x < 0.0, g_neg, 0.0))
         return p * g * f / tl.where(x != 0.0, x, 1.0), g * f * logx
 
@@ -212,35 +249,39 @@ if HAVE_TRITON:
     @triton.jit
     def _nala_out_kernel(q_ptr, s_ptr, m_ptr, cos_ptr, sin_ptr, o_ptr, N, sqb, sqn, sob, son,
                          H: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, CH: tl.constexpr,
-                         ACC: tl.constexpr, DOT: tl.constexpr):
+                         ACC: tl.constexpr, DOT: tl.constexpr, QROPE: tl.constexpr):
         bh, c = tl.program_id(0), tl.program_id(1)
         b, h = bh // H, bh % H
         cols, rows = tl.arange(0, D), tl.arange(0, D)
-        sw = cols ^ 1
-        s_p = _load_mat(s_ptr + bh * 2 * D * D, rows, cols, D, ACC)
-        s_m = _load_mat(s_ptr + bh * 2 * D * D + D * D, rows, cols, D, ACC)
+        base = s_ptr + bh * 2 * D * D
+        s_p = _load_mat(base, rows, cols, D, ACC)
+        s_m = _load_mat(base + D * D, rows, cols, D, ACC)
+        s_p_sw = _load_mat(base, rows ^ 1, cols, D, ACC)  # row e holds S's row e^1 (QROPE 1 only)
+        s_m_sw = _load_mat(base + D * D, rows ^ 1, cols, D, ACC)
         m_p = _load_vec(m_ptr + bh * 2 * D, cols, ACC)
         m_m = _load_vec(m_ptr + bh * 2 * D + D, cols, ACC)
         for t0 in range(0, CH, BLOCK):
             t = c * CH + t0 + tl.arange(0, BLOCK)
             q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
-            q_sw = _load_tok(q_ptr, b, h, t, sqb, sqn, sw, N, D, ACC)
             cs, sn = _rope_tables(cos_ptr, sin_ptr, t, cols, N, D, ACC)
             qp, qm = _nala_query_map(q)
-            qp_sw, qm_sw = _nala_query_map(q_sw)
-            num = _mm(qp * cs + qp_sw * sn, s_p, DOT) + _mm(qm * cs + qm_sw * sn, s_m, DOT)
-            den = tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS
-            _store_tok(o_ptr, num / den[:, None], b, h, t, sob, son, cols, N, D)
+            if QROPE == 0:
+                rqp, rqm = _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D, ACC)
+                num = _mm(rqp, s_p, DOT) + _mm(rqm, s_m, DOT)
+            else:
+                num = (_mm(qp * cs, s_p, DOT) + _mm(qm * cs, s_m, DOT)
+                       - _mm(qp * sn, s_p_sw, DOT) - _mm(qm * sn, s_m_sw, DOT))
+            inv_den = 1.0 / (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS)
+            _store_tok(o_ptr, num * inv_den[:, None], b, h, t, sob, son, cols, N, D)
 
     @triton.jit
     def _nala_qbwd_kernel(q_ptr, do_ptr, s_ptr, m_ptr, cos_ptr, sin_ptr, dq_ptr, pds_ptr, pdm_ptr, N,
                           sqb, sqn, sdob, sdon, sdqb, sdqn,
                           H: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, CH: tl.constexpr,
-                          ACC: tl.constexpr, DOT: tl.constexpr):
+                          ACC: tl.constexpr, DOT: tl.constexpr, QROPE: tl.constexpr):
         bh, c = tl.program_id(0), tl.program_id(1)
         b, h = bh // H, bh % H
         cols, rows = tl.arange(0, D), tl.arange(0, D)
-        sw = cols ^ 1
         base = s_ptr + bh * 2 * D * D
         s_p = _load_mat(base, rows, cols, D, ACC)
         s_m = _load_mat(base + D * D, rows, cols, D, ACC)
@@ -248,33 +289,46 @@ if HAVE_TRITON:
         s_m_sw = _load_mat(base + D * D, rows ^ 1, cols, D, ACC)
         m_p = _load_vec(m_ptr + bh * 2 * D, cols, ACC)
         m_m = _load_vec(m_ptr + bh * 2 * D + D, cols, ACC)
-        acc_p = tl.zeros((D, D), dtype=ACC)
+        acc_p = tl.zeros((D, D), dtype=ACC)  # sum of rot(phi)^T dnum (QROPE 0) or of (phi cs)^T dnum (QROPE 1)
         acc_m = tl.zeros((D, D), dtype=ACC)
+        acc_sp = tl.zeros((D, D), dtype=ACC)  # QROPE 1: sum of (phi sn)^T dnum
+        acc_sm = tl.zeros((D, D), dtype=ACC)
         sum_p = tl.zeros((D,), dtype=ACC)
         sum_m = tl.zeros((D,), dtype=ACC)
         for t0 in range(0, CH, BLOCK):
             t = c * CH + t0 + tl.arange(0, BLOCK)
             q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
-            q_sw = _load_tok(q_ptr, b, h, t, sqb, sqn, sw, N, D, ACC)
             do = _load_tok(do_ptr, b, h, t, sdob, sdon, cols, N, D, ACC)
             cs, sn = _rope_tables(cos_ptr, sin_ptr, t, cols, N, D, ACC)
-            qp, qm = _nala_query_map(q)
-            qp_sw, qm_sw = _nala_query_map(q_sw)
-            rqp, rqm = qp * cs + qp_sw * sn, qm * cs + qm_sw * sn
-            num = _mm(rqp, s_p, DOT) + _mm(rqm, s_m, DOT)
-            den = (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS)[:, None]
-            dnum = do / den
-            dden = -tl.sum(do * num, axis=1)[:, None] / (den * den)
-            acc_p += _outer(rqp, dnum, DOT)
-            acc_m += _outer(rqm, dnum, DOT)
+            nrm, inv_n, th, pw, logu, f = _nala_query_parts(q)  # once: the backward of the map reuses it
+            qp, qm = _halves(q, f)
+            if QROPE == 0:
+                xp, xm = _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D, ACC)
+                num = _mm(xp, s_p, DOT) + _mm(xm, s_m, DOT)
+            else:
+                xp, xm, yp, ym = qp * cs, qm * cs, qp * sn, qm * sn
+                num = _mm(xp, s_p, DOT) + _mm(xm, s_m, DOT) - _mm(yp, s_p_sw, DOT) - _mm(ym, s_m_sw, DOT)
+            inv_den = (1.0 / (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS))[:, None]
+            dnum = do * inv_den
+            dden = -tl.sum(do * num, axis=1)[:, None] * inv_den * inv_den
+            acc_p += _outer(xp, dnum, DOT)
+            acc_m += _outer(xm, dnum, DOT)
+            if QROPE == 1:
+                acc_sp += _outer(yp, dnum, DOT)
+                acc_sm += _outer(ym, dnum, DOT)
             sum_p += tl.sum(qp * dden, axis=0)
             sum_m += tl.sum(qm * dden, axis=0)
             # gradient reaching phi_q: rot^T(dnum S^T) + m dden, per half
             g_p = _mm_t(dnum, s_p, DOT) * cs - _mm_t(dnum, s_p_sw, DOT) * sn + m_p[None, :] * dden
             g_m = _mm_t(dnum, s_m, DOT) * cs - _mm_t(dnum, s_m_sw, DOT) * sn + m_m[None, :] * dden
-            _store_tok(dq_ptr, _nala_query_map_bwd(q, g_p, g_m), b, h, t, sdqb, sdqn, cols, N, D)
+            dq = _nala_query_map_bwd(q, nrm, inv_n, th, pw, logu, f, g_p, g_m)
+            _store_tok(dq_ptr, dq, b, h, t, sdqb, sdqn, cols, N, D)
         idx = bh * tl.num_programs(1) + c
-        _store_partial_mats(pds_ptr, idx, acc_p, acc_m, rows, cols, D)
+        if QROPE == 0:
+            _store_partial_mats(pds_ptr, idx, acc_p, acc_m, rows, cols, D)
+        else:  # two slots a program, summed by the launcher: (phi cs)^T dnum, and -(phi sn)^T dnum rows-swapped
+            _store_partial_mats(pds_ptr, 2 * idx, acc_p, acc_m, rows, cols, D)
+            _store_partial_mats(pds_ptr, 2 * idx + 1, -acc_sp, -acc_sm, rows ^ 1, cols, D)
         _store_partial_vecs(pdm_ptr, idx, sum_p, sum_m, cols, D)
 
     @triton.jit
@@ -326,7 +380,8 @@ if HAVE_TRITON:
             t = c * CH + t0 + tl.arange(0, BLOCK)
             k = _load_tok(k_ptr, b, h, t, skb, skn, cols, N, D, ACC)
             v = _load_tok(v_ptr, b, h, t, svb, svn, cols, N, D, ACC)
-            kp, km, _ = _pola_map(k, p)
+            f, _ = _pola_map(k, p)
+            kp, km = _halves(k, f)
             acc_p += _outer(kp, v, DOT)
             acc_m += _outer(km, v, DOT)
             sum_p += tl.sum(kp, axis=0)
@@ -347,10 +402,11 @@ if HAVE_TRITON:
         return tl.where(first, s_p, s_m), tl.where(first, s_m, s_p), m_p, m_m
 
     @triton.jit
-    def _pola_den(qp, qm, m_p, m_m, cols, D: tl.constexpr):
+    def _pola_inv_den(qp, qm, m_p, m_m, cols, D: tl.constexpr):
+        """1 / normaliser, (T, D): the sim one for the first half of the columns, the opp one for the rest."""
         sim = tl.sum(qp * m_p, axis=1) + tl.sum(qm * m_m, axis=1) + EPS
         opp = tl.sum(qp * m_m, axis=1) + tl.sum(qm * m_p, axis=1) + EPS
-        return tl.where((cols < D // 2)[None, :], sim[:, None], opp[:, None])
+        return tl.where((cols < D // 2)[None, :], (1.0 / sim)[:, None], (1.0 / opp)[:, None])
 
     @triton.jit
     def _pola_out_kernel(q_ptr, p_ptr, s_ptr, m_ptr, o_ptr, N, sqb, sqn, sob, son,
@@ -364,9 +420,10 @@ if HAVE_TRITON:
         for t0 in range(0, CH, BLOCK):
             t = c * CH + t0 + tl.arange(0, BLOCK)
             q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
-            qp, qm, _ = _pola_map(q, p)
+            f, _ = _pola_map(q, p)
+            qp, qm = _halves(q, f)
             num = _mm(qp, a, DOT) + _mm(qm, bm, DOT)
-            _store_tok(o_ptr, num / _pola_den(qp, qm, m_p, m_m, cols, D), b, h, t, sob, son, cols, N, D)
+            _store_tok(o_ptr, num * _pola_inv_den(qp, qm, m_p, m_m, cols, D), b, h, t, sob, son, cols, N, D)
 
     @triton.jit
     def _pola_qbwd_kernel(q_ptr, do_ptr, p_ptr, s_ptr, m_ptr, dq_ptr, pds_ptr, pdm_ptr, pdp_ptr, N,
@@ -388,11 +445,12 @@ if HAVE_TRITON:
             t = c * CH + t0 + tl.arange(0, BLOCK)
             q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
             do = _load_tok(do_ptr, b, h, t, sdob, sdon, cols, N, D, ACC)
-            qp, qm, _ = _pola_map(q, p)
+            f, logq = _pola_map(q, p)  # once: the backward of the map reuses it
+            qp, qm = _halves(q, f)
             num = _mm(qp, a, DOT) + _mm(qm, bm, DOT)
-            den = _pola_den(qp, qm, m_p, m_m, cols, D)
-            dnum = do / den
-            dden = -do * num / (den * den)
+            inv_den = _pola_inv_den(qp, qm, m_p, m_m, cols, D)
+            dnum = do * inv_den
+            dden = -dnum * num * inv_den
             d_sim = tl.sum(tl.where(first, dden, 0.0), axis=1)[:, None]
             d_opp = tl.sum(tl.where(first, 0.0, dden), axis=1)[:, None]
             acc_a += _outer(qp, dnum, DOT)
@@ -401,7 +459,7 @@ if HAVE_TRITON:
             sum_m += tl.sum(qm * d_sim + qp * d_opp, axis=0)
             g_p = _mm_t(dnum, a, DOT) + d_sim * m_p + d_opp * m_m
             g_m = _mm_t(dnum, bm, DOT) + d_sim * m_m + d_opp * m_p
-            dq, dp = _pola_map_bwd(q, p, g_p, g_m)
+            dq, dp = _pola_map_bwd(q, p, f, logq, g_p, g_m)
             sum_dp += tl.sum(dp, axis=0)
             _store_tok(dq_ptr, dq, b, h, t, sdqb, sdqn, cols, N, D)
         idx = bh * tl.num_programs(1) + c
@@ -429,9 +487,10 @@ if HAVE_TRITON:
             t = c * CH + t0 + tl.arange(0, BLOCK)
             k = _load_tok(k_ptr, b, h, t, skb, skn, cols, N, D, ACC)
             v = _load_tok(v_ptr, b, h, t, svb, svn, cols, N, D, ACC)
-            kp, km, _ = _pola_map(k, p)
+            f, logk = _pola_map(k, p)
+            kp, km = _halves(k, f)
             dv = _mm(kp, ds_p, DOT) + _mm(km, ds_m, DOT)
-            dk, dp = _pola_map_bwd(k, p, _mm_t(v, ds_p, DOT) + dm_p, _mm_t(v, ds_m, DOT) + dm_m)
+            dk, dp = _pola_map_bwd(k, p, f, logk, _mm_t(v, ds_p, DOT) + dm_p, _mm_t(v, ds_m, DOT) + dm_m)
             sum_dp += tl.sum(dp, axis=0)
             _store_tok(dk_ptr, dk, b, h, t, sdkb, sdkn, cols, N, D)
             _store_tok(dv_ptr, dv, b, h, t, sdvb, sdvn, cols, N, D)
@@ -459,22 +518,27 @@ def _common(q, heads):
     b, n, c = q.shape
     d = c // heads
     assert d * heads == c and d >= 4 and d & (d - 1) == 0, "head width must be a power of two >= 4"
-    return b, n, c, d, triton.cdiv(n, CHUNK), q.dtype == torch.float64
+    return b, n, c, d, triton.cdiv(n, CHUNK)
 
 
-def _meta(heads, d, f64, per_token=False):
-    """Kernel constants; per_token kernels (no reduction over tokens) run one block per program."""
-    dot = {"": 0, "ieee": 1, "tf32x3": 2}[DOT_MODE] if not f64 and d >= 16 else 0  # tl.dot needs 16 x 16 tiles
-    return dict(H=heads, D=d, BLOCK=BLOCK_T, CH=BLOCK_T if per_token else CHUNK,
-                ACC=tl.float64 if f64 else tl.float32, DOT=dot, num_warps=NUM_WARPS)
+def _meta(heads, d, dtype, per_token=False):
+    """Kernel constants; per_token kernels (no reduction over tokens) run TOKEN_CHUNK tokens a program."""
+    assert CHUNK % BLOCK_T == 0 and TOKEN_CHUNK % BLOCK_T == 0, "chunks are whole blocks"
+    if dtype == torch.float64 or d < 16:  # float64: exact products for gradcheck; tl.dot needs 16 x 16 tiles
+        dot = ""
+    else:
+        dot = DOT_MODE if dtype == torch.float32 else DOT_MODE_16
+    return dict(H=heads, D=d, BLOCK=BLOCK_T, CH=TOKEN_CHUNK if per_token else CHUNK,
+                ACC=tl.float64 if dtype == torch.float64 else tl.float32, DOT=_DOTS[dot], num_warps=NUM_WARPS)
 
 
 def _token_grid(b, heads, n):
-    return (b * heads, triton.cdiv(n, BLOCK_T))
+    return (b * heads, triton.cdiv(n, TOKEN_CHUNK))
 
 
-def _partials(b, heads, chunks, d, acc, device):
-    return (torch.empty(b * heads, chunks, 2, d, d, dtype=acc, device=device),
+def _partials(b, heads, chunks, d, acc, device, slots=1):
+    """Per-program partial sums: `slots` pairs of d x d matrices and one pair of d-vectors."""
+    return (torch.empty(b * heads, chunks, slots, 2, d, d, dtype=acc, device=device),
             torch.empty(b * heads, chunks, 2, d, dtype=acc, device=device))
 
 
@@ -482,43 +546,46 @@ def _partials(b, heads, chunks, d, acc, device):
 
 def nala_state(k, v, cos, sin, heads):
     """Forward pass 1 -> state (B*h, 2, d, d) = [S+, S-], mean (B*h, 2, d) = [m+, m-] (both already / N)."""
-    b, n, c, d, chunks, f64 = _common(k, heads)
+    b, n, c, d, chunks = _common(k, heads)
     k, v = _tokens(k, v)
     ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
     _nala_state_kernel[(b * heads, chunks)](k, v, cos.contiguous(), sin.contiguous(), ps, pm, n, *_strides(k),
-                                            *_strides(v), **_meta(heads, d, f64))
-    return ps.sum(1) / n, pm.sum(1) / n
+                                            *_strides(v), **_meta(heads, d, k.dtype))
+    return ps.sum((1, 2)) / n, pm.sum(1) / n
 
 
 def nala_out(q, state, mean, cos, sin, heads):
     """Forward pass 2 -> o (B, N, C), float32 (float64 for float64 q)."""
-    b, n, c, d, _, f64 = _common(q, heads)
+    b, n, c, d, _ = _common(q, heads)
     (q,) = _tokens(q)
     o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
     _nala_out_kernel[_token_grid(b, heads, n)](q, state, mean, cos.contiguous(), sin.contiguous(), o, n,
-                                               *_strides(q), *_strides(o), **_meta(heads, d, f64, per_token=True))
+                                               *_strides(q), *_strides(o), QROPE=_QROPE[QUERY_ROPE],
+                                               **_meta(heads, d, q.dtype, per_token=True))
     return o
 
 
 def nala_query_bwd(do, q, cos, sin, state, mean, heads):
     """Backward pass 1 -> dq, dstate, dmean (sums over tokens, not yet / N)."""
-    b, n, c, d, chunks, f64 = _common(q, heads)
+    b, n, c, d, chunks = _common(q, heads)
     q, do = _tokens(q, do)
     dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
-    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device)
+    qrope = _QROPE[QUERY_ROPE]
+    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device, slots=1 + qrope)
     _nala_qbwd_kernel[(b * heads, chunks)](q, do, state, mean, cos.contiguous(), sin.contiguous(), dq, pds, pdm,
-                                           n, *_strides(q), *_strides(do), *_strides(dq), **_meta(heads, d, f64))
-    return dq, pds.sum(1), pdm.sum(1)
+                                           n, *_strides(q), *_strides(do), *_strides(dq), QROPE=qrope,
+                                           **_meta(heads, d, q.dtype))
+    return dq, pds.sum((1, 2)), pdm.sum(1)
 
 
 def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads):
     """Backward pass 2 -> dk, dv."""
-    b, n, c, d, _, f64 = _common(k, heads)
+    b, n, c, d, _ = _common(k, heads)
     k, v = _tokens(k, v)
     dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
     _nala_kbwd_kernel[_token_grid(b, heads, n)](k, v, dstate, dmean, cos.contiguous(), sin.contiguous(), dk, dv,
                                                 n, *_strides(k), *_strides(v), *_strides(dk), *_strides(dv),
-                                                **_meta(heads, d, f64, per_token=True))
+                                                **_meta(heads, d, k.dtype, per_token=True))
     return dk, dv
 
 
@@ -536,46 +603,47 @@ def nala_backward(do, q, k, v, cos, sin, state, mean, heads):
 def pola_state(k, v, p):
     """p: the (h, d) exponent in the accumulation dtype. -> state, mean as nala_state."""
     heads = p.shape[0]
-    b, n, c, d, chunks, f64 = _common(k, heads)
+    b, n, c, d, chunks = _common(k, heads)
     k, v = _tokens(k, v)
     ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
-    _pola_state_kernel[(b * heads, chunks)](k, v, p, ps, pm, n, *_strides(k), *_strides(v), **_meta(heads, d, f64))
-    return ps.sum(1) / n, pm.sum(1) / n
+    _pola_state_kernel[(b * heads, chunks)](k, v, p, ps, pm, n, *_strides(k), *_strides(v),
+                                            **_meta(heads, d, k.dtype))
+    return ps.sum((1, 2)) / n, pm.sum(1) / n
 
 
 def pola_out(q, p, state, mean):
     heads = p.shape[0]
-    b, n, c, d, _, f64 = _common(q, heads)
+    b, n, c, d, _ = _common(q, heads)
     (q,) = _tokens(q)
     o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
     _pola_out_kernel[_token_grid(b, heads, n)](q, p, state, mean, o, n, *_strides(q), *_strides(o),
-                                               **_meta(heads, d, f64, per_token=True))
+                                               **_meta(heads, d, q.dtype, per_token=True))
     return o
 
 
 def pola_query_bwd(do, q, p, state, mean):
     """-> dq, dstate, dmean (sums over tokens), dp contribution (h, d)."""
     heads = p.shape[0]
-    b, n, c, d, chunks, f64 = _common(q, heads)
+    b, n, c, d, chunks = _common(q, heads)
     q, do = _tokens(q, do)
     dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
     pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device)
     pdp = torch.empty(b, heads, chunks, d, dtype=_acc_dtype(q), device=q.device)
     _pola_qbwd_kernel[(b * heads, chunks)](q, do, p, state, mean, dq, pds, pdm, pdp, n, *_strides(q),
-                                           *_strides(do), *_strides(dq), **_meta(heads, d, f64))
-    return dq, pds.sum(1), pdm.sum(1), pdp.sum((0, 2))
+                                           *_strides(do), *_strides(dq), **_meta(heads, d, q.dtype))
+    return dq, pds.sum((1, 2)), pdm.sum(1), pdp.sum((0, 2))
 
 
 def pola_key_bwd(k, v, p, dstate, dmean):
     """-> dk, dv, dp contribution (h, d)."""
     heads = p.shape[0]
-    b, n, c, d, _, f64 = _common(k, heads)
+    b, n, c, d, _ = _common(k, heads)
     k, v = _tokens(k, v)
     dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
     grid = _token_grid(b, heads, n)
     pdp = torch.empty(b, heads, grid[1], d, dtype=_acc_dtype(k), device=k.device)
     _pola_kbwd_kernel[grid](k, v, p, dstate, dmean, dk, dv, pdp, n, *_strides(k), *_strides(v), *_strides(dk),
-                            *_strides(dv), **_meta(heads, d, f64, per_token=True))
+                            *_strides(dv), **_meta(heads, d, k.dtype, per_token=True))
     return dk, dv, pdp.sum((0, 2))
 
 
