@@ -50,6 +50,7 @@ CHUNK = 128  # tokens per program in the kernels that reduce over tokens (state,
 # for TOKEN_CHUNK tokens (session 2: one block, i.e. 32k programs re-reading 2-4 matrices for 16 tokens each).
 TOKEN_CHUNK = 16
 NUM_WARPS = 1
+NUM_STAGES = 3  # Triton's default software pipelining of the loops (the sweep tries 1 and 2)
 # tl.dot precision of the small products, by input dtype: "tf32x3" (3 tensor-core passes, float32 accuracy:
 # measured 3e-7 relative like "ieee"), "tf32" (one pass, inputs rounded to 10 mantissa bits), "ieee" (FMA).
 # 16-bit inputs (bf16 training) take DOT_MODE_16: one pass adds ~2e-4 to the output and nothing visible to
@@ -529,7 +530,8 @@ def _meta(heads, d, dtype, per_token=False):
     else:
         dot = DOT_MODE if dtype == torch.float32 else DOT_MODE_16
     return dict(H=heads, D=d, BLOCK=BLOCK_T, CH=TOKEN_CHUNK if per_token else CHUNK,
-                ACC=tl.float64 if dtype == torch.float64 else tl.float32, DOT=_DOTS[dot], num_warps=NUM_WARPS)
+                ACC=tl.float64 if dtype == torch.float64 else tl.float32, DOT=_DOTS[dot], num_warps=NUM_WARPS,
+                num_stages=NUM_STAGES)
 
 
 def _token_grid(b, heads, n):
