@@ -195,7 +195,9 @@ class PolaAttention(nn.Module):
         lepe = self._lepe_all_heads(v)
         with float32_region(x):
             sigma = F.softplus(_as_float(self.scale))
-            q, k, v = [_as_float(t).reshape(b, h * w, c) for t in (q, k, v)]
+            q, k = [_as_float(t).reshape(b, h * w, c) for t in (q, k)]
+            # the kernels read v in its own dtype, math float32 in registers: no float32 copy (q, k are divided)
+            v = (v if self.formulation == "triton" else _as_float(v)).reshape(b, h * w, c)
             q, k = q / sigma, k / sigma
             power = _as_float(self.power)
             if self.formulation == "fast":
