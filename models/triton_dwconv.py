@@ -56,11 +56,12 @@ AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 # to a power of 2), TILE_H = TILE_PIX / TILE_W, both shrunk to the image): a patch re-reads (TILE_H + k - 1) x
 # (TILE_W + k - 1) pixels for its k x k taps, 1.4x (3x3) / 1.9x (5x5) the patch at 8 x 16, where the old
 # 64-pixel strips of the flattened (b, y, x) grid (one image row at W 64) re-read 3x / 5x of it through L2.
-FWD_TILE_PIX = 128  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels / threads = 32 float32 values a thread
+FWD_TILE_PIX = 64  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels / threads = 32 float32 values a thread
+# (64 px / 4 warps: the session-6 sweep's best, 737 vs 767 us a block at 128 px / 8 warps, H100)
 # 64 channels: one 128-byte line per bf16 pixel, so a warp's load of a tap touches 4 whole lines instead of
 # 8 half lines (half the L1 wavefronts a tap; the forward's time grows with the taps: 3x3 29 us, 5x5 65 us)
 FWD_BLOCK_C_MAX = 64
-FWD_NUM_WARPS = 8
+FWD_NUM_WARPS = 4
 # The conv kernels read the weights tap-major, a (k*k, C) copy made per call: a thread's 8 channels of a tap
 # are then 2 vector loads, where the parameter's (C, k*k) layout costs 8 scalar loads from lines k*k*4 bytes
 # apart (more L1 wavefronts a tap than the pixels themselves). False: the parameter as it is, no copy.
