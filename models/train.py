@@ -89,7 +89,8 @@ def parse_args(argv=None):
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
-                    help="l1, or l2 (MSE: the metric PSNR measures; for a low-rate fine-tune after L1)")
+                    help="l1, l2 (MSE: the metric PSNR measures; for a low-rate fine-tune after L1), or l1-ycbcr "
+                         "(L1 in YCbCr, chroma at half weight)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
     return ap.parse_args(argv)
@@ -186,7 +187,20 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+# BT.601 RGB -> YCbCr for [0, 1] values (the Y row is what eval.py measures PSNR on), without the offsets.
+_YCBCR = torch.tensor([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255
+_YCBCR_WEIGHTS = torch.tensor([1.0, 0.5, 0.5])
+
+
+def l1_ycbcr(out, hr):
+    """L1 of the error in YCbCr, chroma at half weight: PSNR is measured on Y alone, so the network's
+    capacity is steered toward luma detail, while chroma stays trained. Images are channel-last."""
+    m = _YCBCR.to(out.device, out.dtype)
+    w = _YCBCR_WEIGHTS.to(out.device, out.dtype)
+    return ((out - hr) @ m.T).abs().mul(w).mean()
+
+
+LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "l1-ycbcr": l1_ycbcr}
 
 
 def train_step(model, opt, lr_img, hr_img, clip, loss="l1"):
