@@ -36,7 +36,7 @@ from cuda_timing import cuda_time_ms
 from data import PairBank
 from graphed_step import GraphedStep
 from nalasr_model import ModelConfig
-from train import BLOCK_OPTIONS, block_options, build_model, compile_blocks, make_optimizer, train_step
+from train import build_model, compile_blocks, make_optimizer, train_step
 
 
 def first_call_s(fn):
@@ -50,11 +50,10 @@ def first_call_s(fn):
 
 def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(attention=args.kind), "cuda", depthwise)
+    model = build_model(ModelConfig(), "cuda", depthwise)
     model.set_formulation(formulation)
-    model.set_block_options(**args.block_options)
     if compiled:
-        compile_blocks(model, args.compile_mode)
+        compile_blocks(model, "default")
     opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on" if graph else "off")
     opt = make_optimizer(model, opt_args)
     gen = torch.Generator(device="cuda")
@@ -96,9 +95,7 @@ def profile_step(step, top=14):
 
 
 def breakdown(model, opt, batches, bank, step_ms, args, formulation="fast"):
-    """Shares of the fast-path (or triton-path) step: data / attention core / optimiser / rest (NaLa only)."""
-    if model.cfg.attention != "nala":
-        return
+    """Shares of the fast-path (or triton-path) step: data / attention core / optimiser / rest."""
     gen = torch.Generator(device="cuda")
     gen.manual_seed(1)
     data_ms = cuda_time_ms(lambda: bank.batch(args.batch, gen), 50)
@@ -144,20 +141,13 @@ def main():
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=14, help="kernels listed by --profile")
     ap.add_argument("--json", default="")
-    ap.add_argument("--kind", default="nala", choices=("nala", "pola"))
-    ap.add_argument("--block-options", default="", type=block_options,
-                    help=f"comma list of {', '.join(BLOCK_OPTIONS)} (NalaSR.set_block_options; default: none)")
-    ap.add_argument("--compile-mode", default="default",
-                    help="torch.compile mode of the blocks, e.g. max-autotune-no-cudagraphs (GEMM templates with "
-                         "fused epilogues; the step's own CUDA graph excludes inductor's)")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     bank = PairBank(args.train, 4, args.patch, "cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; batch {args.batch} x {args.patch}^2 LR, "
-          f"x4, bf16 autocast, {bank.count} images; {args.kind}, block options {args.block_options}, "
-          f"compile mode {args.compile_mode}", flush=True)
+          f"x4, bf16 autocast, {bank.count} images", flush=True)
     variants = {"plain-eager": ("plain", False, "cudnn", False), "plain-compiled": ("plain", True, "cudnn", False),
                 "fast-cudnn": ("fast", True, "cudnn", False), "fast": ("fast", True, "shift", False),
                 "fast-graph": ("fast", True, "shift", True),

@@ -122,50 +122,6 @@ def depthwise(channels, kernel):
     return DepthwiseConv(channels, kernel)
 
 
-def bias_column_pad(channels):
-    """Columns after the C features of a bias-column input: the ones column, then zeros to 16-byte rows."""
-    return 8 - channels % 8
-
-
-class ColumnLayerNorm(nn.LayerNorm):
-    """nn.LayerNorm (same parameters); with bias_column it returns [LN(x) | 1 | 0 ...] for a BiasColumnLinear.
-
-    The norm is written out over the padded row (the pad is zero, masked out of the variance; the ones column
-    is the padded bias), so one fused kernel (two reductions over the row) writes every column: a cat after
-    the norm would read x a second time.
-    """
-    bias_column = False
-
-    def forward(self, x):
-        if not self.bias_column:
-            return super().forward(x)
-        c, pad = x.shape[-1], bias_column_pad(x.shape[-1])
-        xp = F.pad(x.to(torch.promote_types(x.dtype, torch.float32)), (0, pad))  # the float32 of autocast's norm
-        inside = F.pad(xp.new_ones(c), (0, pad))
-        centred = (xp - xp.sum(-1, keepdim=True) / c) * inside
-        rstd = torch.rsqrt((centred * centred).sum(-1, keepdim=True) / c + self.eps)
-        ones_column = torch.cat([self.bias, self.bias.new_ones(1), self.bias.new_zeros(pad - 1)])
-        return centred * rstd * F.pad(self.weight, (0, pad)) + ones_column
-
-
-class BiasColumnLinear(nn.Linear):
-    """nn.Linear (same parameters); with bias_column it takes [x | 1 | 0 ...] (a ColumnLayerNorm's output) and
-    runs one GEMM with [W | b | 0 ...].
-
-    Why: with the bias in the GEMM epilogue, backward sums the output gradient over every token for the bias
-    gradient, one more pass over it (67 MB for qkvg at B 32 x 64^2); as a column of the input, the bias gradient
-    is column C of the weight-gradient GEMM, which reads that gradient anyway.
-    """
-    bias_column = False
-
-    def forward(self, x):
-        if not self.bias_column:
-            return super().forward(x)
-        pad = bias_column_pad(self.in_features)
-        zeros = self.weight.new_zeros(self.out_features, pad - 1)
-        return F.linear(x, torch.cat([self.weight, self.bias[:, None], zeros], dim=1))
-
-
 def float32_region(x):
     """Attention arithmetic is float32 in every implementation: leave autocast for its duration."""
     return torch.autocast(device_type=x.device.type, enabled=False)
@@ -184,8 +140,7 @@ class NalaAttention(nn.Module):
         self.heads = cfg.heads
         self.softmax = cfg.attention == "softmax"
         self.formulation = "fast"
-        self.out_low_precision = False  # see NalaSR.set_block_options
-        self.qkvg = BiasColumnLinear(c, 4 * c)
+        self.qkvg = nn.Linear(c, 4 * c)
         self.lepe = depthwise(c, 5)
         self.norm = nn.LayerNorm(c, eps=1e-5)
         self.proj = nn.Linear(c, c)
@@ -205,7 +160,7 @@ class NalaAttention(nn.Module):
         return am.nala_quadratic(q, k, v, self.heads, h, w)
 
     def forward(self, x, rope):
-        (b, h, w), c = x.shape[:3], self.proj.out_features  # x may carry a bias column
+        b, h, w, c = x.shape
         q, k, v, g = self.qkvg(x).chunk(4, dim=-1)
         lepe = self.lepe(v)
         with float32_region(x):
@@ -213,8 +168,6 @@ class NalaAttention(nn.Module):
             cast = (lambda t: t) if self.formulation == "triton" and not self.softmax else _as_float
             flat = [cast(t).reshape(b, h * w, c) for t in (q, k, v)]
             o = self._core(*flat, (h, w), rope).reshape(b, h, w, c)
-        if self.out_low_precision:
-            o = o.to(lepe.dtype)
         return self.proj(self.norm(o + lepe) * F.silu(g))
 
 
@@ -224,7 +177,7 @@ class PolaAttention(nn.Module):
         c, d = cfg.channels, cfg.head_dim
         self.heads = cfg.heads
         self.formulation = "fast"
-        self.qkvg = BiasColumnLinear(c, 4 * c)
+        self.qkvg = nn.Linear(c, 4 * c)
         self.kpos = depthwise(c, 3)
         self.lepe = depthwise(d, 5)  # shared by all heads
         self.scale = nn.Parameter(torch.zeros(c))
@@ -236,7 +189,7 @@ class PolaAttention(nn.Module):
         return depthwise_tokens(v, weight, self.lepe.bias.repeat(self.heads), self.lepe.impl)
 
     def forward(self, x, rope):
-        (b, h, w), c = x.shape[:3], self.proj.out_features  # x may carry a bias column
+        b, h, w, c = x.shape
         q, k, v, g = self.qkvg(x).chunk(4, dim=-1)
         k = self.kpos.plus_input(k)
         lepe = self._lepe_all_heads(v)
@@ -262,7 +215,7 @@ class FeedForward(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         c, hidden = cfg.channels, cfg.ffn_ratio * cfg.channels
-        self.fc1 = BiasColumnLinear(c, hidden)
+        self.fc1 = nn.Linear(c, hidden)
         self.dwconv = depthwise(hidden, 3)
         self.fc2 = nn.Linear(hidden, c)
 
@@ -276,10 +229,10 @@ class Block(nn.Module):
         super().__init__()
         c = cfg.channels
         self.cpe1 = depthwise(c, 3)
-        self.norm1 = ColumnLayerNorm(c, eps=1e-5)
+        self.norm1 = nn.LayerNorm(c, eps=1e-5)
         self.attn = PolaAttention(cfg) if cfg.attention == "pola" else NalaAttention(cfg)
         self.cpe2 = depthwise(c, 3)
-        self.norm2 = ColumnLayerNorm(c, eps=1e-5)
+        self.norm2 = nn.LayerNorm(c, eps=1e-5)
         self.ffn = FeedForward(cfg)
 
     def forward(self, x, rope):
@@ -349,21 +302,6 @@ class NalaSR(nn.Module):
         for m in self.modules():
             if isinstance(m, DepthwiseConv):
                 m.impl = impl
-
-    def set_block_options(self, bias_column=False, attention_out_low_precision=False):
-        """Training-speed switches (same parameters; compile after setting them).
-
-        bias_column: norm1 / norm2 append a ones column that qkvg / fc1 multiply by their bias, so the bias
-        gradient comes out of the weight-gradient GEMM (ColumnLayerNorm, BiasColumnLinear); same math.
-        attention_out_low_precision: NaLa / softmax attention output rounded to lepe's dtype (bf16 under
-        autocast) before `+ lepe`, so the LayerNorm and its backward read 2 bytes per value instead of 4 + 2;
-        adds one bf16 rounding (float64: no-op).
-        """
-        for m in self.modules():
-            if isinstance(m, (ColumnLayerNorm, BiasColumnLinear)):
-                m.bias_column = bias_column
-            if isinstance(m, NalaAttention):
-                m.out_low_precision = attention_out_low_precision
 
     def rope_tables(self, height, width, device, dtype):
         """cos/sin tables for an H x W token grid, computed once per (H, W, device, dtype)."""

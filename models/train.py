@@ -31,18 +31,6 @@ from graphed_step import WARMUP_STEPS, GraphedStep
 from nalasr_model import ModelConfig, NalaSR, parameter_count
 
 
-BLOCK_OPTIONS = {"bias-column": "bias_column", "attn-out-bf16": "attention_out_low_precision"}
-
-
-def block_options(text):
-    """'bias-column,attn-out-bf16' -> keyword arguments of NalaSR.set_block_options."""
-    names = [o for o in text.split(",") if o]
-    unknown = [o for o in names if o not in BLOCK_OPTIONS]
-    if unknown:
-        raise ValueError(f"unknown block options {unknown}")
-    return {BLOCK_OPTIONS[o]: True for o in names}
-
-
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", default="nala", choices=("nala", "pola", "softmax"))
@@ -83,9 +71,6 @@ def parse_args(argv=None):
     ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton"),
                     help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
                          "if their self-check passes on this machine, else fast)")
-    ap.add_argument("--block-options", default="", type=block_options,
-                    help=f"training-speed switches, comma list of {', '.join(BLOCK_OPTIONS)} "
-                         "(NalaSR.set_block_options; default: none)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
@@ -366,7 +351,6 @@ def main():
     model = build_model(cfg, device, "shift")
     use_depthwise(model, args.depthwise, device)
     use_attention_impl(model, args.attention_impl, device)
-    model.set_block_options(**args.block_options)
     opt = make_optimizer(model, args)
     data_gen = torch.Generator(device=device)
     data_gen.manual_seed(args.seed)
