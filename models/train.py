@@ -172,17 +172,21 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-# BT.601 RGB -> YCbCr for [0, 1] values (the Y row is what eval.py measures PSNR on), without the offsets.
-_YCBCR = torch.tensor([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255
-_YCBCR_WEIGHTS = torch.tensor([1.0, 0.5, 0.5])
+# BT.601 RGB -> YCbCr rows for [0, 1] values (Y is what eval.py measures PSNR on), without the offsets; weights.
+_YCBCR = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
+_YCBCR_WEIGHTS = (1.0, 0.5, 0.5)
 
 
 def l1_ycbcr(out, hr):
     """L1 of the error in YCbCr, chroma at half weight: PSNR is measured on Y alone, so the network's
-    capacity is steered toward luma detail, while chroma stays trained. Images are channel-last."""
-    m = _YCBCR.to(out.device, out.dtype)
-    w = _YCBCR_WEIGHTS.to(out.device, out.dtype)
-    return ((out - hr) @ m.T).abs().mul(w).mean()
+    capacity is steered toward luma detail, while chroma stays trained. Images are channel-last. Python
+    scalars only, so the loss can be captured in a CUDA graph."""
+    d = out - hr
+    r, g, b = d[..., 0], d[..., 1], d[..., 2]
+    total = 0
+    for (cr, cg, cb), w in zip(_YCBCR, _YCBCR_WEIGHTS):
+        total = total + (r * (cr / 255) + g * (cg / 255) + b * (cb / 255)).abs().mean() * (w / 3)
+    return total
 
 
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "l1-ycbcr": l1_ycbcr}
