@@ -35,6 +35,9 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", default="nala", choices=("nala", "pola", "softmax"))
     ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--ffn-ratio", type=int, default=ModelConfig.ffn_ratio,
+                    help="FFN hidden width / channels of a new model, or of one grown from --init-from's smaller one")
+    ap.add_argument("--blocks", type=int, default=ModelConfig.blocks, help="blocks per residual group (new model or grown)")
     ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the training loop")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--patch", type=int, default=64, help="LR patch size")
@@ -233,15 +236,41 @@ def provenance(args, bank, step, history, results):
             "created": datetime.date.today().isoformat(), "source": "models/train.py"}
 
 
+# The last layer of each residual branch of a block: zeroed where they are new, the branch adds nothing.
+_BRANCH_OUTPUTS = ("cpe1.weight", "cpe1.bias", "cpe2.weight", "cpe2.bias", "attn.proj.weight", "attn.proj.bias",
+                   "ffn.fc2.weight", "ffn.fc2.bias")
+
+
 def init_from(path, model):
-    """Copies every tensor of a model file that matches one of `model` by name and shape; prints the rest."""
+    """Copies every tensor of a model file that matches one of `model` by name and shape; prints the rest.
+
+    A larger model grows from a smaller one without changing its function: a tensor smaller in some dimension
+    (a wider FFN's fc1, dwconv, fc2) is copied into its leading corner, the new columns of fc2 are zeroed, and
+    the branch outputs of new blocks (more blocks per group) are zeroed, so the new parts start as no-ops."""
     tensors, _ = read_safetensors(path)
     own = model.state_dict()
     matched = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    grown, zeroed = [], []
+    for k, v in tensors.items():
+        dst = own.get(k)
+        if k in matched or dst is None or dst.dim() != v.dim() or any(a < b for a, b in zip(dst.shape, v.shape)):
+            continue
+        t = dst.clone()
+        if k.endswith(_BRANCH_OUTPUTS):
+            t.zero_()
+        t[tuple(slice(0, n) for n in v.shape)] = v
+        matched[k] = t
+        grown.append(k)
+    for k in own:
+        if k not in matched and k.endswith(_BRANCH_OUTPUTS) and ".blocks." in k:
+            matched[k] = torch.zeros_like(own[k])
+            zeroed.append(k)
     model.load_state_dict(matched, strict=False)
     # Name the fresh tensors once per kind (the part after the block index), not once per block.
-    fresh = sorted({k.split(".blocks.")[-1].split(".", 1)[-1] if ".blocks." in k else k for k in own if k not in matched})
-    print(f"init from {path}: {len(matched)} of {len(own)} tensors copied; fresh: {', '.join(fresh) or 'none'}")
+    kinds = lambda names: sorted({k.split(".blocks.")[-1].split(".", 1)[-1] if ".blocks." in k else k for k in names})  # noqa: E731
+    fresh = kinds(k for k in own if k not in matched)
+    print(f"init from {path}: {len(matched) - len(grown) - len(zeroed)} of {len(own)} tensors copied; "
+          f"grown: {', '.join(kinds(grown)) or 'none'}; new no-op branches: {len(zeroed)}; fresh: {', '.join(fresh) or 'none'}")
 
 
 def resume(ckpt, model, opt, data_gen, args):
@@ -347,7 +376,8 @@ def main():
 
     args.anchor_step = args.anchor_lr = None
     ckpt = torch.load(args.resume, map_location="cpu", weights_only=False) if args.resume else None
-    cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind)
+    cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
+                                                                ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
     bank = PairBank(args.train, cfg.scale, args.patch, device)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
