@@ -36,17 +36,21 @@ def modcrop(img, scale):
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
-    def __init__(self, root, scale, lr_patch, device):
+    def __init__(self, root, scale, lr_patch, device, extra_scales=()):
+        """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
+        wherever one crop still fits: the same scenes at other scales, more distinct patches."""
         self.scale, self.patch, self.device = scale, lr_patch, device
         hr_list, lr_list, sizes = [], [], []
         for path in list_images(root):
-            hr = torch.from_numpy(modcrop(read_rgb(path), scale).copy()).to(device)
-            h, w = hr.shape[0] // scale, hr.shape[1] // scale
-            if min(h, w) < lr_patch:
-                continue  # too small for one crop
-            hr_list.append(hr)
-            lr_list.append(imresize_uint8(hr, 1.0 / scale))
-            sizes.append((h, w))
+            full = torch.from_numpy(read_rgb(path).copy()).to(device)
+            for factor in (1.0, *extra_scales):
+                hr = modcrop(full if factor == 1.0 else imresize_uint8(full, factor), scale).contiguous()
+                h, w = hr.shape[0] // scale, hr.shape[1] // scale
+                if min(h, w) < lr_patch:
+                    continue  # too small for one crop
+                hr_list.append(hr)
+                lr_list.append(imresize_uint8(hr, 1.0 / scale))
+                sizes.append((h, w))
         if not sizes:
             raise ValueError(f"no training image in {root} is at least {lr_patch * scale} px on each side")
         self.count = len(sizes)

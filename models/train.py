@@ -35,6 +35,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", default="nala", choices=("nala", "pola", "softmax"))
     ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--scale-aug", default="", type=lambda v: tuple(float(f) for f in v.split(",") if f),
+                    help="comma list of factors < 1: each training image also downscaled by them (e.g. 0.8,0.6)")
     ap.add_argument("--ffn-ratio", type=int, default=ModelConfig.ffn_ratio,
                     help="FFN hidden width / channels of a new model, or of one grown from --init-from's smaller one")
     ap.add_argument("--blocks", type=int, default=ModelConfig.blocks, help="blocks per residual group (new model or grown)")
@@ -226,8 +228,9 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
 
 
 def provenance(args, bank, step, history, results):
+    extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
-                          "LR by MATLAB-compatible bicubic)",
+                          f"LR by MATLAB-compatible bicubic{extra})",
             "steps": step, "batch": args.batch, "lr_patch": args.patch, "loss": args.loss,
             "initialised_from": history[0].get("init_from", ""),
             "device_minutes": round(sum(h["chunk_minutes"] for h in history), 2),
@@ -379,7 +382,7 @@ def main():
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
-    bank = PairBank(args.train, cfg.scale, args.patch, device)
+    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
@@ -430,7 +433,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "eval_s": round(eval_s, 1), "curve": chunk.curve,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
     weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
