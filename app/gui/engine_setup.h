@@ -31,7 +31,7 @@ std::vector<DeviceOption> available_devices();
 // A model to choose: built in (`name`) or a file (`path`).
 struct ModelOption {
     QString path;     // a safetensors file; empty for a built-in model
-    QString label;    // "NaLa ×4 — nalasr_nala_x4.safetensors", "NaLa ×4 (built in · Set5 31.61 dB)"
+    QString label;    // "NaLa ×4 — nalasr_nala_x4.safetensors", "NaLa ×4 (built in · Set5 31.71 dB)"
     int scale = 0;    // from the built-in model's config, or from the file name
     QString name;     // the built-in model's name; empty for a file
     QString tooltip;  // a built-in model's name and parameter count
