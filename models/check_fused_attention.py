@@ -23,7 +23,7 @@ import torch
 
 import attention_math as am
 import fused_attention_ref as ref
-from cuda_timing import cuda_time_ms
+from cuda_timing import cuda_time_ms, graph_us
 from device_check import (FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report,
                           require_triton)
 import triton_attention as tri
@@ -294,18 +294,6 @@ def constants(values):
     finally:
         for name, value in saved.items():
             setattr(tri, name, value)
-
-
-def graph_us(fn, repeats=50):
-    """Median µs of fn() replayed from a CUDA graph (no launch overhead, as in train.py's graphed step)."""
-    fn()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    us = 1000 * event_ms(graph.replay, repeats)
-    del graph
-    return us
 
 
 def sweep_stages(kind, q, k, v, pw, go, heads, hw):

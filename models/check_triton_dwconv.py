@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 import dwconv_ref as ref
-from cuda_timing import cuda_time_ms
+from cuda_timing import cuda_time_ms, graph_us
 from device_check import (FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report,
                           require_triton)
 import nalasr_model as nm
@@ -238,19 +238,6 @@ def timing(device):
         print(f"    (one pass over a bf16 activation: {mb:.1f} MB, {mb / 3.35e3 * 1e3:.1f} us at 3.35 TB/s, "
               f"{mb / 4.8e3 * 1e3:.1f} us at 4.8 TB/s; fwd reads x + writes y (2 passes), bwd fused reads x, dy "
               f"+ writes dx (3), split 4)")
-
-
-def graph_us(fn, reps=50):
-    """us per replay of a CUDA graph of fn() (kernel time without Python/launch overhead)."""
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    us = 1000 * cuda_time_ms(graph.replay, reps)
-    del graph
-    return us
 
 
 def piece_times(x, w, dy, residual):
