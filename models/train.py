@@ -37,6 +37,8 @@ def parse_args(argv=None):
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--scale-aug", default="", type=lambda v: tuple(float(f) for f in v.split(",") if f),
                     help="comma list of factors < 1: each training image also downscaled by them (e.g. 0.8,0.6)")
+    ap.add_argument("--hard-patches", type=int, default=1,
+                    help="m > 1: train on the B hardest of m*B random crops (bicubic error; data.PairBank)")
     ap.add_argument("--ffn-ratio", type=int, default=ModelConfig.ffn_ratio,
                     help="FFN hidden width / channels of a new model, or of one grown from --init-from's smaller one")
     ap.add_argument("--blocks", type=int, default=ModelConfig.blocks, help="blocks per residual group (new model or grown)")
@@ -229,6 +231,8 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
 
 def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
+    if args.hard_patches > 1:
+        extra += f"; the hardest 1/{args.hard_patches} of random crops"
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
                           f"LR by MATLAB-compatible bicubic{extra})",
             "steps": step, "batch": args.batch, "lr_patch": args.patch, "loss": args.loss,
@@ -382,7 +386,7 @@ def main():
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
-    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug)
+    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.hard_patches)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
@@ -433,7 +437,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "eval_s": round(eval_s, 1), "curve": chunk.curve,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "hard_patches": args.hard_patches, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
     weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
