@@ -50,10 +50,10 @@ def first_call_s(fn):
 
 def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(), "cuda", depthwise)
+    model = build_model(ModelConfig(attention=args.kind), "cuda", depthwise)
     model.set_formulation(formulation)
     if compiled:
-        compile_blocks(model, "default")
+        compile_blocks(model, args.compile_mode)
     opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on" if graph else "off")
     opt = make_optimizer(model, opt_args)
     gen = torch.Generator(device="cuda")
@@ -95,7 +95,9 @@ def profile_step(step, top=14):
 
 
 def breakdown(model, opt, batches, bank, step_ms, args, formulation="fast"):
-    """Shares of the fast-path (or triton-path) step: data / attention core / optimiser / rest."""
+    """Shares of the fast-path (or triton-path) step: data / attention core / optimiser / rest (NaLa only)."""
+    if model.cfg.attention != "nala":
+        return
     gen = torch.Generator(device="cuda")
     gen.manual_seed(1)
     data_ms = cuda_time_ms(lambda: bank.batch(args.batch, gen), 50)
@@ -141,13 +143,17 @@ def main():
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=14, help="kernels listed by --profile")
     ap.add_argument("--json", default="")
+    ap.add_argument("--kind", default="nala", choices=("nala", "pola"))
+    ap.add_argument("--compile-mode", default="default",
+                    help="torch.compile mode of the blocks, e.g. max-autotune-no-cudagraphs (GEMM templates with "
+                         "fused epilogues; the step's own CUDA graph excludes inductor's)")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cudnn.benchmark = True
     bank = PairBank(args.train, 4, args.patch, "cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; batch {args.batch} x {args.patch}^2 LR, "
-          f"x4, bf16 autocast, {bank.count} images", flush=True)
+          f"x4, bf16 autocast, {bank.count} images; {args.kind}, compile mode {args.compile_mode}", flush=True)
     variants = {"plain-eager": ("plain", False, "cudnn", False), "plain-compiled": ("plain", True, "cudnn", False),
                 "fast-cudnn": ("fast", True, "cudnn", False), "fast": ("fast", True, "shift", False),
                 "fast-graph": ("fast", True, "shift", True),
