@@ -13,6 +13,7 @@ Example (first chunk, then a resumed one):
   python3 models/train.py ... --resume CHECKPOINT.pt --minutes 8 --out $OUT
 """
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -29,6 +30,7 @@ from eval import evaluate
 from export import read_safetensors, save_model
 from graphed_step import WARMUP_STEPS, GraphedStep
 from nalasr_model import ModelConfig, NalaSR, parameter_count
+from weight_average import WeightAverage
 
 
 def parse_args(argv=None):
@@ -37,6 +39,9 @@ def parse_args(argv=None):
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--scale-aug", default="", type=lambda v: tuple(float(f) for f in v.split(",") if f),
                     help="comma list of factors < 1: each training image also downscaled by them (e.g. 0.8,0.6)")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="decay of an exponential moving average of the weights (e.g. 0.999), evaluated and "
+                         "exported instead of the last weights; 0: off")
     ap.add_argument("--hard-patches", type=int, default=1,
                     help="m > 1: train on the B hardest of m*B random crops (bicubic error; data.PairBank)")
     ap.add_argument("--ffn-ratio", type=int, default=ModelConfig.ffn_ratio,
@@ -152,8 +157,8 @@ def graphed(args):
 
 def make_optimizer(model, args):
     """Fused AdamW; for CUDA-graph capture it is capturable with the learning rate in a device tensor."""
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
-                            weight_decay=args.weight_decay, fused=args.device == "cuda")
+    fused = {"fused": True} if args.device == "cuda" else {}  # (torch 1.13, this machine's CPU torch, has no `fused`)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=args.weight_decay, **fused)
     fit_optimizer(opt, args)
     return opt
 
@@ -199,8 +204,9 @@ def l1_ycbcr(out, hr):
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "l1-ycbcr": l1_ycbcr}
 
 
-def train_step(model, opt, lr_img, hr_img, clip, loss="l1"):
-    """One optimisation step with the `loss` of LOSSES; returns the loss as a device tensor (no host sync)."""
+def train_step(model, opt, lr_img, hr_img, clip, loss="l1", average=None):
+    """One optimisation step with the `loss` of LOSSES (+ the weight average's update); returns the loss as a
+    device tensor (no host sync)."""
     on_gpu = lr_img.device.type == "cuda"  # bf16 autocast on the GPU; the CPU smoke test runs float32
     # No autocast weight cache: its casts must be part of a captured graph, not cached across replays.
     with torch.autocast(lr_img.device.type, dtype=torch.bfloat16, enabled=on_gpu, cache_enabled=False):
@@ -211,7 +217,15 @@ def train_step(model, opt, lr_img, hr_img, clip, loss="l1"):
     if clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)  # foreach kernels on CUDA by default
     opt.step()
+    if average is not None:
+        average.update()
     return loss.detach()
+
+
+def force_eager():
+    """Evaluation runs the compiled blocks eagerly (no recompilation for the benchmark image sizes); torch 1.13,
+    this machine's CPU torch for the smoke test, has no torch.compiler and compiles nothing anyway."""
+    return torch.compiler.set_stance("force_eager") if hasattr(torch, "compiler") else contextlib.nullcontext()
 
 
 def rng_state(data_gen):
@@ -221,11 +235,11 @@ def rng_state(data_gen):
     return state
 
 
-def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history):
+def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history, average=None):
     tmp = path + ".tmp"
     torch.save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "step": step, "total_steps": args.total_steps, "args": vars(args), "rng": rng_state(data_gen),
-                "history": history}, tmp)
+                "history": history, "average": average.state_dict() if average else None}, tmp)
     os.replace(tmp, path)
 
 
@@ -233,6 +247,8 @@ def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
     if args.hard_patches > 1:
         extra += f"; the hardest 1/{args.hard_patches} of random crops"
+    if args.ema:
+        extra += f"; weights averaged (EMA, decay {args.ema})"
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
                           f"LR by MATLAB-compatible bicubic{extra})",
             "steps": step, "batch": args.batch, "lr_patch": args.patch, "loss": args.loss,
@@ -301,8 +317,9 @@ def resume(ckpt, model, opt, data_gen, args):
 class Chunk:
     """The training loop of one chunk: runs until its time budget is spent, tracks speed and loss."""
 
-    def __init__(self, model, opt, bank, data_gen, args, save, evaluate_now):
+    def __init__(self, model, opt, bank, data_gen, args, save, evaluate_now, average=None):
         self.model, self.opt, self.bank, self.data_gen, self.args, self.save = model, opt, bank, data_gen, args, save
+        self.average = average  # WeightAverage or None
         self.evaluate_now = evaluate_now  # -> {set: {"psnr", "ssim", ...}}, for the curve
         self.compile_s, self.losses, self.speed_t, self.speed_step = None, [], None, None
         self.curve = []  # {"step", "minutes" (since the process started), "psnr_<set>"} per --eval-every
@@ -316,13 +333,13 @@ class Chunk:
             set_learning_rate(self.opt, learning_rate(step, args))
             lr_img, hr_img = self.bank.batch(args.batch, self.data_gen)
             if graphed(args) and graph is None:
-                graph = GraphedStep(functools.partial(train_step, loss=args.loss), self.model, self.opt,
+                graph = GraphedStep(functools.partial(train_step, loss=args.loss, average=self.average), self.model, self.opt,
                                     lr_img, hr_img, args.clip)
                 step += WARMUP_STEPS  # the warm-up steps before capture are real updates
             if graph is not None:
                 loss = graph(lr_img, hr_img)
             else:
-                loss = train_step(self.model, self.opt, lr_img, hr_img, args.clip, args.loss)
+                loss = train_step(self.model, self.opt, lr_img, hr_img, args.clip, args.loss, self.average)
             loss_sum = loss if loss_sum is None else loss_sum + loss
             loss_n += 1
             step += 1
@@ -407,6 +424,10 @@ def main():
         # The resumed schedule has ended (total_steps <= step): give the restarted cosine room to run until
         # --plan-minutes moves its end, or it would decay to --min-lr at once (chunk 4's mistake).
         args.total_steps = max(args.total_steps, step + 20 * args.warmup)
+    average = WeightAverage(model, args.ema) if args.ema else None
+    if average and ckpt and ckpt.get("average"):
+        average.load_state_dict(ckpt["average"])
+    averaged = average.swapped if average else contextlib.nullcontext
     print(f"model: {cfg.attention} x{cfg.scale}, {parameter_count(model)} parameters, resuming at step {step}")
     if args.compile == "regional":
         compile_blocks(model, args.compile_mode)
@@ -415,20 +436,23 @@ def main():
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
 
     def save(at_step):
-        save_checkpoint(ckpt_path, model, opt, at_step, args, cfg, data_gen, history)
+        save_checkpoint(ckpt_path, model, opt, at_step, args, cfg, data_gen, history, average)
 
     first_step, loop_start = step, time.time()
     def evaluate_set5():
-        with torch.compiler.set_stance("force_eager"):
+        with force_eager(), averaged():
             return evaluate(model, args.bench, cfg.scale, device, args.eval_sets[:1])
 
-    chunk = Chunk(model, opt, bank, data_gen, args, save, evaluate_set5)
+    chunk = Chunk(model, opt, bank, data_gen, args, save, evaluate_set5, average)
     step = chunk.run(step)
     loop_s, steps_per_s = time.time() - loop_start, chunk.steps_per_s(step)
 
-    with torch.compiler.set_stance("force_eager"):
+    with force_eager():
         eval_start = time.time()
-        results = evaluate(model, args.bench, cfg.scale, device, args.eval_sets)
+        # with --ema, the last weights too, for the record of what averaging gained
+        last = evaluate(model, args.bench, cfg.scale, device, args.eval_sets) if average else None
+        with averaged():
+            results = evaluate(model, args.bench, cfg.scale, device, args.eval_sets)
         eval_s = time.time() - eval_start
     history.append({
         "chunk": len(history) + 1, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -437,15 +461,19 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "hard_patches": args.hard_patches, "eval_s": round(eval_s, 1), "curve": chunk.curve,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "hard_patches": args.hard_patches, "ema": args.ema,
+        "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
     weights = os.path.join(args.out, f"nalasr_{cfg.attention}_x{cfg.scale}.safetensors")
-    save_model(weights, model, provenance(args, bank, step, history, results))
+    with averaged():
+        save_model(weights, model, provenance(args, bank, step, history, results))
     with open(os.path.join(args.out, "train_log.jsonl"), "w") as f:
         for h in history:
             f.write(json.dumps(h) + "\n")
     scores = ", ".join(f"{name} {v['psnr']:.2f} dB / {v['ssim']:.4f}" for name, v in results.items())
+    if last:
+        scores += " (weight average; last weights: " + ", ".join(f"{n} {v['psnr']:.3f}" for n, v in last.items()) + ")"
     print(f"chunk done: {step - first_step} steps in {loop_s:.0f} s, total {step}; {scores}; "
           f"whole chunk {time.time() - start:.0f} s")
 
