@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from data import PairBank
-from eval import evaluate
+from eval import BT601, evaluate
 from export import read_safetensors, save_model
 from graphed_step import WARMUP_STEPS, GraphedStep
 from nalasr_model import ModelConfig, NalaSR, parameter_count
@@ -184,8 +184,9 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-# BT.601 RGB -> YCbCr rows for [0, 1] values (Y is what eval.py measures PSNR on), without the offsets; weights.
-_YCBCR = ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
+# BT.601 RGB -> YCbCr rows for [0, 1] values (the Y row is eval.py's, what PSNR is measured on), without the
+# offsets; weights.
+_YCBCR = (BT601, (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214))
 _YCBCR_WEIGHTS = (1.0, 0.5, 0.5)
 
 
@@ -289,11 +290,15 @@ def init_from(path, model):
             matched[k] = torch.zeros_like(own[k])
             zeroed.append(k)
     model.load_state_dict(matched, strict=False)
-    # Name the fresh tensors once per kind (the part after the block index), not once per block.
-    kinds = lambda names: sorted({k.split(".blocks.")[-1].split(".", 1)[-1] if ".blocks." in k else k for k in names})  # noqa: E731
-    fresh = kinds(k for k in own if k not in matched)
+    fresh = [k for k in own if k not in matched]
     print(f"init from {path}: {len(matched) - len(grown) - len(zeroed)} of {len(own)} tensors copied; "
-          f"grown: {', '.join(kinds(grown)) or 'none'}; new no-op branches: {len(zeroed)}; fresh: {', '.join(fresh) or 'none'}")
+          f"grown: {_tensor_kinds(grown)}; new no-op branches: {len(zeroed)}; fresh: {_tensor_kinds(fresh)}")
+
+
+def _tensor_kinds(names):
+    """The tensors named once per kind (the part after the block index), not once per block."""
+    kinds = sorted({k.split(".blocks.")[-1].split(".", 1)[-1] if ".blocks." in k else k for k in names})
+    return ", ".join(kinds) or "none"
 
 
 def resume(ckpt, model, opt, data_gen, args):
