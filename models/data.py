@@ -10,7 +10,6 @@ import os
 
 import cv2
 import torch
-import torch.nn.functional as F
 
 from matlab_resize import imresize_uint8
 
@@ -37,11 +36,10 @@ def modcrop(img, scale):
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
-    def __init__(self, root, scale, lr_patch, device, extra_scales=(), hard_patches=1):
+    def __init__(self, root, scale, lr_patch, device, extra_scales=()):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
-        wherever one crop still fits: the same scenes at other scales, more distinct patches.
-        hard_patches m > 1: each batch keeps the B hardest of m*B uniformly drawn crops (see _hardness)."""
-        self.scale, self.patch, self.device, self.hard_patches = scale, lr_patch, device, hard_patches
+        wherever one crop still fits: the same scenes at other scales, more distinct patches."""
+        self.scale, self.patch, self.device = scale, lr_patch, device
         hr_list, lr_list, sizes = [], [], []
         for path in list_images(root):
             full = torch.from_numpy(read_rgb(path).copy()).to(device)
@@ -66,29 +64,6 @@ class PairBank:
         # Every crop position of every image equally likely (large photos are sampled more often).
         self.weights = ((lr_h - lr_patch + 1) * (lr_w - lr_patch + 1)).double()
         self.hr_pixels = int(self.hr.numel() // 3)
-        if hard_patches > 1:
-            self.sat, self.sat_base = self._hardness(hr_list, lr_list, sizes)
-
-    def _hardness(self, hr_list, lr_list, sizes):
-        """Summed-area tables (flat, with their offsets) of how much each LR pixel's s x s HR block differs from
-        the bicubic upscaling of the LR image (mean squared error): a crop's sum is how much it has to teach
-        (flat sky scores ~0, edges and texture high), as in patch-sampling augmentation (SamplingAug)."""
-        s, tables = self.scale, []
-        for hr, lr, (h, w) in zip(hr_list, lr_list, sizes):
-            up = F.interpolate(lr.permute(2, 0, 1)[None].float(), scale_factor=s, mode="bicubic", align_corners=False)
-            err = (hr.permute(2, 0, 1)[None].float() - up).square().mean(1, keepdim=True)
-            err = F.avg_pool2d(err, s)[0, 0].double()
-            tables.append(F.pad(err.cumsum(0).cumsum(1), (1, 0, 1, 0)).flatten())
-        sizes_flat = torch.tensor([t.numel() for t in tables], device=self.device)
-        return torch.cat(tables), torch.cumsum(sizes_flat, 0) - sizes_flat
-
-    def _crop_hardness(self, img, y0, x0):
-        p, w1 = self.patch, self.lr_w[img] + 1
-        base = self.sat_base[img]
-
-        def at(y, x):
-            return self.sat[base + y * w1 + x]
-        return at(y0 + p, x0 + p) - at(y0, x0 + p) - at(y0 + p, x0) + at(y0, x0)
 
     def _gather(self, buf, base, width, y0, x0, flip_y, flip_x, swap, size):
         """Crops (B, size, size, 3) at (y0, x0) of images (base, width), dihedral-transformed."""
@@ -113,14 +88,11 @@ class PairBank:
 
     def batch(self, batch_size, gen):
         """-> (lr, hr) float32 in [0, 1], (B, P, P, 3) and (B, sP, sP, 3)."""
-        p, n = self.patch, batch_size * self.hard_patches
-        img = torch.multinomial(self.weights, n, replacement=True, generator=gen)
-        rnd = torch.rand(n, 2, device=self.device, generator=gen)
+        p = self.patch
+        img = torch.multinomial(self.weights, batch_size, replacement=True, generator=gen)
+        rnd = torch.rand(batch_size, 2, device=self.device, generator=gen)
         y0 = (rnd[:, 0] * (self.lr_h[img] - p + 1)).long()
         x0 = (rnd[:, 1] * (self.lr_w[img] - p + 1)).long()
-        if n > batch_size:
-            keep = self._crop_hardness(img, y0, x0).topk(batch_size).indices
-            img, y0, x0 = img[keep], y0[keep], x0[keep]
         bits = torch.randint(0, 8, (batch_size,), device=self.device, generator=gen)
         lr, hr = self.crops(img, y0, x0, bits)
         return lr.float().div_(255), hr.float().div_(255)

@@ -42,8 +42,6 @@ def parse_args(argv=None):
     ap.add_argument("--ema", type=float, default=0.0,
                     help="decay of an exponential moving average of the weights (e.g. 0.999), evaluated and "
                          "exported instead of the last weights; 0: off")
-    ap.add_argument("--hard-patches", type=int, default=1,
-                    help="m > 1: train on the B hardest of m*B random crops (bicubic error; data.PairBank)")
     ap.add_argument("--ffn-ratio", type=int, default=ModelConfig.ffn_ratio,
                     help="FFN hidden width / channels of a new model, or of one grown from --init-from's smaller one")
     ap.add_argument("--blocks", type=int, default=ModelConfig.blocks, help="blocks per residual group (new model or grown)")
@@ -246,8 +244,6 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history, averag
 
 def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
-    if args.hard_patches > 1:
-        extra += f"; the hardest 1/{args.hard_patches} of random crops"
     if args.ema:
         extra += f"; weights averaged (EMA, decay {args.ema})"
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
@@ -408,7 +404,7 @@ def main():
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
-    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.hard_patches)
+    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
@@ -466,7 +462,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "hard_patches": args.hard_patches, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
