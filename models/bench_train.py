@@ -10,7 +10,6 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   triton-graph    as fast-graph, with the fused Triton attention kernels
   triton-dw       as triton, with the Triton depthwise convs too (triton_dwconv.py; train.py --depthwise triton)
   triton-dw-graph as triton-graph, with the Triton depthwise convs too
-  triton-dw4-graph as triton-dw-graph, with triton_dwconv's session-4 launch constants (SESSION4: old vs new)
   fast-dw-graph   as fast-graph, with the Triton depthwise convs (the depthwise gain alone)
   triton-cudnn-graph as triton-graph, with cuDNN's depthwise convs (channels_last views, no copies)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
@@ -21,7 +20,6 @@ kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; 
 Usage: python3 models/bench_train.py --train .traindata/train [--batch 32 --patch 64 --steps 30]
 """
 import argparse
-import contextlib
 import functools
 import itertools
 import json
@@ -31,7 +29,6 @@ import torch
 
 import attention_math as am
 import triton_attention as tri
-import triton_dwconv
 from cuda_timing import cuda_time_ms
 from data import PairBank
 from graphed_step import GraphedStep
@@ -159,17 +156,14 @@ def main():
                 "fast-graph": ("fast", True, "shift", True),
                 "triton": ("triton", True, "shift", False), "triton-graph": ("triton", True, "shift", True),
                 "triton-dw": ("triton", True, "triton", False), "triton-dw-graph": ("triton", True, "triton", True),
-                "fast-dw-graph": ("fast", True, "triton", True), "triton-dw4-graph": ("triton", True, "triton", True),
+                "fast-dw-graph": ("fast", True, "triton", True),
                 "triton-cudnn-graph": ("triton", True, "cudnn", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
             raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
-        dw_constants = (triton_dwconv.launch_constants(triton_dwconv.SESSION4) if variant == "triton-dw4-graph"
-                        else contextlib.nullcontext())
         try:
-            with dw_constants:
-                model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
+            model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
         except Exception as exc:  # noqa: BLE001 -- a kernel failure must not cost the other variants
             if "triton" not in variant and "-dw" not in variant:
                 raise

@@ -4,12 +4,10 @@
   2. the kernels themselves, run by tl_emulator (the jit bodies as Python on CPU tensors), through the
      launchers dwconv_forward / dwconv_backward, vs the reference: float64 (tight), float32 and bf16 inputs;
      odd sizes, 1-row / 1-column images, partial patches (across and down) and channel blocks (C not a
-     multiple of the block), several backward programs (the last one past the last image), strided x (a
-     channel chunk) and dy, residual on/off, k 3 and 5, the production patch sizes and small ones, each
-     backward variant of VARIANTS (the strips weight-sum kernel + Triton finish, the default; the session-4
-     set: patches weight-sum kernel + torch .sum, per-channel weights, 32-channel forward; the fused patches
-     kernel); strips programs that straddle rows and images, strips wider than the row's rest, the last
-     program past the last image; every output element must be stored exactly once
+     multiple of the block), strided x (a channel chunk) and dy, residual on/off, k 3 and 5, the production
+     patch and strip sizes and small ones; strips programs of the weight-sum kernel that straddle rows and
+     images, strips wider than the row's rest, the last program past the last image; every output element
+     must be stored exactly once
   2b. the partial-sum finishing kernel alone (rows / columns not multiples of its block) vs torch .sum
   3. nalasr_model still imports and runs without Triton; set_depthwise("triton") refuses with a clear error
 Usage: /usr/bin/python3 models/check_dwconv_cpu.py   (exit 1 on a failure; about 20 s)
@@ -50,19 +48,12 @@ def written_once(tdw_emulator):
                               for _, c in bad)
 
 
-# module constants a case may override: SMALL makes many small ragged patches (several across and down, the
-# last backward program running past the last image) out of the small test images
-SMALL = dict(FWD_TILE_PIX=16, BWD_TILE_PIX=16, TILE_W_MAX=4, BWD_TILES_PER_PROGRAM=3, WGRAD_PIXELS=12,
-             WGRAD_ACC_ELEMS=2048, WGRAD_BLOCK_C_MAX=32, SUM_BLOCK_R=4, SUM_BLOCK_N=16)
-NARROW = dict(FWD_TILE_PIX=8, BWD_TILE_PIX=8, TILE_W_MAX=2, BWD_TILES_PER_PROGRAM=1, FWD_BLOCK_C_MAX=16,
-              BWD_BLOCK_C_MAX=16, WGRAD_PIXELS=5, WGRAD_ACC_ELEMS=512, WGRAD_BLOCK_C_MAX=16, SUM_BLOCK_R=8)
-
-
-def variants(tdw):
-    """Launch-constant sets each case runs with (a case's own constants apply on top)."""
-    return {"strips": dict(FUSED_BWD=False),  # the defaults
-            "session-4 set": dict(FUSED_BWD=False, **tdw.SESSION4),
-            "fused": dict(FUSED_BWD=True)}
+# module constants a case may override: SMALL makes many small ragged patches (several across and down) and
+# strips programs (the last one running past the last image) out of the small test images
+SMALL = dict(FWD_TILE_PIX=16, TILE_W_MAX=4, WGRAD_PIXELS=12, WGRAD_ACC_ELEMS=2048, WGRAD_BLOCK_C_MAX=32,
+             SUM_BLOCK_R=4, SUM_BLOCK_N=16)
+NARROW = dict(FWD_TILE_PIX=8, TILE_W_MAX=2, FWD_BLOCK_C_MAX=16, WGRAD_PIXELS=5, WGRAD_ACC_ELEMS=512,
+              WGRAD_BLOCK_C_MAX=16, SUM_BLOCK_R=8)
 
 
 def run_kernels(tdw, x, weight, bias, dy, residual):
@@ -74,19 +65,14 @@ def run_kernels(tdw, x, weight, bias, dy, residual):
     dx, sums = tdw.dwconv_backward(dy, x, weight, residual)
     ok_b, msg_b = written_once(tl_emulator)
     th, tw = tdw.tile_shape(h, w, tdw.FWD_TILE_PIX)
-    if tdw.FUSED_BWD or tdw.BWD_SUMS == "patches":
-        lay = tdw.bwd_layout(b, h, w, c, k)
-        bwd = (f"bwd patch {lay['tile_h']}x{lay['tile_w']} x {lay['block_c']} ch, "
-               f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['tiles']}")
-    else:
-        lay = tdw.wgrad_layout(b, h, w, c, k)
-        bwd = (f"strips of {lay['strip']} px x {lay['block_c']} ch, "
-               f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['steps']}")
+    lay = tdw.wgrad_layout(b, h, w, c, k)
+    bwd = (f"strips of {lay['strip']} px x {lay['block_c']} ch, "
+           f"{lay['programs']} x {lay['channel_blocks']} programs of {lay['steps']}")
     stores = (f"; forward stores: {msg_y}" if not ok_y else "") + (f"; backward stores: {msg_b}" if not ok_b else "")
     return y, dx, sums, f"fwd patch {th}x{tw}; {bwd}", ok_y and ok_b, stores
 
 
-def kernel_case(tdw, ref, variant, cfg, b, h, w, c, k, residual, dtype, strided=False):
+def kernel_case(tdw, ref, cfg, b, h, w, c, k, residual, dtype, strided=False):
     (x, weight, bias), dy = ref.random_case(b, h, w, 2 * c if strided else c, k, seed=b + h + w + c + k)
     x, weight, bias = (t.detach() for t in (x, weight, bias))
     weight, bias = weight[:c].contiguous(), bias[:c].contiguous()
@@ -94,10 +80,10 @@ def kernel_case(tdw, ref, variant, cfg, b, h, w, c, k, residual, dtype, strided=
     xd = x.to(dtype)[..., :c]  # strided x when strided
     want_y = ref.forward(x[..., :c], weight, bias, residual)
     want_dx, want_sums = ref.backward(dy, x[..., :c], weight, residual)
-    name = (f"kernels {variant} {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
+    name = (f"kernels {str(dtype)[6:]} B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
             f"{', strided x/dy' if strided else ''}")
     try:
-        with tdw.launch_constants(cfg):
+        with tdw.launch_constants(cfg or {}):
             y, dx, sums, launch, ok_stores, stores = run_kernels(tdw, xd, weight, bias, dy.to(dtype), residual)
     except Exception as exc:  # noqa: BLE001 -- e.g. the emulator's out-of-bounds IndexError
         tl_emulator.WRITES.clear()
@@ -138,29 +124,27 @@ def main():
     cases = [  # (B, H, W, C, k, residual, dtype, strided, constants)
         (2, 5, 7, 16, 3, False, f64, False, SMALL),
         (2, 5, 7, 16, 3, True, f64, True, SMALL),
-        (1, 9, 31, 48, 5, False, f64, False, None),  # channel block 32: the second one half masked
+        (1, 9, 31, 48, 5, False, f64, False, None),  # channel block 64: 16 of its 64 masked
         (1, 9, 31, 48, 5, True, f64, True, SMALL),
         (2, 3, 2, 8, 5, True, f64, False, None),  # image smaller than the kernel
         (1, 1, 6, 3, 3, False, f64, True, None),  # one row; C 3 < 16
         (2, 6, 1, 5, 5, True, f64, False, None),  # one column
         (3, 1, 37, 20, 5, True, f64, False, SMALL),  # one row: 1x16 patches, 3 across; C 20: 12 masked
         (1, 37, 1, 37, 3, False, f64, True, SMALL),  # one column: 16x1 patches, 3 down; C 37: 2 blocks
-        (1, 11, 13, 80, 3, True, f64, False, SMALL),  # channel blocks 32 + 32 + 16 of 32
-        (2, 9, 7, 24, 3, True, f64, True, NARROW),  # 4x2 patches, 1 a program, 16-channel blocks; strips of 2
+        (1, 11, 13, 80, 3, True, f64, False, SMALL),  # channel blocks: forward 64 + 16, strips 32 + 32 + 16
+        (2, 9, 7, 24, 3, True, f64, True, NARROW),  # 4x2 patches, 16-channel blocks; strips of 2
         (3, 4, 7, 40, 5, False, f64, True, NARROW),  # strips of 1, 5 a program: straddle rows and images
         (5, 3, 17, 16, 3, True, f64, False, SMALL),  # strips of 8 (8 + 8 + 1 a row), 2 a program, last past B
         (2, 16, 64, 64, 3, True, f64, False, None),  # production strips (8 px x 64 ch, 32 a program)
         (3, 7, 64, 64, 5, False, f64, True, None),  # production 5x5 strips (4 px), 21 rows: 5.25 programs
-        (1, 33, 70, 40, 3, True, f32, False, None),  # 8x16 patches: 5 across (last 6 wide), 5 down
+        (1, 33, 70, 40, 3, True, f32, False, None),  # 4x16 patches: 5 across (last 6 wide), 9 down
         (2, 17, 19, 128, 3, True, f32, True, None),
         (1, 12, 10, 64, 5, False, f32, False, SMALL),
         (2, 16, 16, 64, 3, True, bf16, True, None),
         (1, 16, 16, 64, 5, False, bf16, False, SMALL),
     ]
-    for variant, constants in variants(tdw).items():
-        for case in cases:
-            kernel_case(tdw, ref, variant, {**constants, **(case[8] or {})}, *case[:5], residual=case[5],
-                        dtype=case[6], strided=case[7])
+    for case in cases:
+        kernel_case(tdw, ref, case[8], *case[:5], residual=case[5], dtype=case[6], strided=case[7])
     check_finish(tdw, ref)
     # the pieces check_triton_dwconv.py times separately: dx alone (forward kernel, flipped) and the sums alone
     (x, weight, _), dy = ref.random_case(2, 9, 11, 40, 5, seed=3)

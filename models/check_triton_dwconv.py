@@ -13,12 +13,12 @@ Prints one PASS/FAIL line per check and exits 1 on any FAIL (about 1-2 minutes o
      triton_dwconv.self_check; then regional compile + the CUDA-graph training step (skipped by --quick)
   5. timing at the training size, fwd + bwd per conv: triton vs shift (compiled) vs cuDNN, called from Python
      and replayed from a CUDA graph (= kernels only, as in the graphed training step); then the triton pieces
-     alone from CUDA graphs: fwd, bwd fused, bwd split, and the split's dW+db kernel and dx kernel; bwd / fwd
+     alone from CUDA graphs: fwd, bwd, and the backward's dW+db kernel (+ finish) and dx kernel; bwd / fwd
      (skipped by --quick)
-  --sweep: only the timing of launch-constant variants at the training size (the session-4 set, the forward's
-     channel block / warps / weight layout / patch shape, the strips weight-sum kernel's pixels a program /
-     accumulator size / warps, the finish, the patches kernel), fwd / bwd / dW+db alone each, results compared
-     to the defaults'; the best per-block sum last
+  --sweep: only the timing of launch-constant variants at the training size (the forward's channel block /
+     warps / patch shape, the strips weight-sum kernel's pixels a program / accumulator size / warps, the
+     finish's block), fwd / bwd / dW+db alone each, results compared to the defaults'; the best per-block sum
+     last
 Usage: python3 models/check_triton_dwconv.py [--quick | --sweep]
 """
 import argparse
@@ -232,21 +232,19 @@ def timing(device):
         x, w = leaves[0].detach(), leaves[1].detach()
         pieces = piece_times(x, w, dyb, residual)
         print("    kernels alone, CUDA-graph replay: " + ", ".join(f"{n} {us:.1f} us" for n, us in pieces.items()))
-        print(f"    bwd / fwd: fused {pieces['bwd fused'] / pieces['fwd']:.2f}, "
-              f"split {pieces['bwd split'] / pieces['fwd']:.2f} (target <= 2)")
+        print(f"    bwd / fwd: {pieces['bwd'] / pieces['fwd']:.2f} (target <= 2)")
         mb = 32 * 64 * 64 * c * 2 / 1e6
         print(f"    (one pass over a bf16 activation: {mb:.1f} MB, {mb / 3.35e3 * 1e3:.1f} us at 3.35 TB/s, "
-              f"{mb / 4.8e3 * 1e3:.1f} us at 4.8 TB/s; fwd reads x + writes y (2 passes), bwd fused reads x, dy "
-              f"+ writes dx (3), split 4)")
+              f"{mb / 4.8e3 * 1e3:.1f} us at 4.8 TB/s; fwd reads x + writes y (2 passes), bwd reads x, dy twice "
+              f"+ writes dx (4))")
 
 
 def piece_times(x, w, dy, residual):
-    """Graph-replay times of the forward, the backward (fused, split) and the split backward's two launches."""
+    """Graph-replay times of the forward, the backward and the backward's two parts (weight sums, dx)."""
     b = torch.zeros(x.shape[-1], device=x.device, dtype=torch.float32)
     return {
         "fwd": graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
-        "bwd fused": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=True)),
-        "bwd split": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual, fused=False)),
+        "bwd": graph_us(lambda: tdw.dwconv_backward(dy, x, w, residual)),
         "dW+db (kernel + finish)": graph_us(lambda: tdw.dwconv_weight_sums(dy, x, w, residual)),
         "dx (fwd kernel)": graph_us(lambda: tdw.dwconv_dx(dy, w, residual)),
     }
@@ -254,10 +252,7 @@ def piece_times(x, w, dy, residual):
 
 SWEEP = [  # module constants to try; {} = the defaults
     {},
-    tdw.SESSION4,  # the session-4 defaults: old vs new in one call
-    dict(FUSED_BWD=True),
     # forward / dx kernel
-    dict(TAP_MAJOR_WEIGHTS=False),
     dict(FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4),
     dict(FWD_NUM_WARPS=4),
     dict(FWD_TILE_PIX=64, FWD_NUM_WARPS=4),
@@ -276,12 +271,7 @@ SWEEP = [  # module constants to try; {} = the defaults
     dict(WGRAD_NUM_WARPS=8),
     dict(WGRAD_NUM_WARPS=2, WGRAD_ACC_ELEMS=4096),
     dict(WGRAD_BLOCK_C_MAX=32),
-    dict(FINISH_SUMS="torch"),
     dict(SUM_BLOCK_N=128),
-    # the patches weight-sum kernel, wider and longer (its per-tap tl.sum amortised over more pixels)
-    dict(BWD_SUMS="patches"),
-    dict(BWD_SUMS="patches", BWD_BLOCK_C_MAX=64, BWD_NUM_WARPS=8, BWD_TILES_PER_PROGRAM=8),
-    dict(BWD_SUMS="patches", BWD_TILES_PER_PROGRAM=8),
 ]
 
 
@@ -294,8 +284,8 @@ def sweep(device):
         _, leaves, dy = case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
         data[(c, k)] = (leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16), residual)
     names = [f"C{c} k{k}" for c, k, _, _ in shapes]
-    print("  sweep (us, CUDA-graph replay; columns fwd / bwd / dW+db alone per shape; bwd = FUSED_BWD's path, "
-          "dW+db = BWD_SUMS kernel + FINISH_SUMS; sum = cpe1 + cpe2 + lepe + FFN per block = 2 x C64k3 + "
+    print("  sweep (us, CUDA-graph replay; columns fwd / bwd / dW+db alone per shape; dW+db = "
+          "the strips kernel + its finish; sum = cpe1 + cpe2 + lepe + FFN per block = 2 x C64k3 + "
           "C64k5 + C128k3, fwd + bwd):")
     print("    " + " | ".join(f"{n:^20s}" for n in names) + " | sum   | constants")
     base, best = {}, None
@@ -337,11 +327,9 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     print(f"forward: patches of {tdw.FWD_TILE_PIX} px, <= {tdw.TILE_W_MAX} wide, <= {tdw.FWD_BLOCK_C_MAX} ch, "
-          f"{tdw.FWD_NUM_WARPS} warps, tap-major weights {tdw.TAP_MAJOR_WEIGHTS}; weight sums {tdw.BWD_SUMS!r} "
-          f"(strips: {tdw.WGRAD_PIXELS} px a program, {tdw.WGRAD_ACC_ELEMS} accumulator elements, "
-          f"<= {tdw.WGRAD_BLOCK_C_MAX} ch, {tdw.WGRAD_NUM_WARPS} warps; patches: {tdw.BWD_TILE_PIX} px x "
-          f"<= {tdw.BWD_BLOCK_C_MAX} ch, {tdw.BWD_TILES_PER_PROGRAM} a program, {tdw.BWD_NUM_WARPS} warps), "
-          f"finished by {tdw.FINISH_SUMS!r}; fused bwd {tdw.FUSED_BWD}")
+          f"{tdw.FWD_NUM_WARPS} warps; weight sums: strips of {tdw.WGRAD_PIXELS} px a program, "
+          f"{tdw.WGRAD_ACC_ELEMS} accumulator elements, <= {tdw.WGRAD_BLOCK_C_MAX} ch, {tdw.WGRAD_NUM_WARPS} warps, "
+          f"finished in {tdw.SUM_BLOCK_R} x {tdw.SUM_BLOCK_N} blocks")
     if args.sweep:
         sweep(device)
         return

@@ -3,7 +3,8 @@ tensors as Triton kernels, forward and backward. Spec and formulas: dwconv_ref.p
 
 Why: the "shift" path (nalasr_model.depthwise_tokens) leaves inductor 1-2 ms per step of select/slice-backward
 pointwise kernels per conv site and 768 tiny reductions per step for the weight gradients; cuDNN's NHWC
-depthwise kernels were slower still. Here each conv is one kernel forward and one kernel backward.
+depthwise kernels were slower still. Here each conv is one kernel forward and three backward (weight sums,
+their finish, dx).
 
   forward   _dwconv_kernel      one program per (patch of TILE_H x TILE_W pixels of one image, block of
                                 channels): the k*k taps are masked loads of the shifted patch (the halo comes
@@ -16,18 +17,13 @@ depthwise kernels were slower still. Here each conv is one kernel forward and on
                                 _sum_rows_kernel sums the (programs, k*k + 1, C) partials over programs in a
                                 fixed order (deterministic, no atomics). dx = the forward kernel on dy with the
                                 taps flipped (FLIP = 1).
-  session 4 _dwconv_bwd_kernel  (BWD_SUMS = "patches"; with FUSED_BWD it also computes dx) one program per run
-                                of BWD_TILES_PER_PROGRAM patches: per tap a tl.sum of x_shifted * dy over the
-                                patch into row t of a (k*k+1 -> pow2, BLOCK_C) accumulator: a cross-warp
-                                reduction and barrier per tap and patch, 70 us for a C 64 3x3 conv whose
-                                forward takes 29 us (H200).
   Session 4 (H200, graphed training step) measured the first backward design at 245 us a call vs 47 us for the
   forward: it walked 512-pixel chunks serially in 16- (3x3) or 8-pixel (5x5) tiles with a (16 or 32 taps,
-  pixels, 32 channels) register accumulator fed by a 3-D gather (64 accumulators + 64 gathered values + their
-  int64 addresses a thread: register-bound, low occupancy, few loads in flight) and ran dx on those tiny tiles
-  in the same kernel (with 4 scalar weight loads a tap and tile a thread). The strips kernel keeps that
-  accumulation for the weight sums alone (no dx, no weights; 64-channel rows; its dW part was never timed
-  alone), so check_triton_dwconv.py --sweep times it against the patches kernel and smaller accumulators.
+  pixels, 32 channels) register accumulator fed by a 3-D gather and ran dx on those tiny tiles in the same
+  kernel. Its successor, a "patches" kernel (a tl.sum over the patch per tap: a cross-warp reduction and barrier
+  per tap and patch; fused with dx or not), and the session-4 choices (channel-major weights, torch .sum of the
+  partials) were measured slower than the kernels above in session 6 (H100 sweep, docs/training.md) and
+  removed in session 7 (history: git log of this file).
 
 Inputs may be bf16/fp16/fp32 (math float32) or float64 (math float64, for the checks); any strides with channel
 stride 1 (e.g. a channel chunk of the qkvg output). Outputs are contiguous in x's dtype; weight/bias
@@ -52,7 +48,7 @@ except ImportError:  # CPU machine: the module imports, the kernels are not defi
 AVAILABLE = HAVE_TRITON and hasattr(torch.library, "custom_op")
 
 # Launch constants (not autotuned; check_triton_dwconv.py --sweep times alternatives at the training size).
-# The forward and patches kernels work on patches of TILE_H x TILE_W pixels of one image (TILE_W = min(TILE_W_MAX, W rounded up
+# The forward kernel works on patches of TILE_H x TILE_W pixels of one image (TILE_W = min(TILE_W_MAX, W rounded up
 # to a power of 2), TILE_H = TILE_PIX / TILE_W, both shrunk to the image): a patch re-reads (TILE_H + k - 1) x
 # (TILE_W + k - 1) pixels for its k x k taps, 1.4x (3x3) / 1.9x (5x5) the patch at 8 x 16, where the old
 # 64-pixel strips of the flattened (b, y, x) grid (one image row at W 64) re-read 3x / 5x of it through L2.
@@ -62,48 +58,25 @@ FWD_TILE_PIX = 64  # forward / dx: patch pixels x FWD_BLOCK_C_MAX channels / thr
 # 8 half lines (half the L1 wavefronts a tap; the forward's time grows with the taps: 3x3 29 us, 5x5 65 us)
 FWD_BLOCK_C_MAX = 64
 FWD_NUM_WARPS = 4
-# The conv kernels read the weights tap-major, a (k*k, C) copy made per call: a thread's 8 channels of a tap
-# are then 2 vector loads, where the parameter's (C, k*k) layout costs 8 scalar loads from lines k*k*4 bytes
-# apart (more L1 wavefronts a tap than the pixels themselves). False: the parameter as it is, no copy.
-TAP_MAJOR_WEIGHTS = True
 TILE_W_MAX = 16
-BWD_TILE_PIX = 128  # weight gradient (+ dx when fused): same patch shape
-BWD_BLOCK_C_MAX = 32
-# Patches one backward program walks (vertically adjacent: the halo rows of the next patch are L1 hits) before
-# it writes its (k*k + 1, BLOCK_C) partial sums: at B 32, 64x64 and 128-pixel patches, 512 programs a channel
-# block and a (512, k*k + 1, C) float32 partial buffer (1.3 MB at 3x3, C 64), summed as FINISH_SUMS says.
-BWD_TILES_PER_PROGRAM = 2
-BWD_NUM_WARPS = 4
-# Weight/bias sums of the split backward: "strips" (_dwconv_wgrad_kernel: all taps gathered at once into a
-# (taps, strip, channels) float32 accumulator, pixels summed once a program) or "patches" (_dwconv_bwd_kernel
-# without dx, the session-4 kernel: a tl.sum over the patch per tap). Measured session 4 (H200, B 32 x 64^2,
-# bf16): patches 70 / 130 / 194 us at C 64 3x3 / C 128 3x3 / C 64 5x5, vs 29 / 67 / 65 us for the forward.
-BWD_SUMS = "strips"
-# strips kernel: pixels a program covers (256: 4 rows of a 64-wide image; 512 programs a channel block at
-# B 32 x 64^2, partials 1.3 MB at 3x3 C 64, 3.4 MB at 5x5), accumulator elements (taps rounded up to a power
-# of 2 x strip x channels: 16 x 8 x 64 at 3x3, 32 x 4 x 64 at 5x5; 64 float32 values a thread at 4 warps)
+# Weight/bias sums (_dwconv_wgrad_kernel, "strips"): pixels a program covers (256: 4 rows of a 64-wide image;
+# 512 programs a channel block at B 32 x 64^2, partials 1.3 MB at 3x3 C 64, 3.4 MB at 5x5), accumulator elements
+# (taps rounded up to a power of 2 x strip x channels: 16 x 8 x 64 at 3x3, 32 x 4 x 64 at 5x5; 64 float32 values
+# a thread at 4 warps)
 WGRAD_PIXELS = 256
 WGRAD_ACC_ELEMS = 8192
 WGRAD_BLOCK_C_MAX = 64
 WGRAD_NUM_WARPS = 4
-# How the (programs, k*k + 1, C) partials are summed: "triton" (_sum_rows_kernel, BLOCK_R rows x BLOCK_N
-# columns a step) or "torch" (.sum(0)). Both fixed-order: deterministic.
-FINISH_SUMS = "triton"
+# The (programs, k*k + 1, C) partials are summed by _sum_rows_kernel, BLOCK_R rows x BLOCK_N columns a step,
+# in a fixed order: deterministic (torch's .sum(0) measured 787 vs 767 us a block, session 6).
 SUM_BLOCK_R = 64
 SUM_BLOCK_N = 64
-# True: one backward kernel (patches) computes dx and the weight/bias sums (reads x and dy once, writes dx).
-# False: the BWD_SUMS kernel alone, then dx by the forward kernel on dy with flipped taps (dy read twice,
-# fewer registers a program). check_triton_dwconv.py times both.
-FUSED_BWD = False
-# The session-4 launch constants (measured there, docs/training.md), for old-vs-new runs in one call:
-# check_triton_dwconv.py --sweep, bench_train.py --variants triton-dw4-graph, check_dwconv_cpu.py.
-SESSION4 = dict(FWD_BLOCK_C_MAX=32, FWD_NUM_WARPS=4, TAP_MAJOR_WEIGHTS=False, BWD_SUMS="patches",
-                FINISH_SUMS="torch")
 
 
 @contextlib.contextmanager
 def launch_constants(cfg):
-    """Sets module launch constants (e.g. SESSION4) for the block; the launchers read them at each call."""
+    """Sets module launch constants (e.g. the check scripts' small patches, a --sweep entry) for the block; the
+    launchers read them at each call."""
     saved = {name: globals()[name] for name in cfg}
     globals().update(cfg)
     try:
@@ -154,7 +127,7 @@ if HAVE_TRITON:
                        K: tl.constexpr, FLIP: tl.constexpr, RESIDUAL: tl.constexpr, HAS_BIAS: tl.constexpr,
                        ACC: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr, BLOCK_C: tl.constexpr):
         """y = conv(x) (+ bias) (+ x) for one patch x channel block: the forward pass, and dx (FLIP = 1, no
-        bias, + dy with RESIDUAL) when FUSED_BWD is off."""
+        bias, + dy with RESIDUAL)."""
         b, y, x, inb = _tile_pixels(tl.program_id(0), B, H, W, TILE_H, TILE_W)
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cmask = cols < C
@@ -170,50 +143,6 @@ if HAVE_TRITON:
                  acc.to(y_ptr.dtype.element_ty), mask=mask)
 
     @triton.jit
-    def _dwconv_bwd_kernel(x_ptr, dy_ptr, w_ptr, dx_ptr, part_ptr, B, H, W, C, TILES, swc, swt,
-                           sxb, sxh, sxw, sdb, sdh, sdw, sgb, sgh, sgw,
-                           K: tl.constexpr, RESIDUAL: tl.constexpr, WITH_DX: tl.constexpr, ACC: tl.constexpr,
-                           KK_PAD: tl.constexpr, TILE_H: tl.constexpr, TILE_W: tl.constexpr,
-                           BLOCK_C: tl.constexpr):
-        """Walks patches pid*TILES ... pid*TILES + TILES-1 for one channel block: partial sums
-        part[pid, t, c] = sum over its pixels of x(shifted by tap t) * dy for t < K*K and of dy for t = K*K;
-        with WITH_DX also dx of its pixels (tap t's shifted dy times the flipped tap K*K-1-t, + dy).
-        Per tap the (pixels, channels) product is reduced over pixels at once into row t of a small
-        (KK_PAD, BLOCK_C) float32 accumulator: no per-tap pixel accumulators, no atomics."""
-        pid = tl.program_id(0)
-        cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-        cmask = cols < C
-        taps = tl.arange(0, KK_PAD)[:, None]  # rows: K*K taps, then the bias row, then padding (not stored)
-        acc = tl.zeros((KK_PAD, BLOCK_C), dtype=ACC)
-        for i in range(0, TILES):
-            b, y, x, inb = _tile_pixels(pid * TILES + i, B, H, W, TILE_H, TILE_W)
-            mask = inb[:, None] & cmask[None, :]
-            g = tl.load(dy_ptr + _offsets(b, y, x, sdb, sdh, sdw)[:, None] + cols[None, :], mask=mask,
-                        other=0.0).to(ACC)
-            acc += tl.where(taps == K * K, tl.sum(g, axis=0)[None, :], 0.0)
-            dx = tl.zeros((TILE_H * TILE_W, BLOCK_C), dtype=ACC)
-            for t in tl.static_range(K * K):
-                yy = y + (t // K - K // 2)
-                xx = x + (t % K - K // 2)
-                ok = inb & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-                okc = ok[:, None] & cmask[None, :]
-                xs = tl.load(x_ptr + _offsets(b, yy, xx, sxb, sxh, sxw)[:, None] + cols[None, :], mask=okc,
-                             other=0.0).to(ACC)
-                acc += tl.where(taps == t, tl.sum(xs * g, axis=0)[None, :], 0.0)
-                if WITH_DX:
-                    ds = tl.load(dy_ptr + _offsets(b, yy, xx, sdb, sdh, sdw)[:, None] + cols[None, :],
-                                 mask=okc, other=0.0).to(ACC)
-                    wv = tl.load(w_ptr + cols * swc + (K * K - 1 - t) * swt, mask=cmask, other=0.0).to(ACC)
-                    dx += ds * wv[None, :]
-            if WITH_DX:
-                if RESIDUAL:
-                    dx += g
-                tl.store(dx_ptr + _offsets(b, y, x, sgb, sgh, sgw)[:, None] + cols[None, :],
-                         dx.to(dx_ptr.dtype.element_ty), mask=mask)
-        tl.store(part_ptr + (pid.to(tl.int64) * (K * K + 1) + taps) * C + cols[None, :], acc,
-                 mask=(taps <= K * K) & cmask[None, :])
-
-    @triton.jit
     def _dwconv_wgrad_kernel(x_ptr, dy_ptr, part_ptr, B, H, W, C, STEPS, sxb, sxh, sxw, sdb, sdh, sdw,
                              K: tl.constexpr, ACC: tl.constexpr, KK_PAD: tl.constexpr, STRIP: tl.constexpr,
                              BLOCK_C: tl.constexpr):
@@ -221,9 +150,9 @@ if HAVE_TRITON:
         (b, y, strip of the row), row-major) for one channel block: part[pid, t, c] = sum over its pixels of
         x(shifted by tap t) * dy for t < K*K and of dy for t = K*K. Each step gathers all taps at once as a
         (KK_PAD taps, STRIP, BLOCK_C) tensor and adds x_shifted * dy elementwise to a float32 accumulator of
-        that shape; the pixels are summed once, at the end. Nothing is reduced inside the loop (the
-        patches kernel's per-tap tl.sum costs a cross-warp reduction and barrier per tap and patch), and
-        consecutive strips walk whole rows, so the halo rows are L1 hits of the previous row."""
+        that shape; the pixels are summed once, at the end. Nothing is reduced inside the loop (a per-tap
+        tl.sum would cost a cross-warp reduction and barrier per tap and patch), and consecutive strips walk
+        whole rows, so the halo rows are L1 hits of the previous row."""
         pid = tl.program_id(0)
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         cols3 = cols[None, None, :]
@@ -301,12 +230,12 @@ def _check(x, weight):
 
 
 def _conv_weights(weight):
-    """(C, 1, k, k) -> the weight as the conv kernels read it, its (channel, tap) element strides: a tap-major
-    (k*k, C) copy with TAP_MAJOR_WEIGHTS, else the parameter's (C, k*k) view."""
+    """(C, 1, k, k) -> the weight as the conv kernels read it, a tap-major (k*k, C) copy made per call, and its
+    (channel, tap) element strides. Tap-major, a thread's 8 channels of a tap are 2 vector loads, where the
+    parameter's (C, k*k) layout costs 8 scalar loads from lines k*k*4 bytes apart (session 6 sweep: 767 vs
+    802 us a block with the parameter as it is)."""
     c, kk = weight.shape[0], weight.shape[-1] ** 2
-    if TAP_MAJOR_WEIGHTS:
-        return weight.reshape(c, kk).t().contiguous(), 1, c
-    return weight.reshape(c, kk).contiguous(), kk, 1
+    return weight.reshape(c, kk).t().contiguous(), 1, c
 
 
 def tile_shape(h, w, pix):
@@ -350,17 +279,6 @@ def dwconv_forward(x, weight, bias, residual):
     return y
 
 
-def bwd_layout(bsz, h, w, c, k):
-    """-> dict of the patches backward kernel's launch: tile_h, tile_w, block_c, kk_pad, tiles (patches a
-    program), programs (partial-sum rows), channel_blocks."""
-    th, tw = tile_shape(h, w, BWD_TILE_PIX)
-    n_tiles = max(1, _n_tiles(bsz, h, w, th, tw))
-    tiles = max(1, min(n_tiles, BWD_TILES_PER_PROGRAM))
-    block_c = _block_c(c, BWD_BLOCK_C_MAX)
-    return dict(tile_h=th, tile_w=tw, block_c=block_c, kk_pad=_pow2(k * k + 1), tiles=tiles,
-                programs=-(-n_tiles // tiles), channel_blocks=-(-c // block_c))
-
-
 def wgrad_layout(bsz, h, w, c, k):
     """-> dict of the strips weight-gradient kernel's launch: block_c, kk_pad, strip (pixels a step), steps
     (strips a program), programs (partial-sum rows), channel_blocks."""
@@ -374,9 +292,7 @@ def wgrad_layout(bsz, h, w, c, k):
 
 
 def _finish_sums(part):
-    """(programs, k*k + 1, C) partial sums -> (k*k + 1, C), summed over programs (see FINISH_SUMS)."""
-    if FINISH_SUMS == "torch":
-        return part.sum(0)
+    """(programs, k*k + 1, C) partial sums -> (k*k + 1, C), summed over programs by _sum_rows_kernel."""
     out = torch.empty(part.shape[1:], dtype=part.dtype, device=part.device)
     n = out.numel()
     _sum_rows_kernel[(triton.cdiv(n, SUM_BLOCK_N),)](part, out, part.shape[0], n, ACC=_acc(part),
@@ -384,46 +300,32 @@ def _finish_sums(part):
     return out
 
 
-def _launch_sums(x, dy, weight, residual, dx):
-    """The weight/bias sums -> (k*k + 1, C): the strips kernel (BWD_SUMS "strips", dx None), else the patches
-    kernel, which also writes dx when dx is given (fused)."""
+def _launch_sums(x, dy, weight):
+    """The weight/bias sums -> (k*k + 1, C): the strips kernel, then the finishing kernel."""
     bsz, h, w, c = x.shape
     k = weight.shape[-1]
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     x, sx = _pixels(x)
     dy, sd = _pixels(dy)
-    if dx is None and BWD_SUMS == "strips":
-        lay = wgrad_layout(bsz, h, w, c, k)
-        part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
-        _dwconv_wgrad_kernel[(lay["programs"], lay["channel_blocks"])](
-            x, dy, part, bsz, h, w, c, lay["steps"], *sx, *sd, K=k, ACC=_acc(x), KK_PAD=lay["kk_pad"],
-            STRIP=lay["strip"], BLOCK_C=lay["block_c"], num_warps=WGRAD_NUM_WARPS)
-        return _finish_sums(part)
-    sg = _pixels(dx)[1] if dx is not None else sd
-    lay = bwd_layout(bsz, h, w, c, k)
+    lay = wgrad_layout(bsz, h, w, c, k)
     part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
-    w_taps, swc, swt = _conv_weights(weight)  # read for dx only
-    _dwconv_bwd_kernel[(lay["programs"], lay["channel_blocks"])](
-        x, dy, w_taps, dy if dx is None else dx, part, bsz, h, w, c, lay["tiles"], swc, swt, *sx, *sd, *sg,
-        K=k, RESIDUAL=int(residual), WITH_DX=int(dx is not None), ACC=_acc(x), KK_PAD=lay["kk_pad"],
-        TILE_H=lay["tile_h"], TILE_W=lay["tile_w"], BLOCK_C=lay["block_c"], num_warps=BWD_NUM_WARPS)
+    _dwconv_wgrad_kernel[(lay["programs"], lay["channel_blocks"])](
+        x, dy, part, bsz, h, w, c, lay["steps"], *sx, *sd, K=k, ACC=_acc(x), KK_PAD=lay["kk_pad"],
+        STRIP=lay["strip"], BLOCK_C=lay["block_c"], num_warps=WGRAD_NUM_WARPS)
     return _finish_sums(part)
 
 
-def dwconv_backward(dy, x, weight, residual, fused=None):
+def dwconv_backward(dy, x, weight, residual):
     """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x):
     rows 0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums turns them into parameter gradients).
-    fused: one kernel for both (the patches kernel; default FUSED_BWD) or the weight-sum kernel (BWD_SUMS) +
-    the forward kernel for dx."""
+    The weight-sum kernel and its finish, then dx by the forward kernel on dy with flipped taps."""
     k = _check(x, weight)
     bsz, h, w, c = x.shape
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if bsz * h * w == 0 or c == 0:
         acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
-    if FUSED_BWD if fused is None else fused:
-        return dx, _launch_sums(x, dy, weight, residual, dx)
-    sums = _launch_sums(x, dy, weight, residual, None)
+    sums = _launch_sums(x, dy, weight)
     _launch_conv(dy, weight, None, dx, residual, flip=True)
     return dx, sums
 
@@ -437,9 +339,10 @@ def dwconv_dx(dy, weight, residual):
 
 
 def dwconv_weight_sums(dy, x, weight, residual):
-    """The (k*k + 1, C) weight/bias sums alone (BWD_SUMS kernel + FINISH_SUMS): for timing the pieces."""
+    """The (k*k + 1, C) weight/bias sums alone (strips kernel + finish): for timing the pieces. residual does
+    not change them (the + x term has no weight); kept so the timed pieces share one signature."""
     _check(x, weight)
-    return _launch_sums(x, dy, weight, residual, None)
+    return _launch_sums(x, dy, weight)
 
 
 # --------------------------------------------------------------------------------- custom ops + autograd
