@@ -9,8 +9,8 @@ the per-kernel launchers (nala_state / nala_out / nala_query_bwd / nala_key_bwd 
      QUERY_ROPE modes; every element of every output and partial-sum buffer must be stored exactly once per
      launch
   2. torch.autograd.gradcheck of the kernels (forward + hand-written backward), float64
-  3. bf16 inputs at B 1, 32x32, C 64, 4 heads vs float64 plain, for each 16-bit tl.dot mode: the emulator
-     rounds tl.dot inputs to TF32 for "tf32", so this estimates what that mode costs in accuracy
+  3. bf16 inputs at B 1, 32x32, C 64, 4 heads vs float64 plain: the emulator rounds tl.dot inputs to TF32
+     (the one "tf32" pass 16-bit inputs take), so this estimates what that pass costs in accuracy
 Usage: /usr/bin/python3 models/check_attention_cpu.py   (exit 1 on a failure)
 """
 import sys
@@ -156,21 +156,19 @@ def gradcheck(kind, b=1, hw=(3, 5), heads=2, d=8):
            f"{time.time() - t:.1f} s")
 
 
-def bf16_case(kind, modes, b=1, hw=(32, 32), heads=4, d=16):
-    """bf16 q, k, v (as under autocast) vs float64 plain; one line per 16-bit tl.dot mode."""
+def bf16_case(kind, b=1, hw=(32, 32), heads=4, d=16):
+    """bf16 q, k, v (as under autocast) vs float64 plain (one TF32 pass a tl.dot)."""
     q, k, v, power = random_inputs(kind, b, hw, heads, d, seed=11, scale=0.7)
     q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
     go = torch.randn(q.shape, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
     want = plain(kind, q, k, v, power, heads, hw, go)
     rounding = rel(want[1].to(torch.bfloat16), want[1])  # what storing the exact dq as bf16 costs alone
-    for mode in modes:
-        o, grads, problems = with_constants({"DOT_MODE_16": mode},
-                                            lambda: kernels(kind, q, k, v, power, heads, hw, go))
-        e_o, e_g = rel(o, want[0]), [rel(g, w) for g, w in zip(grads, want[1:])]
-        ok = e_o < (1e-4 if mode == "tf32x3" else 2e-3) and max(e_g) < 1e-2 and not problems
-        report(f"{kind} bf16 inputs, 16-bit dot mode {mode!r}, B {b}, {hw[0]}x{hw[1]}, C {heads * d}", ok,
-               f"out {e_o:.1e}, " + ", ".join(f"{n} {e:.1e}" for n, e in zip("dq dk dv dpower".split(), e_g))
-               + f" (bf16 rounding of the exact dq alone: {rounding:.1e})")
+    o, grads, problems = kernels(kind, q, k, v, power, heads, hw, go)
+    e_o, e_g = rel(o, want[0]), [rel(g, w) for g, w in zip(grads, want[1:])]
+    ok = e_o < 2e-3 and max(e_g) < 1e-2 and not problems
+    report(f"{kind} bf16 inputs (one TF32 pass), B {b}, {hw[0]}x{hw[1]}, C {heads * d}", ok,
+           f"out {e_o:.1e}, " + ", ".join(f"{n} {e:.1e}" for n, e in zip("dq dk dv dpower".split(), e_g))
+           + f" (bf16 rounding of the exact dq alone: {rounding:.1e})")
 
 
 def main():
@@ -196,7 +194,7 @@ def main():
     for kind in ("nala", "pola"):
         gradcheck(kind)
     for kind in ("nala", "pola"):
-        bf16_case(kind, ("tf32x3", "tf32"))
+        bf16_case(kind)
     print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")
     return 1 if FAILS else 0
 

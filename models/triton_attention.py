@@ -17,8 +17,8 @@ the rotation onto the rows of S loaded swapped, and rot^T onto the partner rows 
 be bf16/fp16/fp32 (math in float32) or float64 (math in float64, for gradcheck); they may be strided along
 tokens (channel stride 1), e.g. chunks of the qkvg output. The output is float32 (float64 for float64 input), as
 the `fast` path returns; gradients come back in the input dtype. Products of (tokens x d) blocks with the d x d
-state go through tl.dot when d >= 16 (float32 inputs at float32 precision, "tf32x3"; bf16 at one TF32 pass:
-DOT_MODE / DOT_MODE_16), else (float64, small d) through broadcast-multiply-sums. Each kernel has its own
+state go through tl.dot when d >= 16 (float32 inputs at float32 precision, DOT_MODE "tf32x3"; bf16 / fp16 at
+one TF32 pass), else (float64, small d) through broadcast-multiply-sums. Each kernel has its own
 launcher (nala_state, nala_out, nala_query_bwd, nala_key_bwd, pola_*): check_fused_attention.py --sweep times
 them one by one, check_attention_cpu.py runs them on the CPU (tl_emulator_attention).
 
@@ -53,12 +53,13 @@ NUM_WARPS = 1
 NUM_STAGES = 3  # Triton's default software pipelining of the loops (the sweep tries 1 and 2)
 # tl.dot precision of the small products, by input dtype: "tf32x3" (3 tensor-core passes, float32 accuracy:
 # measured 3e-7 relative like "ieee"), "tf32" (one pass, inputs rounded to 10 mantissa bits), "ieee" (FMA).
-# 16-bit inputs (bf16 training) take DOT_MODE_16: one pass adds ~2e-4 to the output and nothing visible to
-# the gradients, which go back as bf16 (their own rounding: 1.7e-3; check_attention_cpu.py emulates TF32).
+# 16-bit inputs (bf16 training) always take one "tf32" pass (_meta): it leaves 1.1e-3 in the output on the H100
+# (less than one bf16 rounding, 2^-9) and nothing visible in the gradients, which go back as bf16 (their own
+# rounding: 1.7e-3; check_attention_cpu.py emulates TF32); three passes cost 612 vs 465 us a NaLa block
+# (session 6 sweep, H100).
 # float64 inputs (gradcheck) and d < 16 always use broadcast-multiply-sums (plain tl.sum(x[:, :, None] *
 # m[None], ...) products in float32 measured 8e-4 relative error on the H100, hence tl.dot for float32).
 DOT_MODE = "tf32x3"  # float32 inputs
-DOT_MODE_16 = "tf32"  # bf16 / fp16 inputs (session 2: "tf32x3")
 # RoPE of the NaLa query map. "state": rot(x) S = (x cs) S - (x sn) S_sw, S_sw = S with rows c, c^1 swapped
 # (loaded so), and rot(x)^T y = (x cs)^T y - rows-swapped (x sn)^T y: one query map a token, two more tl.dot.
 # "load" (session 2): q loaded again at the swapped columns and a second query map computed for them (norm,
@@ -528,7 +529,7 @@ def _meta(heads, d, dtype, per_token=False):
     if dtype == torch.float64 or d < 16:  # float64: exact products for gradcheck; tl.dot needs 16 x 16 tiles
         dot = ""
     else:
-        dot = DOT_MODE if dtype == torch.float32 else DOT_MODE_16
+        dot = DOT_MODE if dtype == torch.float32 else "tf32"  # bf16 / fp16: one pass (see DOT_MODE)
     return dict(H=heads, D=d, BLOCK=BLOCK_T, CH=TOKEN_CHUNK if per_token else CHUNK,
                 ACC=tl.float64 if dtype == torch.float64 else tl.float32, DOT=_DOTS[dot], num_warps=NUM_WARPS,
                 num_stages=NUM_STAGES)
