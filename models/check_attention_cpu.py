@@ -5,9 +5,8 @@ the per-kernel launchers (nala_state / nala_out / nala_query_bwd / nala_key_bwd 
   1. float64 and float32 kernels vs attention_math's plain formulation in float64 (autograd for the
      gradients): output, dq, dk, dv (Pola: and dpower); several heads, B > 1, token counts that are not a
      multiple of the block, partial last chunks, d 4 / 8 (broadcast sums) and 16 / 32 (tl.dot), the
-     production constants and others (several chunks / token chunks a program, block 32), NaLa with both
-     QUERY_ROPE modes; every element of every output and partial-sum buffer must be stored exactly once per
-     launch
+     production constants and others (several chunks / token chunks a program, block 32); every element of
+     every output and partial-sum buffer must be stored exactly once per launch
   2. torch.autograd.gradcheck of the kernels (forward + hand-written backward), float64
   3. bf16 inputs at B 1, 32x32, C 64, 4 heads vs float64 plain: the emulator rounds tl.dot inputs to TF32
      (the one "tf32" pass 16-bit inputs take), so this estimates what that pass costs in accuracy
@@ -188,9 +187,9 @@ def main():
         (2, (7, 9), 2, 16, f32, block32),
         (2, (5, 7), 2, 8, f32, None),  # d 8: broadcast sums in float32
     ]
-    for kind, rope in (("nala", "state"), ("nala", "load"), ("pola", None)):
+    for kind in ("nala", "pola"):
         for b, hw, heads, d, dtype, consts in cases:
-            case(kind, b, hw, heads, d, dtype, dict(consts or {}, **({"QUERY_ROPE": rope} if rope else {})))
+            case(kind, b, hw, heads, d, dtype, consts)
     for kind in ("nala", "pola"):
         gradcheck(kind)
     for kind in ("nala", "pola"):

@@ -33,7 +33,6 @@ import triton_attention as tri
 # by kernel, each launch (+ its torch .sum of the partials) replayed from its own CUDA graph.
 SWEEP = {
     "default": {},
-    "query RoPE by load": dict(QUERY_ROPE="load"),  # the default without the one-map switch
     "token chunk 32": dict(TOKEN_CHUNK=32),
     "token chunk 64": dict(TOKEN_CHUNK=64),
     "chunk 64": dict(CHUNK=64),
@@ -363,8 +362,7 @@ def main():
     require_triton(tri.AVAILABLE)
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"kernels: block {tri.BLOCK_T}, chunk {tri.CHUNK}, token chunk {tri.TOKEN_CHUNK}, {tri.NUM_WARPS} "
-          f"warp(s), {tri.NUM_STAGES} stages, dot {tri.DOT_MODE!r} (16-bit inputs 'tf32'), "
-          f"query RoPE {tri.QUERY_ROPE!r}")
+          f"warp(s), {tri.NUM_STAGES} stages, dot {tri.DOT_MODE!r} (16-bit inputs 'tf32')")
     if args.sweep is not None:
         sweep(device, args.sweep or list(SWEEP))
         print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")

@@ -12,8 +12,8 @@ chunk's partial sums, and one torch .sum over the chunks finishes them (determin
             _*_kbwd_kernel    dk, dv from dS, dm; (Pola: partial dp)
 
 RoPE pairs channel c with c^1 (see fused_attention_ref). No register shuffles: the key side recomputes the
-partner's (cheap) feature map from a second load of k at the swapped columns; the query side (QUERY_ROPE) moves
-the rotation onto the rows of S loaded swapped, and rot^T onto the partner rows of S / dS likewise. Inputs may
+partner's (cheap) feature map from a second load of k at the swapped columns; the query side moves the
+rotation onto the rows of S loaded swapped, and rot^T onto the partner rows of S / dS likewise. Inputs may
 be bf16/fp16/fp32 (math in float32) or float64 (math in float64, for gradcheck); they may be strided along
 tokens (channel stride 1), e.g. chunks of the qkvg output. The output is float32 (float64 for float64 input), as
 the `fast` path returns; gradients come back in the input dtype. Products of (tokens x d) blocks with the d x d
@@ -60,14 +60,13 @@ NUM_STAGES = 3  # Triton's default software pipelining of the loops (the sweep t
 # float64 inputs (gradcheck) and d < 16 always use broadcast-multiply-sums (plain tl.sum(x[:, :, None] *
 # m[None], ...) products in float32 measured 8e-4 relative error on the H100, hence tl.dot for float32).
 DOT_MODE = "tf32x3"  # float32 inputs
-# RoPE of the NaLa query map. "state": rot(x) S = (x cs) S - (x sn) S_sw, S_sw = S with rows c, c^1 swapped
-# (loaded so), and rot(x)^T y = (x cs)^T y - rows-swapped (x sn)^T y: one query map a token, two more tl.dot.
-# "load" (session 2): q loaded again at the swapped columns and a second query map computed for them (norm,
-# tanh, log and exp per element: the map is the expensive part of the per-token work). Keys keep the second
-# load: their map (k^3) is cheaper than two more products.
-QUERY_ROPE = "state"
+# RoPE of the NaLa query map: rot(x) S = (x cs) S - (x sn) S_sw, S_sw = S with rows c, c^1 swapped (loaded
+# so), and rot(x)^T y = (x cs)^T y - rows-swapped (x sn)^T y: one query map a token, two more tl.dot. Session 2
+# instead loaded q again at the swapped columns and computed a second query map for them (norm, tanh, log and
+# exp per element); the session-6 sweep (H100, NaLa kernels a block) timed that at 466 vs 465 us in all: its
+# `out` kernel 68 vs 79 us, its q-backward 176 vs 164. Removed in session 7 (history: git log of this file).
+# Keys keep the second load: their map (k^3) is cheaper than two more products.
 _DOTS = {"": 0, "ieee": 1, "tf32x3": 2, "tf32": 3}
-_QROPE = {"load": 0, "state": 1}
 
 if HAVE_TRITON:
     EPS = tl.constexpr(1e-6)
@@ -200,13 +199,6 @@ if HAVE_TRITON:
         return p * g * f_over_q + q * per_token
 
     @triton.jit
-    def _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D: tl.constexpr, ACC: tl.constexpr):
-        """QUERY_ROPE "load": rot(phi_q) per half, the partners' map from a second load at swapped columns."""
-        q_sw = _load_tok(q_ptr, b, h, t, sqb, sqn, tl.arange(0, D) ^ 1, N, D, ACC)
-        qp_sw, qm_sw = _nala_query_map(q_sw)
-        return qp * cs + qp_sw * sn, qm * cs + qm_sw * sn
-
-    @triton.jit
     def _pola_map(x, p):
         """p (1, D) -> |x|^p (0 at 0) and log|x|, each (T, D)."""
         logx = tl.log(tl.maximum(tl.abs(x), TINY))
@@ -251,36 +243,7 @@ if HAVE_TRITON:
     @triton.jit
     def _nala_out_kernel(q_ptr, s_ptr, m_ptr, cos_ptr, sin_ptr, o_ptr, N, sqb, sqn, sob, son,
                          H: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, CH: tl.constexpr,
-                         ACC: tl.constexpr, DOT: tl.constexpr, QROPE: tl.constexpr):
-        bh, c = tl.program_id(0), tl.program_id(1)
-        b, h = bh // H, bh % H
-        cols, rows = tl.arange(0, D), tl.arange(0, D)
-        base = s_ptr + bh * 2 * D * D
-        s_p = _load_mat(base, rows, cols, D, ACC)
-        s_m = _load_mat(base + D * D, rows, cols, D, ACC)
-        s_p_sw = _load_mat(base, rows ^ 1, cols, D, ACC)  # row e holds S's row e^1 (QROPE 1 only)
-        s_m_sw = _load_mat(base + D * D, rows ^ 1, cols, D, ACC)
-        m_p = _load_vec(m_ptr + bh * 2 * D, cols, ACC)
-        m_m = _load_vec(m_ptr + bh * 2 * D + D, cols, ACC)
-        for t0 in range(0, CH, BLOCK):
-            t = c * CH + t0 + tl.arange(0, BLOCK)
-            q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
-            cs, sn = _rope_tables(cos_ptr, sin_ptr, t, cols, N, D, ACC)
-            qp, qm = _nala_query_map(q)
-            if QROPE == 0:
-                rqp, rqm = _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D, ACC)
-                num = _mm(rqp, s_p, DOT) + _mm(rqm, s_m, DOT)
-            else:
-                num = (_mm(qp * cs, s_p, DOT) + _mm(qm * cs, s_m, DOT)
-                       - _mm(qp * sn, s_p_sw, DOT) - _mm(qm * sn, s_m_sw, DOT))
-            inv_den = 1.0 / (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS)
-            _store_tok(o_ptr, num * inv_den[:, None], b, h, t, sob, son, cols, N, D)
-
-    @triton.jit
-    def _nala_qbwd_kernel(q_ptr, do_ptr, s_ptr, m_ptr, cos_ptr, sin_ptr, dq_ptr, pds_ptr, pdm_ptr, N,
-                          sqb, sqn, sdob, sdon, sdqb, sdqn,
-                          H: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, CH: tl.constexpr,
-                          ACC: tl.constexpr, DOT: tl.constexpr, QROPE: tl.constexpr):
+                         ACC: tl.constexpr, DOT: tl.constexpr):
         bh, c = tl.program_id(0), tl.program_id(1)
         b, h = bh // H, bh % H
         cols, rows = tl.arange(0, D), tl.arange(0, D)
@@ -291,9 +254,34 @@ if HAVE_TRITON:
         s_m_sw = _load_mat(base + D * D, rows ^ 1, cols, D, ACC)
         m_p = _load_vec(m_ptr + bh * 2 * D, cols, ACC)
         m_m = _load_vec(m_ptr + bh * 2 * D + D, cols, ACC)
-        acc_p = tl.zeros((D, D), dtype=ACC)  # sum of rot(phi)^T dnum (QROPE 0) or of (phi cs)^T dnum (QROPE 1)
+        for t0 in range(0, CH, BLOCK):
+            t = c * CH + t0 + tl.arange(0, BLOCK)
+            q = _load_tok(q_ptr, b, h, t, sqb, sqn, cols, N, D, ACC)
+            cs, sn = _rope_tables(cos_ptr, sin_ptr, t, cols, N, D, ACC)
+            qp, qm = _nala_query_map(q)
+            num = (_mm(qp * cs, s_p, DOT) + _mm(qm * cs, s_m, DOT)
+                   - _mm(qp * sn, s_p_sw, DOT) - _mm(qm * sn, s_m_sw, DOT))
+            inv_den = 1.0 / (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS)
+            _store_tok(o_ptr, num * inv_den[:, None], b, h, t, sob, son, cols, N, D)
+
+    @triton.jit
+    def _nala_qbwd_kernel(q_ptr, do_ptr, s_ptr, m_ptr, cos_ptr, sin_ptr, dq_ptr, pds_ptr, pdm_ptr, N,
+                          sqb, sqn, sdob, sdon, sdqb, sdqn,
+                          H: tl.constexpr, D: tl.constexpr, BLOCK: tl.constexpr, CH: tl.constexpr,
+                          ACC: tl.constexpr, DOT: tl.constexpr):
+        bh, c = tl.program_id(0), tl.program_id(1)
+        b, h = bh // H, bh % H
+        cols, rows = tl.arange(0, D), tl.arange(0, D)
+        base = s_ptr + bh * 2 * D * D
+        s_p = _load_mat(base, rows, cols, D, ACC)
+        s_m = _load_mat(base + D * D, rows, cols, D, ACC)
+        s_p_sw = _load_mat(base, rows ^ 1, cols, D, ACC)  # row e holds S's row e^1
+        s_m_sw = _load_mat(base + D * D, rows ^ 1, cols, D, ACC)
+        m_p = _load_vec(m_ptr + bh * 2 * D, cols, ACC)
+        m_m = _load_vec(m_ptr + bh * 2 * D + D, cols, ACC)
+        acc_p = tl.zeros((D, D), dtype=ACC)  # sum of (phi cs)^T dnum
         acc_m = tl.zeros((D, D), dtype=ACC)
-        acc_sp = tl.zeros((D, D), dtype=ACC)  # QROPE 1: sum of (phi sn)^T dnum
+        acc_sp = tl.zeros((D, D), dtype=ACC)  # sum of (phi sn)^T dnum
         acc_sm = tl.zeros((D, D), dtype=ACC)
         sum_p = tl.zeros((D,), dtype=ACC)
         sum_m = tl.zeros((D,), dtype=ACC)
@@ -304,20 +292,15 @@ if HAVE_TRITON:
             cs, sn = _rope_tables(cos_ptr, sin_ptr, t, cols, N, D, ACC)
             nrm, inv_n, th, pw, logu, f = _nala_query_parts(q)  # once: the backward of the map reuses it
             qp, qm = _halves(q, f)
-            if QROPE == 0:
-                xp, xm = _nala_rot_q_by_load(q_ptr, b, h, t, sqb, sqn, N, qp, qm, cs, sn, D, ACC)
-                num = _mm(xp, s_p, DOT) + _mm(xm, s_m, DOT)
-            else:
-                xp, xm, yp, ym = qp * cs, qm * cs, qp * sn, qm * sn
-                num = _mm(xp, s_p, DOT) + _mm(xm, s_m, DOT) - _mm(yp, s_p_sw, DOT) - _mm(ym, s_m_sw, DOT)
+            xp, xm, yp, ym = qp * cs, qm * cs, qp * sn, qm * sn
+            num = _mm(xp, s_p, DOT) + _mm(xm, s_m, DOT) - _mm(yp, s_p_sw, DOT) - _mm(ym, s_m_sw, DOT)
             inv_den = (1.0 / (tl.sum(qp * m_p[None, :], axis=1) + tl.sum(qm * m_m[None, :], axis=1) + EPS))[:, None]
             dnum = do * inv_den
             dden = -tl.sum(do * num, axis=1)[:, None] * inv_den * inv_den
             acc_p += _outer(xp, dnum, DOT)
             acc_m += _outer(xm, dnum, DOT)
-            if QROPE == 1:
-                acc_sp += _outer(yp, dnum, DOT)
-                acc_sm += _outer(ym, dnum, DOT)
+            acc_sp += _outer(yp, dnum, DOT)
+            acc_sm += _outer(ym, dnum, DOT)
             sum_p += tl.sum(qp * dden, axis=0)
             sum_m += tl.sum(qm * dden, axis=0)
             # gradient reaching phi_q: rot^T(dnum S^T) + m dden, per half
@@ -326,11 +309,9 @@ if HAVE_TRITON:
             dq = _nala_query_map_bwd(q, nrm, inv_n, th, pw, logu, f, g_p, g_m)
             _store_tok(dq_ptr, dq, b, h, t, sdqb, sdqn, cols, N, D)
         idx = bh * tl.num_programs(1) + c
-        if QROPE == 0:
-            _store_partial_mats(pds_ptr, idx, acc_p, acc_m, rows, cols, D)
-        else:  # two slots a program, summed by the launcher: (phi cs)^T dnum, and -(phi sn)^T dnum rows-swapped
-            _store_partial_mats(pds_ptr, 2 * idx, acc_p, acc_m, rows, cols, D)
-            _store_partial_mats(pds_ptr, 2 * idx + 1, -acc_sp, -acc_sm, rows ^ 1, cols, D)
+        # two slots a program, summed by the launcher: (phi cs)^T dnum, and -(phi sn)^T dnum rows-swapped
+        _store_partial_mats(pds_ptr, 2 * idx, acc_p, acc_m, rows, cols, D)
+        _store_partial_mats(pds_ptr, 2 * idx + 1, -acc_sp, -acc_sm, rows ^ 1, cols, D)
         _store_partial_vecs(pdm_ptr, idx, sum_p, sum_m, cols, D)
 
     @triton.jit
@@ -563,8 +544,7 @@ def nala_out(q, state, mean, cos, sin, heads):
     (q,) = _tokens(q)
     o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
     _nala_out_kernel[_token_grid(b, heads, n)](q, state, mean, cos.contiguous(), sin.contiguous(), o, n,
-                                               *_strides(q), *_strides(o), QROPE=_QROPE[QUERY_ROPE],
-                                               **_meta(heads, d, q.dtype, per_token=True))
+                                               *_strides(q), *_strides(o), **_meta(heads, d, q.dtype, per_token=True))
     return o
 
 
@@ -573,11 +553,9 @@ def nala_query_bwd(do, q, cos, sin, state, mean, heads):
     b, n, c, d, chunks = _common(q, heads)
     q, do = _tokens(q, do)
     dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
-    qrope = _QROPE[QUERY_ROPE]
-    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device, slots=1 + qrope)
+    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device, slots=2)
     _nala_qbwd_kernel[(b * heads, chunks)](q, do, state, mean, cos.contiguous(), sin.contiguous(), dq, pds, pdm,
-                                           n, *_strides(q), *_strides(do), *_strides(dq), QROPE=qrope,
-                                           **_meta(heads, d, q.dtype))
+                                           n, *_strides(q), *_strides(do), *_strides(dq), **_meta(heads, d, q.dtype))
     return dq, pds.sum((1, 2)), pdm.sum(1)
 
 
