@@ -36,21 +36,28 @@ def modcrop(img, scale):
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
-    def __init__(self, root, scale, lr_patch, device, extra_scales=()):
+    def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
-        wherever one crop still fits: the same scenes at other scales, more distinct patches."""
+        wherever one crop still fits: the same scenes at other scales, more distinct patches.
+        phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
+        of scale / k HR pixels): the same scene sampled at other phases, k*k times the pairs."""
+        if not 1 <= phases <= scale:
+            raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
         self.scale, self.patch, self.device = scale, lr_patch, device
+        offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
         hr_list, lr_list, sizes = [], [], []
         for path in list_images(root):
             full = torch.from_numpy(read_rgb(path).copy()).to(device)
             for factor in (1.0, *extra_scales):
-                hr = modcrop(full if factor == 1.0 else imresize_uint8(full, factor), scale).contiguous()
-                h, w = hr.shape[0] // scale, hr.shape[1] // scale
-                if min(h, w) < lr_patch:
-                    continue  # too small for one crop
-                hr_list.append(hr)
-                lr_list.append(imresize_uint8(hr, 1.0 / scale))
-                sizes.append((h, w))
+                version = full if factor == 1.0 else imresize_uint8(full, factor)
+                for dy, dx in offsets:
+                    hr = modcrop(version[dy:, dx:], scale).contiguous()
+                    h, w = hr.shape[0] // scale, hr.shape[1] // scale
+                    if min(h, w) < lr_patch:
+                        continue  # too small for one crop
+                    hr_list.append(hr)
+                    lr_list.append(imresize_uint8(hr, 1.0 / scale))
+                    sizes.append((h, w))
         if not sizes:
             raise ValueError(f"no training image in {root} is at least {lr_patch * scale} px on each side")
         self.count = len(sizes)
