@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -53,6 +54,20 @@ inline double nmse(const std::vector<float>& got, const std::vector<double>& wan
 }
 inline double nmse(const std::vector<float>& got, const std::vector<float>& want) {
     return nmse(got, to_double(want));
+}
+
+constexpr double kMinPsnr8Bit = 50.0;  // dB, CUDA vs CPU on 8-bit outputs (the end-to-end bound)
+
+// PSNR of two float images after the engine's 8-bit conversion (clamp to [0, 1], round).
+inline double psnr_8bit(const std::vector<float>& a, const std::vector<float>& b) {
+    double se = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto q = [](float v) { return std::lround(std::clamp(double(v), 0.0, 1.0) * 255.0); };
+        const double d = double(q(a[i]) - q(b[i]));
+        se += d * d;
+    }
+    const double mse = se / double(a.size());
+    return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 inline bool all_finite(const std::vector<float>& v) {

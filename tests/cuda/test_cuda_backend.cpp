@@ -13,25 +13,12 @@
 namespace nalasr::test {
 namespace {
 
-constexpr double kMinPsnr8Bit = 50.0;  // dB, CUDA vs CPU on 8-bit outputs (the bound)
 constexpr std::size_t kMiB = std::size_t(1) << 20;
 
 ModelConfig config(AttentionKind kind, int C = 64, int heads = 4, int groups = 4, int blocks = 4, int scale = 4) {
     ModelConfig c;
     c.channels = C, c.heads = heads, c.groups = groups, c.blocks = blocks, c.scale = scale, c.attention = kind;
     return c;
-}
-
-// PSNR of two float images after the engine's 8-bit conversion (clamp to [0, 1], round).
-double psnr_8bit(const std::vector<float>& a, const std::vector<float>& b) {
-    double se = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const auto q = [](float v) { return std::lround(std::clamp(double(v), 0.0, 1.0) * 255.0); };
-        const double d = double(q(a[i]) - q(b[i]));
-        se += d * d;
-    }
-    const double mse = se / double(a.size());
-    return mse == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
 struct E2ECase {

@@ -15,7 +15,6 @@
 namespace nalasr::test {
 namespace {
 
-constexpr double kMinPsnr8Bit = 50.0;  // dB, CUDA vs CPU engine on 8-bit outputs (the end-to-end bound)
 constexpr std::size_t kMiB = std::size_t(1) << 20;
 
 ModelConfig config(AttentionKind kind, int C, int heads, int groups, int blocks, int scale) {
