@@ -75,6 +75,10 @@ public:
     // image whose output is non-finite or black on a float32 CPU backend (docs/robustness.md).
     virtual bool reduced_precision() const { return false; }
 
+    // Whether this backend's working memory is host memory (the CPU backend), so that the Engine's own host buffers
+    // (e.g. the TTA accumulator, tta.h) count against available_bytes() too.
+    virtual bool host_memory() const { return false; }
+
     // The memory planner's peak working memory for an input of this size (bytes, no allocation).
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
 
@@ -89,5 +93,8 @@ Status create_cuda_backend(const Model& model, int gpu_index, std::unique_ptr<Ba
 // Largest square side (pixels) whose predicted peak, plus `bytes_per_input_pixel` for every input pixel (e.g. an
 // output image the backend allocates outside its plan), fits in `budget_bytes` (bisection over predict).
 int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, std::size_t bytes_per_input_pixel = 0);
+
+// A byte count for messages, "1.50 GiB".
+std::string gib(std::size_t bytes);
 
 }  // namespace nalasr

@@ -1,4 +1,5 @@
 // Backend helpers shared by every backend, and the Engine methods built on them.
+#include <cstdio>
 #include <functional>
 
 #include "backend.h"
@@ -26,6 +27,12 @@ int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, s
     return bisect_largest_square(
         [&](int w, int h) { return backend.predict_peak_bytes(w, h) + std::size_t(w) * h * bytes_per_input_pixel; },
         budget_bytes, 1 << 15);
+}
+
+std::string gib(std::size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1ull << 30));
+    return text;
 }
 
 int Engine::largest_square_that_fits(std::size_t budget_bytes) const {

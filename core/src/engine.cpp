@@ -14,6 +14,7 @@
 #include "engine_internal.h"
 #include "keep_colours.h"
 #include "sample_convert.h"
+#include "tta.h"
 
 namespace nalasr {
 
@@ -139,67 +140,36 @@ private:
         auto report = [&](double fraction, const char* stage) {
             if (params.progress) params.progress(fraction, stage);
         };
-        auto aborted = [&] { return params.should_abort && params.should_abort(); };
 
         // Backends that convert samples themselves (CUDA, for 8- and 16-bit images) take the image as it is;
         // for the others the colour is converted to float RGB here and back after the network. Keeping the
-        // input's colours works on float RGB here, so it takes the float path on every backend.
+        // input's colours and TTA work on float RGB here, so they take the float path on every backend.
         const bool keep_colours = params.keep_input_colours && in.channels >= 3;  // grey stays grey anyway
-        bool backend_converts = !keep_colours && backend_->converts_samples(in.type);
+        bool backend_converts = !keep_colours && !params.tta && backend_->converts_samples(in.type);
         auto t = Clock::now();
         report(0.0, "prepare");
         std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
         const std::vector<float> alpha = alpha_plane(in);
         local.stages.push_back({"prepare", ms_since(t)});
         report(kPrepareEnd, "prepare");
-        if (aborted()) return {StatusCode::Cancelled, "cancelled"};
+        if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
 
         Image result;
         std::vector<float> upscaled;
-        auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
-            if (backend_converts) return backend_->forward_samples(in, &result, control, forward_stats);
-            return backend_->forward(rgb.data(), in.width, in.height, &upscaled, control, forward_stats);
-        };
-        ForwardStats forward_stats;
-        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, &local, &forward_stats); !st) return st;
-        if (aborted()) return {StatusCode::Cancelled, "cancelled"};
-
-        // The output check; a rejected half-precision result is redone in float32 on float RGB.
-        auto input_rgb = [&]() -> const std::vector<float>& {
-            if (rgb.empty()) rgb = colour_to_rgb(in);
-            return rgb;
-        };
-        auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
-            const std::vector<float>& image = input_rgb();
-            ForwardStats redo_stats;
-            if (Status st = backend.forward(image.data(), in.width, in.height, &upscaled, control, &redo_stats); !st)
-                return st;
-            backend_converts = false;  // the result is now `upscaled`
-            result = Image();
-            *redo_check = checked(redo_stats, upscaled);
-            return Status::ok();
-        };
-        // A backend that converts samples and does not check its float output cannot be checked here.
-        if (forward_stats.output_checked || !backend_converts) {
-            const OutputCheck check = checked(forward_stats, upscaled);
-            const std::size_t values = std::size_t(in.width) * in.height * 3 * config_.scale * config_.scale;
-            if (Status st = check_output(check, values, [&] {
-                const std::vector<float>& image = input_rgb();
-                return max_value(image.data(), image.size());
-            }, redo, params,
-                                         kPrepareEnd, kNetworkEnd, &local);
-                !st)
-                return st;
-            if (aborted()) return {StatusCode::Cancelled, "cancelled"};
-        }
+        const Status network_status =
+            backend_converts ? network_on_samples(in, &result, &upscaled, &backend_converts, params, &local)
+                             : network(rgb.data(), in.width, in.height, &upscaled, params, kPrepareEnd, kNetworkEnd,
+                                       &local);
+        if (!network_status) return network_status;
+        if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
 
         const int s = config_.scale, out_w = in.width * s, out_h = in.height * s;
         if (keep_colours) {
             t = Clock::now();
             report(kNetworkEnd, "keep colours");
-            keep_input_colours(input_rgb(), in.width, in.height, &upscaled, out_w, out_h);
+            keep_input_colours(rgb, in.width, in.height, &upscaled, out_w, out_h);  // float path: rgb is there
             local.stages.push_back({"keep colours", ms_since(t)});
-            if (aborted()) return {StatusCode::Cancelled, "cancelled"};
+            if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
         }
 
         std::vector<float> out_alpha;
@@ -240,11 +210,36 @@ private:
         UpscaleStats local;
         local.backend = backend_->name();
         local.tokens = std::size_t(width) * height;
+        if (Status st = network(rgb, width, height, out, params, 0.0, 1.0, &local); !st) return st;
+        local.total_ms = ms_since(start);
+        local.peak_host_rss_bytes = cpu::peak_rss_bytes();
+        if (stats) *stats = std::move(local);
+        return Status::ok();
+    }
+
+    // The network on float RGB → `out`, its progress mapped onto [begin, end]: one pass, or with params.tta the mean
+    // of the 8 TTA passes (tta.h), whose memory is checked first.
+    Status network(const float* rgb, int width, int height, std::vector<float>* out, const UpscaleParams& params,
+                   double begin, double end, UpscaleStats* stats) const {
+        if (!params.tta) return network_pass(rgb, width, height, out, params, begin, end, "network", stats);
+        if (Status st = check_tta_memory(*backend_, width, height, config_.scale); !st) return st;
+        auto pass = [&](const float* image, int w, int h, std::vector<float>* result, double from, double to,
+                        const char* stage, UpscaleStats* pass_stats) {
+            return network_pass(image, w, h, result, params, from, to, stage, pass_stats);
+        };
+        return run_tta(rgb, width, height, config_.scale, pass, params.should_abort, begin, end, out, stats);
+    }
+
+    // One forward pass on float RGB and the output check of its result (a rejected half-precision result is redone
+    // in float32), progress mapped onto [begin, end] under `stage`.
+    Status network_pass(const float* rgb, int width, int height, std::vector<float>* out, const UpscaleParams& params,
+                        double begin, double end, const char* stage, UpscaleStats* stats) const {
         auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
             return backend_->forward(rgb, width, height, out, control, forward_stats);
         };
         ForwardStats forward_stats;
-        if (Status st = run_backend(forward, params, 0.0, 1.0, &local, &forward_stats); !st) return st;
+        if (Status st = run_backend(forward, params, begin, end, stage, stats, &forward_stats); !st) return st;
+        if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
         const std::size_t pixels = std::size_t(width) * height;
         auto input_max = [&] { return max_value(rgb, pixels * 3); };
         auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
@@ -253,15 +248,48 @@ private:
             *redo_check = checked(redo_stats, *out);
             return Status::ok();
         };
-        if (Status st = check_output(checked(forward_stats, *out), out->size(), input_max, redo, params, 0.0, 1.0,
-                                     &local);
-            !st)
-            return st;
-        local.total_ms = ms_since(start);
-        local.peak_host_rss_bytes = cpu::peak_rss_bytes();
-        if (stats) *stats = std::move(local);
-        return Status::ok();
+        return check_output(checked(forward_stats, *out), out->size(), input_max, redo, params, begin, end, stats);
     }
+
+    // The network on the image's own samples, for a backend that converts them (Backend::forward_samples): `result`
+    // gets the output samples. A rejected half-precision result is redone in float32 on float RGB into `upscaled`,
+    // and *converted becomes false.
+    Status network_on_samples(const Image& in, Image* result, std::vector<float>* upscaled, bool* converted,
+                              const UpscaleParams& params, UpscaleStats* stats) const {
+        auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
+            return backend_->forward_samples(in, result, control, forward_stats);
+        };
+        ForwardStats forward_stats;
+        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, "network", stats, &forward_stats); !st)
+            return st;
+        if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
+        // A backend that converts samples and does not check its float output cannot be checked here.
+        if (!forward_stats.output_checked) return Status::ok();
+        std::vector<float> rgb;
+        auto input_rgb = [&]() -> const std::vector<float>& {
+            if (rgb.empty()) rgb = colour_to_rgb(in);
+            return rgb;
+        };
+        auto input_max = [&] {
+            const std::vector<float>& image = input_rgb();
+            return max_value(image.data(), image.size());
+        };
+        auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
+            const std::vector<float>& image = input_rgb();
+            ForwardStats redo_stats;
+            if (Status st = backend.forward(image.data(), in.width, in.height, upscaled, control, &redo_stats); !st)
+                return st;
+            *converted = false;  // the result is now `upscaled`
+            *result = Image();
+            *redo_check = checked(redo_stats, *upscaled);
+            return Status::ok();
+        };
+        const std::size_t values = std::size_t(in.width) * in.height * 3 * config_.scale * config_.scale;
+        return check_output(checked(forward_stats, *upscaled), values, input_max, redo, params, kPrepareEnd,
+                            kNetworkEnd, stats);
+    }
+
+    static bool cancelled(const UpscaleParams& params) { return params.should_abort && params.should_abort(); }
 
     // Progress and cancellation of a forward pass: its progress mapped onto [begin, end] of the overall fraction.
     static ForwardControl make_control(const UpscaleParams& params, double begin, double end, const char* stage) {
@@ -275,11 +303,11 @@ private:
     }
 
     // Runs `forward(control, forward_stats)` (a forward pass of the backend), mapping its progress onto [begin, end]
-    // of the overall fraction; its memory figures and stages go to `stats`.
+    // of the overall fraction under `stage`; its memory figures and stages go to `stats`.
     template <typename Forward>
-    Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end, UpscaleStats* stats,
-                       ForwardStats* forward_stats) const {
-        if (Status st = forward(make_control(params, begin, end, "network"), forward_stats); !st) return st;
+    Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end, const char* stage,
+                       UpscaleStats* stats, ForwardStats* forward_stats) const {
+        if (Status st = forward(make_control(params, begin, end, stage), forward_stats); !st) return st;
         stats->planned_peak_bytes = forward_stats->planned_peak_bytes;
         stats->observed_peak_bytes = forward_stats->observed_peak_bytes;
         stats->stages.insert(stats->stages.end(), forward_stats->stages.begin(), forward_stats->stages.end());
@@ -398,6 +426,10 @@ Status Engine::create(const Model& model, const EngineParams& params, std::uniqu
     }
     *out = make_engine(model.config(), std::move(backend), std::move(float32));
     return Status::ok();
+}
+
+std::size_t Engine::predict_upscale_peak_bytes(int width, int height, const UpscaleParams& params) const {
+    return params.tta ? tta_peak_bytes(*this, width, height) : predict_peak_bytes(width, height);
 }
 
 std::unique_ptr<Engine> make_engine(const ModelConfig& config, std::unique_ptr<Backend> backend,

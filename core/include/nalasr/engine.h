@@ -75,11 +75,21 @@ struct UpscaleParams {
     // from a bicubic upscale of the input, for models that shift colour or tone. No effect on grey images or alpha.
     // Runs on the host in float (stage "keep colours"); on CUDA, 8- and 16-bit images then take the float path.
     bool keep_input_colours = false;
+    // TTA, test-time augmentation (a self-ensemble; realesrgan-ncnn-vulkan's -x): the network runs on the 8 dihedral
+    // transforms of the input (identity, mirrors, rotations by 90°/180°/270°, transposes), each result is turned back
+    // and the 8 are averaged in float32 in a fixed order (deterministic); then the usual steps run (output check of
+    // each pass, keep colours, alpha, sample conversion). Cost: 8× the network time; the same device peak as one pass
+    // of the larger orientation (predict_upscale_peak_bytes); the host also holds a float32 accumulator of the output
+    // and one transformed input. Gain: a little accuracy (PSNR), no new detail. Runs on the host float path, so on
+    // CUDA 8- and 16-bit images skip the GPU's sample conversion. Progress stages "network (TTA k/8)"; should_abort is
+    // also polled between the passes.
+    bool tta = false;
 };
 
 struct StageTime {
-    std::string stage;  // "prepare", "upload", "network", "download", "float32 redo", "keep colours", "alpha",
-                        // "convert"
+    std::string stage;  // "prepare", "upload", "network", "download", "float32 redo", "tta", "keep colours",
+                        // "alpha", "convert" (with TTA, each backend stage is the sum over the 8 passes and "tta" is
+                        // the time of the transforms and the averaging)
     double ms = 0;
 };
 
@@ -90,6 +100,7 @@ struct UpscaleStats {
     double total_ms = 0;
     std::size_t planned_peak_bytes = 0;   // the planner's prediction of working memory (device, or host for CPU)
     std::size_t observed_peak_bytes = 0;  // as measured (cudaMemGetInfo / the CPU arena's high-water mark)
+    // With TTA both are the largest over the 8 passes: one pass's peak, not 8× (the host accumulator is not in them).
     std::size_t peak_host_rss_bytes = 0;  // process peak resident set size after the call
     // Things the caller should show, one sentence each, e.g. that the GPU's half-precision result had NaN/Inf
     // values and the image was redone in float32 on the CPU (docs/robustness.md).
@@ -106,16 +117,21 @@ public:
     // Upscales `in` (any size, 1-4 channels, u8/u16/f32) by the model's scale. The output has the input's
     // channels and sample type. Colour runs through the network; alpha is upscaled with bicubic; grey
     // images go through the network as R=G=B and come back grey. With params.keep_input_colours, the colour
-    // image's chroma is the bicubic upscale's (see UpscaleParams).
+    // image's chroma is the bicubic upscale's; with params.tta, the network's result is the mean over the 8
+    // dihedral transforms (see UpscaleParams).
     virtual Status upscale(const Image& in, Image* out, const UpscaleParams& params,
                            UpscaleStats* stats) const = 0;
 
-    // Runs the network on float RGB (H, W, 3) in [0, 1] → (sH, sW, 3), unclamped. For tests and eval.
+    // Runs the network on float RGB (H, W, 3) in [0, 1] → (sH, sW, 3), unclamped; with params.tta the mean over the
+    // 8 dihedral transforms. For tests and eval.
     virtual Status run_network(const float* rgb, int width, int height, std::vector<float>* out,
                                const UpscaleParams& params, UpscaleStats* stats) const = 0;
 
     // The planner's peak working memory for an input of this size, in bytes (no allocation).
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
+    // The same for upscale() or run_network() with `params`: with params.tta the larger of predict_peak_bytes(width,
+    // height) and predict_peak_bytes(height, width), as a rotation by 90° swaps the sides.
+    std::size_t predict_upscale_peak_bytes(int width, int height, const UpscaleParams& params) const;
     // Bytes the backend may use now (free device memory, or available host memory for CPU).
     virtual std::size_t available_bytes() const = 0;
     // The largest square input (side in pixels) whose planned peak fits in `budget_bytes`, e.g.

@@ -15,12 +15,6 @@
 namespace nalasr {
 namespace {
 
-std::string gib(std::size_t bytes) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1ull << 30));
-    return text;
-}
-
 // Sets the OpenMP thread count of the calling thread for one forward pass and restores it afterwards (BLAS runs
 // single-threaded inside OpenMP threads, cpu/gemm.h, so OpenMP's count is the only one).
 class OmpThreadsScope {
@@ -54,6 +48,7 @@ public:
     }
 
     std::size_t available_bytes() const override { return cpu::host_available_bytes(); }
+    bool host_memory() const override { return true; }
 
     Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
                    ForwardStats* stats) const override {
