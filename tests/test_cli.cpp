@@ -170,22 +170,13 @@ TEST_F(CliTest, KeepColoursReachesTheEngineAndTheReport) {
     EXPECT_TRUE(on["files"][0]["stage_ms"].contains("keep colours"));
     EXPECT_FALSE(off["files"][0]["stage_ms"].contains("keep colours"));
 
-    nalasr::Model model;
-    ASSERT_TRUE(nalasr::Model::load_file(model_, &model).is_ok());
-    nalasr::EngineParams engine_params;
-    engine_params.backend = nalasr::BackendKind::Cpu;
-    std::unique_ptr<nalasr::Engine> engine;
-    ASSERT_TRUE(nalasr::Engine::create(model, engine_params, &engine).is_ok());
     nalasr::UpscaleParams params;
     params.keep_input_colours = true;
-    nalasr::Image expected, written_on, written_off, written_alias;
-    ASSERT_TRUE(engine->upscale(in, &expected, params, nullptr).is_ok());
-    ASSERT_TRUE(nalasr::load_image(dir_ / "on.png", &written_on).is_ok());
-    ASSERT_TRUE(nalasr::load_image(dir_ / "off.png", &written_off).is_ok());
-    ASSERT_TRUE(nalasr::load_image(dir_ / "alias.png", &written_alias).is_ok());
-    EXPECT_EQ(written_on.pixels, expected.pixels);
-    EXPECT_EQ(written_alias.pixels, expected.pixels);
-    EXPECT_NE(written_off.pixels, expected.pixels);
+    const std::vector<std::uint8_t> expected = engine_pixels(in, params);
+    ASSERT_FALSE(expected.empty());
+    EXPECT_EQ(file_pixels("on.png"), expected);
+    EXPECT_EQ(file_pixels("alias.png"), expected);
+    EXPECT_NE(file_pixels("off.png"), expected);
     EXPECT_NE(run_cli({"upscale", "--help"}).output.find("--keep-colours"), std::string::npos);
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nalasr/engine.h"
 #include "nalasr/image.h"
 #include "nalasr/model.h"
 #include "random_image.h"
@@ -75,6 +76,23 @@ protected:
     void TearDown() override {
         std::error_code ec;
         fs::remove_all(dir_, ec);
+    }
+    // The samples the CPU engine makes of `in` with the folder's model and `params` (empty when it fails).
+    std::vector<std::uint8_t> engine_pixels(const Image& in, const UpscaleParams& params) const {
+        Model model;
+        std::unique_ptr<Engine> engine;
+        EngineParams engine_params;
+        engine_params.backend = BackendKind::Cpu;
+        Image out;
+        if (!Model::load_file(model_, &model) || !Engine::create(model, engine_params, &engine) ||
+            !engine->upscale(in, &out, params, nullptr))
+            return {};
+        return out.pixels;
+    }
+    // The samples of the image file `name` in the folder (empty when it does not load).
+    std::vector<std::uint8_t> file_pixels(const std::string& name) const {
+        Image image;
+        return load_image(dir_ / name, &image) ? image.pixels : std::vector<std::uint8_t>();
     }
     fs::path dir_, model_;
 };

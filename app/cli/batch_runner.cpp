@@ -135,6 +135,7 @@ private:
         params.progress = [&](double fraction, const char* stage) { batch_.progress.update(number_, fraction, stage); };
         params.should_abort = batch_.should_stop;
         params.keep_input_colours = batch_.settings.keep_colours;
+        params.tta = batch_.settings.tta;
         Upscaled up = engine_stage(loaded, job, engine_, batch_.settings, params);
         if (up.does_not_fit && last_try && batch_.settings.cpu_fallback) up = on_the_cpu(loaded, job, params);
         else if (up.does_not_fit && last_try && engine_.backend_name().rfind("cpu", 0) != 0)

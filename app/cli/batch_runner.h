@@ -27,6 +27,7 @@ struct BatchSettings {
     const Engine* cpu_fallback = nullptr;  // --cpu-fallback: upscales what no GPU can hold (one at a time)
     OutputSize output_size;                // --outscale / --width / --height: resample the network's result
     bool keep_colours = false;             // --keep-colours: UpscaleParams::keep_input_colours
+    bool tta = false;                      // -x/--tta: UpscaleParams::tta
 };
 
 // Calls `done` once per job started, in job order, from the calling thread. Stops starting new images once

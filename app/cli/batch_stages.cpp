@@ -96,7 +96,7 @@ Upscaled engine_stage(const Loaded& in, const Job& job, const Engine& engine, co
     Upscaled up{in.result, Image(), job.format};
     FileResult& r = up.result;
     if (settings.max_memory > 0) {
-        const std::size_t planned = engine.predict_peak_bytes(in.image.width, in.image.height);
+        const std::size_t planned = engine.predict_upscale_peak_bytes(in.image.width, in.image.height, params);
         if (planned > settings.max_memory) {
             r.status = {StatusCode::OutOfMemory, r.input + ": needs " + format_bytes(planned) +
                                                      " of working memory, more than --max-memory " +

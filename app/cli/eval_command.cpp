@@ -119,8 +119,8 @@ int run_eval(const EvalOptions& options) {
                      folder.c_str());
         return kExitSetup;
     }
-    std::printf("%s on %s: %s, x%d, %s\n", folder.c_str(), engine->backend_name().c_str(), source.c_str(), s,
-                attention_kind_name(model.config().attention));
+    std::printf("%s on %s: %s, x%d, %s%s\n", folder.c_str(), engine->backend_name().c_str(), source.c_str(), s,
+                attention_kind_name(model.config().attention), options.tta ? ", TTA (mean over 8 flips/rotations)" : "");
     std::printf("PSNR/SSIM on Y (BT.601), %d px shaved; bicubic = OpenCV INTER_CUBIC of the LR image\n\n", s);
     std::printf("%-24s %11s  %8s %7s   %8s %7s  %9s\n", "image", "LR size", "PSNR", "SSIM", "bicubic", "SSIM", "time");
 
@@ -136,6 +136,7 @@ int run_eval(const EvalOptions& options) {
         std::vector<float> sr;
         UpscaleParams params;
         params.should_abort = interrupt_requested;
+        params.tta = options.tta;
         const auto start = std::chrono::steady_clock::now();
         const std::vector<float> lr_rgb = loaded ? to_float_rgb(lr) : std::vector<float>();
         if (loaded) loaded = engine->run_network(lr_rgb.data(), lr.width, lr.height, &sr, params, nullptr);
@@ -164,6 +165,7 @@ int run_eval(const EvalOptions& options) {
     if (!options.json.empty()) {
         nlohmann::ordered_json report = {
             {"dataset", folder.string()}, {"scale", s}, {"model", source}, {"backend", engine->backend_name()},
+            {"tta", options.tta},
             {"images", rows},
             {"mean", {{"psnr", sum_net.psnr / n}, {"ssim", sum_net.ssim / n}, {"bicubic_psnr", sum_bicubic.psnr / n},
                       {"bicubic_ssim", sum_bicubic.ssim / n}}},

@@ -15,6 +15,7 @@ struct EvalOptions {
     std::string device = "auto";
     int gpu = 0;
     std::filesystem::path json;
+    bool tta = false;  // -x/--tta: UpscaleParams::tta (the mean over the 8 flips/rotations; 8x the time)
 };
 
 int run_eval(const EvalOptions& options);

@@ -120,7 +120,7 @@ nlohmann::ordered_json report_json(const RunSummary& summary) {
         {"backend", summary.backend},
         {"devices", devices},
         {"shard", summary.shard.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(summary.shard)},
-        {"options", {{"keep_colours", summary.keep_colours}}},
+        {"options", {{"keep_colours", summary.keep_colours}, {"tta", summary.tta}}},
         {"model", model},
         {"files", files},
         {"totals",

@@ -41,6 +41,7 @@ struct RunSummary {
     int not_started = 0;  // jobs left when Ctrl-C or SIGTERM stopped the run
     std::string shard;    // "I/N" with --shard, else empty
     bool keep_colours = false;  // --keep-colours
+    bool tta = false;           // -x/--tta
     double wall_seconds = 0;   // the whole command
     double batch_seconds = 0;  // the files alone: from the first read to the last write (throughput's time base)
 

@@ -92,7 +92,8 @@ int run_upscale(const UpscaleOptions& options) {
                            .strip_metadata = options.strip_metadata,
                            .workers = options.jobs > 0 ? options.jobs : default_jobs(),
                            .output_size = options.output_size,
-                           .keep_colours = options.keep_colours};
+                           .keep_colours = options.keep_colours,
+                           .tta = options.tta};
     if (!options.max_memory.empty() && !parse_byte_size(options.max_memory, &settings.max_memory))
         return setup_error("--max-memory wants a size such as 6G or 512M, not '" + options.max_memory + "'");
 
@@ -112,6 +113,7 @@ int run_upscale(const UpscaleOptions& options) {
         return setup_error(st.message());
     summary.model = &model;
     summary.keep_colours = options.keep_colours;
+    summary.tta = options.tta;
 
     const PlanRequest request{.inputs = options.inputs,
                               .output = options.output,

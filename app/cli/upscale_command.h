@@ -34,6 +34,7 @@ struct UpscaleOptions {
     std::string max_memory;  // "" = no limit; else a size ("4G")
     bool strip_metadata = false;
     bool keep_colours = false;  // --keep-colours: UpscaleParams::keep_input_colours
+    bool tta = false;           // -x/--tta: UpscaleParams::tta
     bool cpu_fallback = false;  // --cpu-fallback: images too large for every GPU run on a CPU engine
     std::uint64_t max_pixels = 1ull << 30;
 };
