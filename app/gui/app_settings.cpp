@@ -12,6 +12,7 @@ AppSettings AppSettings::load(const QSettings& settings) {
     s.output.overwrite = overwrite_policy_from_id(settings.value("output/overwrite").toString());
     s.output.bit_depth = output_bit_depth_from_id(settings.value("output/bit_depth").toString());
     s.output.keep_colours = settings.value("output/keep_colours", false).toBool();
+    s.output.tta = settings.value("output/tta", false).toBool();
     s.before = settings.value("view/before").toString() == QLatin1String("nearest") ? BeforeResampler::Nearest
                                                                                      : BeforeResampler::Bicubic;
     s.last_open_folder = settings.value("ui/last_open_folder").toString();
@@ -29,6 +30,7 @@ void AppSettings::save(QSettings& settings) const {
     settings.setValue("output/overwrite", QLatin1String(overwrite_policy_id(output.overwrite)));
     settings.setValue("output/bit_depth", QLatin1String(output_bit_depth_id(output.bit_depth)));
     settings.setValue("output/keep_colours", output.keep_colours);
+    settings.setValue("output/tta", output.tta);
     settings.setValue("view/before", before == BeforeResampler::Nearest ? "nearest" : "bicubic");
     settings.setValue("ui/last_open_folder", last_open_folder);
     settings.setValue("ui/geometry", window_geometry);

@@ -101,6 +101,7 @@ JobResult BatchRunner::run_job(const Job& job, const OutputOptions& output) {
     UpscaleParams params;
     params.should_abort = [this] { return cancel_.load(); };
     params.keep_input_colours = output.keep_colours;
+    params.tta = output.tta;
     params.progress = [&](double fraction, const char* stage) {
         std::lock_guard lock(progress_mutex);
         if (stage == last_stage && since_progress.elapsed() < kProgressIntervalMs) return;

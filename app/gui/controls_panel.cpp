@@ -43,6 +43,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
       bit_depth_(new QComboBox),
       overwrite_(new QComboBox),
       keep_colours_(new QCheckBox(tr("Keep input colours"))),
+      tta_(new QCheckBox(tr("TTA (8× slower, slightly more accurate)"))),
       before_(new QComboBox) {
     scale_->setObjectName(QStringLiteral("scale"));
     model_->setObjectName(QStringLiteral("model"));
@@ -67,6 +68,9 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     keep_colours_->setObjectName(QStringLiteral("keep_colours"));
     keep_colours_->setToolTip(tr("The network's detail (luminance) with the colours of the input, enlarged with "
                                  "bicubic: against colour or tone shifts"));
+    tta_->setObjectName(QStringLiteral("tta"));
+    tta_->setToolTip(tr("Test-time augmentation: the network runs on the 8 flips and rotations of the image and the "
+                        "results are averaged. 8× the network's time, the same GPU memory; a little more accurate"));
     before_->addItem(tr("Bicubic"), int(BeforeResampler::Bicubic));
     before_->addItem(tr("Nearest"), int(BeforeResampler::Nearest));
     fill_models({}, {});
@@ -89,6 +93,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     form->addRow(tr("Bit depth"), bit_depth_);
     form->addRow(tr("If the file exists"), overwrite_);
     form->addRow(QString(), keep_colours_);
+    form->addRow(QString(), tta_);
     form->addRow(tr("Before side"), before_);
 
     connect(scale_, &QComboBox::activated, this, &ControlsPanel::on_scale_activated);
@@ -98,7 +103,7 @@ ControlsPanel::ControlsPanel(QWidget* parent)
     for (QComboBox* combo : {device_, format_, bit_depth_, overwrite_, before_})
         connect(combo, &QComboBox::currentIndexChanged, this, &ControlsPanel::changed);
     connect(output_folder_, &QLineEdit::editingFinished, this, &ControlsPanel::changed);
-    connect(keep_colours_, &QCheckBox::toggled, this, &ControlsPanel::changed);
+    for (QCheckBox* box : {keep_colours_, tta_}) connect(box, &QCheckBox::toggled, this, &ControlsPanel::changed);
 }
 
 void ControlsPanel::fill_models(const QString& name, const QString& path) {
@@ -199,6 +204,7 @@ void ControlsPanel::store(AppSettings* settings) const {
     settings->output.bit_depth = output_bit_depth_from_id(bit_depth_->currentData().toString());
     settings->output.overwrite = overwrite_policy_from_id(overwrite_->currentData().toString());
     settings->output.keep_colours = keep_colours_->isChecked();
+    settings->output.tta = tta_->isChecked();
     settings->before = BeforeResampler(before_->currentData().toInt());
 }
 
@@ -206,7 +212,8 @@ void ControlsPanel::load(const AppSettings& settings) {
     const QSignalBlocker blockers[] = {QSignalBlocker(scale_),     QSignalBlocker(model_),
                                        QSignalBlocker(device_),    QSignalBlocker(format_),
                                        QSignalBlocker(bit_depth_), QSignalBlocker(overwrite_),
-                                       QSignalBlocker(keep_colours_), QSignalBlocker(before_)};
+                                       QSignalBlocker(keep_colours_), QSignalBlocker(tta_),
+                                       QSignalBlocker(before_)};
     fill_models(settings.engine.model_name, settings.engine.model_path);
     select_data(device_, settings.engine.device);
     output_folder_->setText(settings.output.folder);
@@ -215,6 +222,7 @@ void ControlsPanel::load(const AppSettings& settings) {
     update_bit_depths();
     select_data(overwrite_, QLatin1String(overwrite_policy_id(settings.output.overwrite)));
     keep_colours_->setChecked(settings.output.keep_colours);
+    tta_->setChecked(settings.output.tta);
     select_data(before_, int(settings.before));
 }
 

@@ -43,6 +43,7 @@ private:
     QComboBox* bit_depth_;
     QComboBox* overwrite_;
     QCheckBox* keep_colours_;
+    QCheckBox* tta_;
     QComboBox* before_;
     // The selected model (as in EngineSpec), restored when "Other file…" is cancelled.
     QString model_name_;

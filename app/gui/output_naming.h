@@ -24,6 +24,7 @@ struct OutputOptions {
     OverwritePolicy overwrite = OverwritePolicy::Rename;
     OutputBitDepth bit_depth = OutputBitDepth::KeepInput;
     bool keep_colours = false;  // the input's colours, the network's luminance (UpscaleParams::keep_input_colours)
+    bool tta = false;           // the mean over the 8 flips/rotations, 8x slower (UpscaleParams::tta)
 };
 
 struct OutputTarget {

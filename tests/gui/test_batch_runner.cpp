@@ -41,6 +41,7 @@ private slots:
     void upscales_and_saves();
     void sixteen_bit_output_from_eight_bit_input();
     void keep_colours_reaches_the_engine();
+    void tta_reaches_the_engine();
     void cancel_leaves_no_file();
     void corrupt_file_fails_alone();
     void unwritable_folder_is_an_error();
@@ -49,6 +50,8 @@ private slots:
     void bad_model_fails_to_start();
 
 private:
+    void option_reaches_the_engine(const QString& name, OutputOptions output, const UpscaleParams& params);
+
     QTemporaryDir dir_;
     EngineSpec spec_;
 };
@@ -116,11 +119,26 @@ void BatchRunnerTest::sixteen_bit_output_from_eight_bit_input() {
 }
 
 void BatchRunnerTest::keep_colours_reaches_the_engine() {
-    const QString input = dir_.filePath("colours.png");
-    test::write_random_png(input, 12, 10, 5);
     OutputOptions output;
-    output.folder = dir_.filePath("out_colours");
     output.keep_colours = true;
+    UpscaleParams params;
+    params.keep_input_colours = true;
+    option_reaches_the_engine(QStringLiteral("colours"), output, params);
+}
+
+void BatchRunnerTest::tta_reaches_the_engine() {
+    OutputOptions output;
+    output.tta = true;
+    UpscaleParams params;
+    params.tta = true;
+    option_reaches_the_engine(QStringLiteral("tta"), output, params);
+}
+
+// An image run with `output` is saved as the engine upscales it with `params`, and differs from the default result.
+void BatchRunnerTest::option_reaches_the_engine(const QString& name, OutputOptions output, const UpscaleParams& params) {
+    const QString input = dir_.filePath(name + QStringLiteral(".png"));
+    test::write_random_png(input, 12, 10, 5);
+    output.folder = dir_.filePath(QStringLiteral("out_") + name);
     BatchRunner runner;
     const std::vector<JobResult> results = run_all(runner, {{1, input}}, spec_, output);
     QCOMPARE(results.size(), std::size_t(1));
@@ -130,8 +148,6 @@ void BatchRunnerTest::keep_colours_reaches_the_engine() {
     std::unique_ptr<Engine> engine;
     QVERIFY(create_engine(spec_, &engine).is_ok());
     QVERIFY(load_image(to_fs_path(input), &in).is_ok());
-    UpscaleParams params;
-    params.keep_input_colours = true;
     QVERIFY(engine->upscale(in, &with, params, nullptr).is_ok());
     QVERIFY(engine->upscale(in, &without, {}, nullptr).is_ok());
     QVERIFY(saved.pixels == with.pixels);

@@ -184,6 +184,7 @@ void LogicTest::settings_round_trip() {
     saved.output = {QStringLiteral("/out"), OutputFormat::Tiff, OverwritePolicy::Skip};
     saved.output.bit_depth = OutputBitDepth::U16;
     saved.output.keep_colours = true;
+    saved.output.tta = true;
     saved.before = BeforeResampler::Nearest;
     {
         QSettings settings(dir.filePath("s.ini"), QSettings::IniFormat);
@@ -197,9 +198,11 @@ void LogicTest::settings_round_trip() {
     QCOMPARE(loaded.output.overwrite, OverwritePolicy::Skip);
     QCOMPARE(loaded.output.bit_depth, OutputBitDepth::U16);
     QVERIFY(loaded.output.keep_colours);
+    QVERIFY(loaded.output.tta);
     QCOMPARE(loaded.before, BeforeResampler::Nearest);
     QSettings fresh(dir.filePath("fresh.ini"), QSettings::IniFormat);  // nothing saved yet: off
     QVERIFY(!AppSettings::load(fresh).output.keep_colours);
+    QVERIFY(!AppSettings::load(fresh).output.tta);
 }
 
 void LogicTest::display_conversion_matches_reference() {

@@ -50,6 +50,7 @@ private slots:
     void about_names_the_version();
     void float_bit_depth_only_for_tiff();
     void keep_colours_checkbox();
+    void tta_checkbox();
 
 private:
     QTemporaryDir dir_;
@@ -238,26 +239,39 @@ void WidgetsTest::float_bit_depth_only_for_tiff() {
     QCOMPARE(stored.output.bit_depth, OutputBitDepth::U16);
 }
 
-void WidgetsTest::keep_colours_checkbox() {
+namespace {
+
+// The controls panel's checkbox `name` with `text` is off by default and lands in (and comes from) `option`.
+void check_output_checkbox(const char* name, const QString& text, bool OutputOptions::*option) {
     ControlsPanel panel;
-    auto* box = panel.findChild<QCheckBox*>(QStringLiteral("keep_colours"));
+    auto* box = panel.findChild<QCheckBox*>(QLatin1String(name));
     QVERIFY(box);
-    QCOMPARE(box->text(), QStringLiteral("Keep input colours"));
+    QCOMPARE(box->text(), text);
     AppSettings stored;
     panel.store(&stored);
-    QVERIFY(!stored.output.keep_colours);  // off by default
+    QVERIFY(!(stored.output.*option));  // off by default
     QSignalSpy changed(&panel, &ControlsPanel::changed);
     box->setChecked(true);
     QCOMPARE(changed.count(), 1);
     panel.store(&stored);
-    QVERIFY(stored.output.keep_colours);
+    QVERIFY(stored.output.*option);
     AppSettings settings;
     panel.load(settings);  // loading does not signal a change
     QVERIFY(!box->isChecked());
     QCOMPARE(changed.count(), 1);
-    settings.output.keep_colours = true;
+    settings.output.*option = true;
     panel.load(settings);
     QVERIFY(box->isChecked());
+}
+
+}  // namespace
+
+void WidgetsTest::keep_colours_checkbox() {
+    check_output_checkbox("keep_colours", QStringLiteral("Keep input colours"), &OutputOptions::keep_colours);
+}
+
+void WidgetsTest::tta_checkbox() {
+    check_output_checkbox("tta", QStringLiteral("TTA (8× slower, slightly more accurate)"), &OutputOptions::tta);
 }
 
 QTEST_MAIN(WidgetsTest)
