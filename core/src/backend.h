@@ -6,6 +6,7 @@
 // threads at once (each call owns its working memory; CUDA serialises on its stream).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -96,5 +97,8 @@ int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, s
 
 // A byte count for messages, "1.50 GiB".
 std::string gib(std::size_t bytes);
+
+// Milliseconds from `start` to now, for stage times.
+double ms_since(std::chrono::steady_clock::time_point start);
 
 }  // namespace nalasr

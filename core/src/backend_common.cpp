@@ -29,6 +29,10 @@ int largest_square_that_fits(const Backend& backend, std::size_t budget_bytes, s
         budget_bytes, 1 << 15);
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string gib(std::size_t bytes) {
     char text[32];
     std::snprintf(text, sizeof text, "%.2f GiB", double(bytes) / double(1ull << 30));

@@ -50,10 +50,6 @@ constexpr double kPrepareEnd = 0.02, kNetworkEnd = 0.95, kAlphaEnd = 0.97;
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 // The output check (docs/robustness.md). An output is black when every value is below half an 8-bit step (every
 // sample would be written as 0 at 8 bits); that counts against it only when some colour value of the input is at
 // least one 8-bit step.

@@ -36,10 +36,6 @@ void add_stages(const std::vector<StageTime>& from, std::vector<StageTime>* into
     }
 }
 
-double ms_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
 }  // namespace
 
 void dihedral_transform(const float* rgb, int width, int height, int t, std::vector<float>* out) {
