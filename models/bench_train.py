@@ -12,6 +12,7 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   triton-dw-graph as triton-graph, with the Triton depthwise convs too
   fast-dw-graph   as fast-graph, with the Triton depthwise convs (the depthwise gain alone)
   triton-cudnn-graph as triton-graph, with cuDNN's depthwise convs (channels_last views, no copies)
+  triton-cudadw-graph as triton-dw-graph, with the CUDA depthwise kernels (cuda_dwconv.py; --depthwise cuda)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -157,7 +158,8 @@ def main():
                 "triton": ("triton", True, "shift", False), "triton-graph": ("triton", True, "shift", True),
                 "triton-dw": ("triton", True, "triton", False), "triton-dw-graph": ("triton", True, "triton", True),
                 "fast-dw-graph": ("fast", True, "triton", True),
-                "triton-cudnn-graph": ("triton", True, "cudnn", True)}
+                "triton-cudnn-graph": ("triton", True, "cudnn", True),
+                "triton-cudadw-graph": ("triton", True, "cuda", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:

@@ -55,8 +55,9 @@ class ModelConfig:
         return ModelConfig(**d)
 
 
-DEPTHWISE_IMPLS = ("cudnn", "shift", "triton")
+DEPTHWISE_IMPLS = ("cudnn", "shift", "triton", "cuda")
 _triton_dwconv = None  # the triton_dwconv module, imported by set_depthwise("triton") only (CPU: no Triton)
+_cuda_dwconv = None  # the cuda_dwconv module, imported by set_depthwise("cuda") only
 
 
 def conv_tokens(conv, x):
@@ -70,10 +71,13 @@ def depthwise_tokens(x, weight, bias, impl, residual=False):
     "cudnn": F.conv2d on the channels_last view. "shift": the sum of k^2 shifted, per-channel-weighted copies
     of x, accumulated in float32; inside torch.compile it becomes one fused elementwise kernel forward and a
     few fused kernels backward, which beats cuDNN's grouped-conv weight gradient on these shapes. "triton":
-    one Triton kernel forward and one backward (triton_dwconv.py), with the residual fused in.
+    one Triton kernel forward and one backward (triton_dwconv.py), with the residual fused in. "cuda": the
+    same with hand-written CUDA kernels (cuda_dwconv.py).
     """
     if impl == "triton":
         return _triton_dwconv.dwconv_triton(x, weight, bias, residual)
+    if impl == "cuda":
+        return _cuda_dwconv.dwconv_cuda(x, weight, bias, residual)
     out = _depthwise_untiled(x, weight, bias, impl)
     return x + out if residual else out
 
@@ -85,6 +89,16 @@ def enable_triton_depthwise():
     if not triton_dwconv.AVAILABLE:
         raise RuntimeError("depthwise 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
     _triton_dwconv = triton_dwconv
+
+
+def enable_cuda_depthwise():
+    """Imports cuda_dwconv for depthwise_tokens(..., "cuda"); raises without a GPU or torch.library.custom_op
+    (the kernels themselves are compiled on first use)."""
+    global _cuda_dwconv
+    import cuda_dwconv
+    if not cuda_dwconv.AVAILABLE:
+        raise RuntimeError("depthwise 'cuda' needs a CUDA device and torch.library.custom_op (PyTorch >= 2.4)")
+    _cuda_dwconv = cuda_dwconv
 
 
 def _depthwise_untiled(x, weight, bias, impl):
@@ -114,7 +128,7 @@ class DepthwiseConv(nn.Conv2d):
         return depthwise_tokens(x, self.weight, self.bias, self.impl)
 
     def plus_input(self, x):
-        """x + self(x), in one kernel with the "triton" implementation."""
+        """x + self(x), in one kernel with the "triton" and "cuda" implementations."""
         return depthwise_tokens(x, self.weight, self.bias, self.impl, residual=True)
 
 
@@ -299,6 +313,8 @@ class NalaSR(nn.Module):
             raise ValueError(f"depthwise implementation must be one of {DEPTHWISE_IMPLS}")
         if impl == "triton":
             enable_triton_depthwise()
+        elif impl == "cuda":
+            enable_cuda_depthwise()
         for m in self.modules():
             if isinstance(m, DepthwiseConv):
                 m.impl = impl

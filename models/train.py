@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import importlib
 import json
 import math
 import os
@@ -77,9 +78,10 @@ def parse_args(argv=None):
     ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
-    ap.add_argument("--depthwise", default="triton", choices=("cudnn", "shift", "triton"),
-                    help="depthwise convs: cudnn, shift (shifted sums, compiled) or triton (kernels of "
-                         "triton_dwconv.py; used only if their self-check passes on this machine, else shift)")
+    ap.add_argument("--depthwise", default="triton", choices=("cudnn", "shift", "triton", "cuda"),
+                    help="depthwise convs: cudnn, shift (shifted sums, compiled), triton (kernels of "
+                         "triton_dwconv.py) or cuda (kernels of cuda_dwconv.py); triton and cuda are used only "
+                         "if their self-check passes on this machine, else shift")
     ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton"),
                     help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
                          "if their self-check passes on this machine, else fast)")
@@ -131,18 +133,18 @@ def use_attention_impl(model, impl, device):
 
 
 def use_depthwise(model, impl, device):
-    """Switches the depthwise convs to `impl`; for triton only after its self-check passes here (else shift)."""
-    if impl != "triton":
+    """Switches the depthwise convs to `impl`; for triton / cuda only after the kernels' self-check passes here
+    (else shift)."""
+    if impl not in ("triton", "cuda"):
         model.set_depthwise(impl)
         return impl
     try:
-        import triton_dwconv
-        ok, message = triton_dwconv.self_check(device)
+        ok, message = importlib.import_module(f"{impl}_dwconv").self_check(device)
     except Exception as exc:  # noqa: BLE001 -- e.g. no Triton on this machine
         ok, message = False, f"{type(exc).__name__}: {exc}"
-    print(f"depthwise triton: self-check {'passed' if ok else 'FAILED, keeping shift'} ({message})")
-    model.set_depthwise("triton" if ok else "shift")
-    return "triton" if ok else "shift"
+    print(f"depthwise {impl}: self-check {'passed' if ok else 'FAILED, keeping shift'} ({message})")
+    model.set_depthwise(impl if ok else "shift")
+    return impl if ok else "shift"
 
 
 def compile_blocks(model, mode):

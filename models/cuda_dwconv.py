@@ -1,0 +1,385 @@
+"""Depthwise k x k convolution (k 3, 5 or 7, zero padding, bias, optional + x residual) on token-major
+(B, H, W, C) tensors as hand-written CUDA kernels (cuda_dwconv/dwconv_train.cu), forward and fused backward.
+Same op, results and custom-op structure as triton_dwconv.py (spec and formulas: dwconv_ref.py).
+
+Why CUDA through ctypes: the GPU machine's torch (2.x) is not the build machine's (1.13), so nothing is built
+against torch's C++ ABI. The .cu has an extern "C" API taking raw pointers, strides and a cudaStream_t; this
+module compiles it with nvcc on first use for the running GPU (cache keyed by source + flags: ~/.cache/
+nalasr_cuda_ext or $NALASR_CUDA_EXT_CACHE), loads it with ctypes and allocates every buffer with torch (so
+the caching allocator and CUDA-graph capture work; the CUDA code allocates nothing).
+
+  forward   a block = TILE_H x TILE_W pixels of one image x (ncg * vec) channels: the halo staged in shared
+            memory, each thread ROWS output pixels x vec channels with its k*k weights in registers.
+  backward  one kernel: per patch it stages the x and dy halos, writes dx (the forward's convolution of dy with
+            flipped taps, + dy with the residual) and adds x_shifted * dy (and dy) into per-thread sums; after
+            BWD_TILES_PER_BLOCK patches the block reduces them in a fixed order into a row of partial sums
+            (blocks, k*k + 1, C); a finish kernel sums the rows in a fixed order. No atomics: deterministic.
+
+Inputs: x in bf16 / fp16 / fp32 (float32 math) or fp64 (float64 math), any pixel strides with channel stride 1
+(e.g. a channel chunk of a wider tensor; otherwise a contiguous copy). Vector loads of `vec` elements need C,
+the pixel strides and the base addresses to be multiples of vec (vec_width picks the widest that fits, down
+to scalar loads). Outputs contiguous in x's dtype; weight / bias gradients in the parameters' dtypes.
+Entry point: dwconv_cuda(x, weight, bias, residual=False); custom ops nalasr::cuda_dwconv_fwd / _bwd.
+"""
+import contextlib
+import ctypes
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+import torch
+
+import dwconv_ref
+
+SOURCE = pathlib.Path(__file__).resolve().parent / "cuda_dwconv" / "dwconv_train.cu"
+AVAILABLE = hasattr(torch.library, "custom_op") and torch.cuda.is_available()
+KERNEL_SIZES = (3, 5, 7)
+
+# Launch constants (not autotuned; check_cuda_dwconv.py --sweep times alternatives at the training size).
+# Compile-time ones (ROWS, MAX_THREADS, MIN_BLOCKS, VEC) are -D flags: changing them builds another library.
+# Patch shape: a thread computes ROWS vertically adjacent pixels, so TILE_H % ROWS == 0; TILE_W x TILE_H/ROWS
+# pixel groups (32 here) times ncg channel groups <= MAX_THREADS threads a block.
+FWD_TILE_H = 8
+FWD_TILE_W = 16
+FWD_ROWS = 4
+FWD_MAX_THREADS = 256
+FWD_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (2 caps registers at 128: spills at vec 8)
+# Elements a thread loads per vector, by k: the k*k weights of vec channels are registers (bf16 3x3: vec 8
+# 145 registers a thread, vec 4 80 -> 3 blocks an SM instead of 1; nvcc 13, sm_90).
+FWD_VEC = {3: 4, 5: 2, 7: 2}
+BWD_TILE_H = 8
+BWD_TILE_W = 16
+BWD_ROWS = 4
+BWD_MAX_THREADS = 256
+BWD_MIN_BLOCKS = 1
+# backward: weights + (k*k + 1) sums of vec channels in registers (bf16 3x3 vec 4: 158 registers, 5x5 vec 2: 193)
+BWD_VEC = {3: 4, 5: 2, 7: 1}
+# Patches a backward block walks before it writes its partial-sum row: at B 32 x 64^2 and 8 x 16 patches,
+# 256 blocks a channel block, a (256, k*k + 1, C) float32 partial buffer (655 kB at 3x3, C 64).
+BWD_TILES_PER_BLOCK = 4
+SMEM_LIMIT = 227 * 1024  # H100 / H200 opt-in maximum a block; above 48 kB the launcher opts in
+
+_DTYPES = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
+
+
+@contextlib.contextmanager
+def launch_constants(cfg):
+    """Sets module launch constants for the block; the launchers (and the library choice) read them at each call."""
+    saved = {name: globals()[name] for name in cfg}
+    globals().update(cfg)
+    try:
+        yield
+    finally:
+        globals().update(saved)
+
+
+# ------------------------------------------------------------------------------------------------- build
+
+def compile_defines():
+    defines = dict(FWD_ROWS=FWD_ROWS, FWD_MAX_THREADS=FWD_MAX_THREADS, FWD_MIN_BLOCKS=FWD_MIN_BLOCKS,
+                   BWD_ROWS=BWD_ROWS, BWD_MAX_THREADS=BWD_MAX_THREADS, BWD_MIN_BLOCKS=BWD_MIN_BLOCKS)
+    for k in KERNEL_SIZES:
+        defines[f"FWD_VEC_K{k}"] = FWD_VEC[k]
+        defines[f"BWD_VEC_K{k}"] = BWD_VEC[k]
+    return defines
+
+
+def nvcc_command(capability, source, output):
+    arch = f"{capability[0]}{capability[1]}"
+    return ([nvcc_path(), "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC",
+             "-gencode", f"arch=compute_{arch},code=sm_{arch}"]
+            + [f"-D{name}={value}" for name, value in sorted(compile_defines().items())]
+            + [str(source), "-o", str(output)])
+
+
+def nvcc_path():
+    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+    return os.environ.get("NALASR_NVCC") or shutil.which("nvcc") or os.path.join(cuda_home, "bin", "nvcc")
+
+
+def cache_dir():
+    return pathlib.Path(os.environ.get("NALASR_CUDA_EXT_CACHE") or pathlib.Path.home() / ".cache" / "nalasr_cuda_ext")
+
+
+def library_path(capability):
+    """Where the library for this source, these flags and this GPU architecture lives in the cache."""
+    cmd = nvcc_command(capability, "SRC", "OUT")
+    key = hashlib.sha256(SOURCE.read_bytes() + "\0".join(cmd).encode()).hexdigest()[:20]
+    return cache_dir() / f"dwconv_train_sm{capability[0]}{capability[1]}_{key}.so"
+
+
+def build(capability):
+    """Compiles the library unless cached -> its path. Written to a temporary name and renamed, so concurrent
+    builders (the sweep's pool, two processes) never load a half-written file."""
+    path = library_path(capability)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+    os.close(fd)
+    try:
+        res = subprocess.run(nvcc_command(capability, SOURCE, tmp), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"nvcc failed ({res.returncode}):\n{res.stderr[-3000:]}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class DwArgs(ctypes.Structure):
+    """Mirror of NalasrDwArgs in dwconv_train.cu (all fields 8 bytes, no padding)."""
+    _fields_ = ([(name, ctypes.c_void_p) for name in ("x", "dy", "w", "bias", "out", "part", "stream")]
+                + [(name, ctypes.c_longlong) for name in (
+                    "sxb", "sxh", "sxw", "sdb", "sdh", "sdw", "sob", "soh", "sow",
+                    "B", "H", "W", "C", "k", "dtype", "vec", "tile_h", "tile_w", "ncg", "tiles_per_block", "flip",
+                    "residual", "grid_x", "grid_y", "threads", "smem", "device")])
+
+
+_LIBS = {}
+
+
+def _lib(device):
+    capability = torch.cuda.get_device_capability(device)
+    path = build(capability)
+    if path not in _LIBS:
+        lib = ctypes.CDLL(str(path))
+        for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_bwd"):
+            getattr(lib, name).argtypes = [ctypes.POINTER(DwArgs)]
+            getattr(lib, name).restype = ctypes.c_int
+        lib.nalasr_dwconv_finish.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong,
+                                             ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+        lib.nalasr_dwconv_finish.restype = ctypes.c_int
+        lib.nalasr_dwconv_error.argtypes = [ctypes.c_int]
+        lib.nalasr_dwconv_error.restype = ctypes.c_char_p
+        _LIBS[path] = lib
+    return _LIBS[path]
+
+
+def _check_code(lib, code, what):
+    if code != 0:
+        raise RuntimeError(f"cuda_dwconv {what}: {lib.nalasr_dwconv_error(code).decode()} (code {code})")
+
+
+# ------------------------------------------------------------------------------------ launch geometry (CPU)
+
+def _pow2_ceil(n):
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _pow2_floor(n):
+    return 1 << (max(1, n).bit_length() - 1)
+
+
+def vec_width(c, esize, cap, strides=(), addresses=()):
+    """Widest vector (elements, a power of 2 <= cap and <= 16 bytes) such that C, every pixel stride and every
+    base address (bytes) are multiples of it; 1 (scalar loads) at worst."""
+    v = _pow2_floor(min(cap, 16 // esize))
+    while v > 1 and (c % v or any(s % v for s in strides) or any(a % (v * esize) for a in addresses)):
+        v //= 2
+    return v
+
+
+def conv_layout(bsz, h, w, c, k, esize, vec, backward, acc_size=4):
+    """-> dict of one kernel launch: tile_h, tile_w, ncg (channel groups of vec), cb (channels a block), threads,
+    grid_x, grid_y, smem (bytes), n_tiles, tiles_per_block (backward; grid_x = partial-sum rows)."""
+    th, tw, rows, max_threads = ((BWD_TILE_H, BWD_TILE_W, BWD_ROWS, BWD_MAX_THREADS) if backward else
+                                 (FWD_TILE_H, FWD_TILE_W, FWD_ROWS, FWD_MAX_THREADS))
+    assert th % rows == 0, "TILE_H must be a multiple of ROWS"
+    groups = tw * (th // rows)
+    assert groups <= max_threads, "more pixel groups than threads a block"
+    ncg = min(_pow2_ceil(-(-c // vec)), _pow2_floor(max_threads // groups))
+    if backward:  # the reduction's warp shuffles need whole warps
+        assert (ncg * groups) % 32 == 0, "backward blocks must be whole warps (TILE_W * TILE_H / ROWS * ncg)"
+    cb = ncg * vec
+    n_tiles = bsz * -(-h // th) * -(-w // tw)
+    halo = (th + k - 1) * (tw + k - 1) * cb * esize
+    lay = dict(tile_h=th, tile_w=tw, ncg=ncg, cb=cb, threads=ncg * groups, grid_y=-(-c // cb), n_tiles=n_tiles)
+    if backward:
+        tiles = max(1, min(BWD_TILES_PER_BLOCK, n_tiles))
+        slots = lay["threads"] // max(32, ncg)
+        lay.update(tiles_per_block=tiles, grid_x=-(-n_tiles // tiles),
+                   smem=max(2 * halo, slots * (k * k + 1) * cb * acc_size))
+    else:
+        lay.update(tiles_per_block=1, grid_x=n_tiles, smem=halo)
+    assert n_tiles < 2 ** 31, "patch indices are int32 in the kernels"
+    assert lay["grid_y"] <= 65535 and lay["smem"] <= SMEM_LIMIT, f"launch out of range: {lay}"
+    return lay
+
+
+# ---------------------------------------------------------------------------------------------- launchers
+
+def _acc(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _pixels(t):
+    """A (B, H, W, C) tensor as the kernels read it (channel stride 1; else a contiguous copy), its strides."""
+    assert t.dim() == 4, "token-major (B, H, W, C)"
+    if t.stride(3) != 1 and t.shape[3] > 1:
+        t = t.contiguous()
+    return t, (t.stride(0), t.stride(1), t.stride(2))
+
+
+def _check(x, weight):
+    """-> k."""
+    c, k = x.shape[-1], weight.shape[-1]
+    if x.dtype not in _DTYPES:
+        raise ValueError(f"cuda_dwconv: dtype {x.dtype} not supported ({', '.join(map(str, _DTYPES))})")
+    if weight.shape != (c, 1, k, k) or k not in KERNEL_SIZES:
+        raise ValueError(f"cuda_dwconv: depthwise weight (C, 1, k, k) with k in {KERNEL_SIZES}; got {tuple(weight.shape)}")
+    return k
+
+
+def _params(weight, bias, acc):
+    """(C, 1, k, k) weight -> (C, k*k) contiguous in the math dtype (a channels_last parameter is this layout
+    already); bias likewise or None."""
+    c, kk = weight.shape[0], weight.shape[-1] ** 2
+    w2 = weight.detach().reshape(c, kk).to(acc).contiguous()
+    return w2, None if bias is None else bias.detach().to(acc).contiguous()
+
+
+def _base_args(src, out, c, k, vec, lay, residual, flip):
+    bsz, h, w, _ = src.shape
+    return dict(sob=out.stride(0), soh=out.stride(1), sow=out.stride(2), B=bsz, H=h, W=w, C=c, k=k,
+                dtype=_DTYPES[src.dtype], vec=vec, tile_h=lay["tile_h"], tile_w=lay["tile_w"], ncg=lay["ncg"],
+                tiles_per_block=lay["tiles_per_block"], flip=int(flip), residual=int(residual),
+                grid_x=lay["grid_x"], grid_y=lay["grid_y"], threads=lay["threads"], smem=lay["smem"],
+                device=src.device.index, stream=torch.cuda.current_stream(src.device).cuda_stream,
+                out=out.data_ptr())
+
+
+def _launch_conv(src, weight, bias, out, residual, flip):
+    """out (contiguous) = conv(src) with weight (C, 1, k, k) [flipped] (+ bias) (+ src)."""
+    bsz, h, w, c = src.shape
+    k = weight.shape[-1]
+    if bsz * h * w == 0 or c == 0:
+        return
+    src, ss = _pixels(src)
+    w2, b2 = _params(weight, bias, _acc(src.dtype))
+    esize = src.element_size()
+    vec = vec_width(c, esize, FWD_VEC[k], ss + tuple(out.stride()[:3]), (src.data_ptr(), out.data_ptr()))
+    lay = conv_layout(bsz, h, w, c, k, esize, vec, backward=False)
+    args = DwArgs(x=src.data_ptr(), w=w2.data_ptr(), bias=None if b2 is None else b2.data_ptr(),
+                  sxb=ss[0], sxh=ss[1], sxw=ss[2], **_base_args(src, out, c, k, vec, lay, residual, flip))
+    lib = _lib(src.device)
+    _check_code(lib, lib.nalasr_dwconv_fwd(ctypes.byref(args)), "forward")
+
+
+def dwconv_forward(x, weight, bias, residual):
+    """-> y (B, H, W, C) contiguous, x's dtype."""
+    _check(x, weight)
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    _launch_conv(x, weight, bias, y, residual, flip=False)
+    return y
+
+
+def dwconv_backward(dy, x, weight, residual):
+    """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x): rows
+    0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums makes the parameter gradients)."""
+    k = _check(x, weight)
+    bsz, h, w, c = x.shape
+    acc = _acc(x.dtype)
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    if bsz * h * w == 0 or c == 0:
+        return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
+    x, sx = _pixels(x)
+    dy, sd = _pixels(dy.to(x.dtype))
+    w2, _ = _params(weight, None, acc)
+    esize = x.element_size()
+    vec = vec_width(c, esize, BWD_VEC[k], sx + sd + tuple(dx.stride()[:3]),
+                    (x.data_ptr(), dy.data_ptr(), dx.data_ptr()))
+    lay = conv_layout(bsz, h, w, c, k, esize, vec, backward=True, acc_size=8 if acc == torch.float64 else 4)
+    part = torch.empty(lay["grid_x"], k * k + 1, c, dtype=acc, device=x.device)
+    args = DwArgs(x=x.data_ptr(), dy=dy.data_ptr(), w=w2.data_ptr(), part=part.data_ptr(),
+                  sxb=sx[0], sxh=sx[1], sxw=sx[2], sdb=sd[0], sdh=sd[1], sdw=sd[2],
+                  **_base_args(x, dx, c, k, vec, lay, residual, flip=True))
+    lib = _lib(x.device)
+    _check_code(lib, lib.nalasr_dwconv_bwd(ctypes.byref(args)), "backward")
+    return dx, _finish_sums(lib, part)
+
+
+def _finish_sums(lib, part):
+    """(rows, k*k + 1, C) partial sums -> (k*k + 1, C), summed over rows in a fixed order."""
+    out = torch.empty(part.shape[1:], dtype=part.dtype, device=part.device)
+    code = lib.nalasr_dwconv_finish(part.data_ptr(), out.data_ptr(), part.shape[0], out.numel(),
+                                    int(part.dtype == torch.float64),
+                                    torch.cuda.current_stream(part.device).cuda_stream, part.device.index)
+    _check_code(lib, code, "finish")
+    return out
+
+
+def dwconv_dx(dy, weight, residual):
+    """dx alone (the forward kernel on dy with flipped taps, + dy): for timing the pieces."""
+    _check(dy, weight)
+    dx = torch.empty(dy.shape, dtype=dy.dtype, device=dy.device)
+    _launch_conv(dy, weight, None, dx, residual, flip=True)
+    return dx
+
+
+# --------------------------------------------------------------------------------- custom ops + autograd
+
+if AVAILABLE:
+    @torch.library.custom_op("nalasr::cuda_dwconv_fwd", mutates_args=())
+    def _fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: bool) -> torch.Tensor:
+        return dwconv_forward(x, weight, bias, residual)
+
+    @_fwd_op.register_fake
+    def _(x, weight, bias, residual):
+        return x.new_empty(x.shape)
+
+    @torch.library.custom_op("nalasr::cuda_dwconv_bwd", mutates_args=())
+    def _bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+                residual: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return dwconv_backward(dy, x, weight, residual)
+
+    @_bwd_op.register_fake
+    def _(dy, x, weight, residual):
+        return x.new_empty(x.shape), x.new_empty((weight.shape[-1] ** 2 + 1, x.shape[-1]), dtype=_acc(x.dtype))
+
+    def _setup(ctx, inputs, output):
+        x, weight, bias, residual = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.residual, ctx.bias_dtype = residual, bias.dtype
+
+    def _grad(ctx, dy):
+        x, weight = ctx.saved_tensors
+        dx, sums = _bwd_op(dy, x, weight, ctx.residual)
+        dw, db = dwconv_ref.split_sums(sums, weight, ctx.bias_dtype)
+        return dx, dw, db, None
+
+    _fwd_op.register_autograd(_grad, setup_context=_setup)
+
+
+def dwconv_cuda(x, weight, bias, residual=False):
+    """Depthwise conv of token-major x (B, H, W, C) with weight (C, 1, k, k) and bias (C), zero padding, same
+    size; + x if residual. Same result as triton_dwconv.dwconv_triton."""
+    return _fwd_op(x, weight, bias, residual)
+
+
+def self_check(device="cuda"):
+    """Small float32 forward + backward (3x3 with residual, 5x5 without; ragged patches; a channel chunk as
+    input) vs F.conv2d in float64 -> (ok, message). Never raises: train.py runs it before switching the
+    depthwise convs to these kernels and keeps "shift" if it fails (a failed build lands here too)."""
+    try:
+        if not AVAILABLE:
+            return False, "CUDA or torch.library.custom_op not available"
+        worst = 0.0
+        for (b, h, w, c, k, residual) in ((2, 13, 21, 48, 3, True), (1, 23, 30, 80, 5, False)):
+            (x, weight, bias), dy = dwconv_ref.random_case(b, h, w, 2 * c, k, seed=k)
+            x, weight, bias = (t.detach() for t in (x, weight, bias))
+            dy = dy[..., :c].contiguous()
+            truth = dwconv_ref.values_and_grads(
+                dwconv_ref.dwconv_conv2d, [t.requires_grad_() for t in (x[..., :c].contiguous(), weight[:c],
+                                                                          bias[:c])], dy, residual)
+            leaves = [x.to(device, torch.float32)[..., :c].requires_grad_()] + \
+                [t[:c].to(device, torch.float32).requires_grad_() for t in (weight, bias)]
+            got = dwconv_ref.values_and_grads(dwconv_cuda, leaves, dy.to(device, torch.float32), residual)
+            worst = max([worst] + [dwconv_ref.rel(a.cpu(), t) for a, t in zip(got, truth)])
+        return worst < 1e-5, f"float32 CUDA kernels vs float64 F.conv2d, max relative error {worst:.2e}"
+    except Exception as exc:  # noqa: BLE001 -- any failure means: do not use the kernels
+        return False, f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -1,0 +1,447 @@
+// Depthwise k x k convolution (k in 3, 5, 7; zero padding; bias; optional + x residual) on token-major
+// (B, H, W, C) tensors, forward and fused backward, for the PyTorch twin's training step. Spec: dwconv_ref.py.
+// Built and called by cuda_dwconv.py through ctypes (no torch C++ extension: the GPU machine's torch ABI is
+// not ours); the wrapper computes every launch parameter (NalasrDwArgs) and allocates every buffer.
+//
+//   forward   one block = a TILE_H x TILE_W patch of one image x CB = ncg * V channels. It stages the
+//             (TILE_H + k - 1) x (TILE_W + k - 1) halo in shared memory (zero outside the image), then each
+//             thread computes ROWS vertically adjacent output pixels x V channels with the k*k weights of its
+//             channels in registers, sliding down the halo rows (each smem vector feeds up to k outputs).
+//             dx = the same kernel on dy with the taps flipped (flip = 1), no bias, + dy with the residual.
+//   backward  one block walks tiles_per_block patches: stages the x and dy halos, writes dx (as above), and
+//             adds x_shifted * dy per tap (and dy for the bias) into per-thread registers across its patches.
+//             At the end the block reduces them (warp shuffles, then a fixed-order sum over warps in smem)
+//             into one row of partial sums part[block, k*k + 1, C]; finish_kernel sums the rows in a fixed
+//             order. No atomics: the gradients are bit-reproducible.
+// Element types: bf16, fp16, fp32 (float32 math) and fp64 (float64 math). Weights/bias come in the math type,
+// contiguous (C, k*k). V > 1 needs C, the pixel strides and the base pointers to be multiples of V elements.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#ifndef FWD_ROWS
+#define FWD_ROWS 4
+#endif
+#ifndef BWD_ROWS
+#define BWD_ROWS 4
+#endif
+#ifndef FWD_MAX_THREADS
+#define FWD_MAX_THREADS 256
+#endif
+#ifndef BWD_MAX_THREADS
+#define BWD_MAX_THREADS 256
+#endif
+#ifndef FWD_MIN_BLOCKS
+#define FWD_MIN_BLOCKS 1
+#endif
+#ifndef BWD_MIN_BLOCKS
+#define BWD_MIN_BLOCKS 1
+#endif
+// Widest vector (elements a thread a load) instantiated per kernel size: the k*k weights (and in the backward
+// the k*k + 1 sums) of V channels live in registers.
+#ifndef FWD_VEC_K3
+#define FWD_VEC_K3 8
+#endif
+#ifndef FWD_VEC_K5
+#define FWD_VEC_K5 4
+#endif
+#ifndef FWD_VEC_K7
+#define FWD_VEC_K7 2
+#endif
+#ifndef BWD_VEC_K3
+#define BWD_VEC_K3 4
+#endif
+#ifndef BWD_VEC_K5
+#define BWD_VEC_K5 2
+#endif
+#ifndef BWD_VEC_K7
+#define BWD_VEC_K7 1
+#endif
+#define FINISH_COLS 32
+#define FINISH_SEGS 8
+
+extern "C" {
+// Every field is 8 bytes, so the layout has no padding (mirrored by cuda_dwconv.py's ctypes Structure).
+typedef struct {
+    const void* x;      // forward: the input; backward: x (for dW)
+    const void* dy;     // backward: the incoming gradient (dx's source)
+    const void* w;      // (C, k*k) contiguous, math type
+    const void* bias;   // (C) math type, or null
+    void* out;          // forward: y; backward: dx
+    void* part;         // backward: (grid_x, k*k + 1, C) math type
+    void* stream;
+    long long sxb, sxh, sxw, sdb, sdh, sdw, sob, soh, sow;  // pixel strides in elements (channel stride 1)
+    long long B, H, W, C, k, dtype, vec, tile_h, tile_w, ncg, tiles_per_block, flip, residual;
+    long long grid_x, grid_y, threads, smem, device;
+} NalasrDwArgs;
+}
+
+enum { DT_F32 = 0, DT_F64 = 1, DT_BF16 = 2, DT_F16 = 3 };
+enum { ERR_DTYPE = -1, ERR_K = -2, ERR_VEC = -3, ERR_THREADS = -4 };
+
+struct BF16 {
+    using S = unsigned short;
+    using A = float;
+    static __device__ __forceinline__ float load(S s) { return __uint_as_float(static_cast<unsigned>(s) << 16); }
+    static __device__ __forceinline__ S store(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+};
+struct F16 {
+    using S = unsigned short;
+    using A = float;
+    static __device__ __forceinline__ float load(S s) { return __half2float(__ushort_as_half(s)); }
+    static __device__ __forceinline__ S store(float f) { return __half_as_ushort(__float2half_rn(f)); }
+};
+struct F32 {
+    using S = float;
+    using A = float;
+    static __device__ __forceinline__ float load(S s) { return s; }
+    static __device__ __forceinline__ S store(float f) { return f; }
+};
+struct F64 {
+    using S = double;
+    using A = double;
+    static __device__ __forceinline__ double load(S s) { return s; }
+    static __device__ __forceinline__ S store(double f) { return f; }
+};
+
+template <typename S, int V>
+struct alignas(sizeof(S) * V) Vec {
+    S v[V];
+};
+
+// Tile geometry shared by both kernels, decoded from the patch index (patch columns fastest).
+struct Tile {
+    int b, y0, x0;
+};
+
+__device__ __forceinline__ Tile tile_at(int t, int H, int W, int th, int tw) {
+    const int tiles_x = (W + tw - 1) / tw;
+    const int per_image = tiles_x * ((H + th - 1) / th);
+    const int b = t / per_image;
+    const int r = t - b * per_image;
+    return {b, (r / tiles_x) * th, (r % tiles_x) * tw};
+}
+
+// (rows x cols) pixels from (ybase, xbase) of image b, channels c0 .. c0 + ncg*V - 1, into tile[(row*cols +
+// col) * ncg*V + channel]; zero outside the image and past C.
+template <class Tr, int V>
+__device__ __forceinline__ void load_halo(typename Tr::S* tile, const typename Tr::S* __restrict__ src,
+                                          long long sb, long long sh, long long sw, int b, int ybase, int xbase,
+                                          int c0, int H, int W, int C, int rows, int cols, int ncg) {
+    using Vt = Vec<typename Tr::S, V>;
+    const int n = rows * cols * ncg;
+    const typename Tr::S* img = src + static_cast<long long>(b) * sb + c0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const int cg = i % ncg;
+        const int p = i / ncg;
+        const int yy = ybase + p / cols;
+        const int xx = xbase + p % cols;
+        Vt val;
+#pragma unroll
+        for (int e = 0; e < V; ++e) val.v[e] = 0;
+        if (yy >= 0 && yy < H && xx >= 0 && xx < W && c0 + cg * V < C)
+            val = *reinterpret_cast<const Vt*>(img + yy * sh + xx * sw + cg * V);
+        *reinterpret_cast<Vt*>(tile + static_cast<long long>(i) * V) = val;
+    }
+}
+
+// acc[o] += sum over taps (u, v) of wr[u*K + v] * tile[ty0 + o + u][tx + v] for the thread's V channels:
+// halo row ty0 + rr feeds output rows rr - u, so each smem vector is read once per thread.
+template <class Tr, int K, int V, int R>
+__device__ __forceinline__ void conv_rows(const typename Tr::S* tile, int cols, int cb, int ty0, int tx, int cg,
+                                          const typename Tr::A (&wr)[K * K][V], typename Tr::A (&acc)[R][V]) {
+    using Vt = Vec<typename Tr::S, V>;
+#pragma unroll
+    for (int rr = 0; rr < R + K - 1; ++rr) {
+#pragma unroll
+        for (int v = 0; v < K; ++v) {
+            const Vt val = *reinterpret_cast<const Vt*>(tile + ((ty0 + rr) * cols + tx + v) * cb + cg * V);
+#pragma unroll
+            for (int u = 0; u < K; ++u) {
+                const int o = rr - u;
+                if (o >= 0 && o < R) {
+#pragma unroll
+                    for (int e = 0; e < V; ++e) acc[o][e] += wr[u * K + v][e] * Tr::load(val.v[e]);
+                }
+            }
+        }
+    }
+}
+
+template <class Tr, int K, int V>
+__device__ __forceinline__ void load_weights(const typename Tr::A* __restrict__ w, int c, int C, bool flip,
+                                             typename Tr::A (&wr)[K * K][V]) {
+#pragma unroll
+    for (int t = 0; t < K * K; ++t)
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+            wr[t][e] = c + e < C ? w[static_cast<long long>(c + e) * (K * K) + (flip ? K * K - 1 - t : t)]
+                                 : typename Tr::A(0);
+}
+
+// out[pixel] = acc (+ bias) (+ the centre of the halo tile: x for the forward, dy for dx) for the thread's
+// ROWS pixels that lie inside the image.
+template <class Tr, int K, int V, int R>
+__device__ __forceinline__ void store_rows(typename Tr::S* __restrict__ out, long long sb, long long sh,
+                                           long long sw, const Tile& t, int H, int W, int C, int c,
+                                           const typename Tr::S* tile, int cols, int cb, int ty0, int tx, int cg,
+                                           const typename Tr::A (&bv)[V], bool residual,
+                                           const typename Tr::A (&acc)[R][V]) {
+    using Vt = Vec<typename Tr::S, V>;
+    constexpr int P = K / 2;
+    const int xx = t.x0 + tx;
+    if (xx >= W || c >= C) return;
+#pragma unroll
+    for (int o = 0; o < R; ++o) {
+        const int yy = t.y0 + ty0 + o;
+        if (yy >= H) break;
+        const Vt centre = *reinterpret_cast<const Vt*>(tile + ((ty0 + o + P) * cols + tx + P) * cb + cg * V);
+        Vt res;
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+            typename Tr::A s = acc[o][e] + bv[e];
+            if (residual) s += Tr::load(centre.v[e]);
+            res.v[e] = Tr::store(s);
+        }
+        *reinterpret_cast<Vt*>(out + static_cast<long long>(t.b) * sb + yy * sh + xx * sw + c) = res;
+    }
+}
+
+template <class Tr, int K, int V>
+__global__ void __launch_bounds__(FWD_MAX_THREADS, FWD_MIN_BLOCKS) fwd_kernel(const NalasrDwArgs a) {
+    using S = typename Tr::S;
+    using A = typename Tr::A;
+    constexpr int R = FWD_ROWS;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    S* tile = reinterpret_cast<S*>(smem_raw);
+    const int H = a.H, W = a.W, C = a.C, th = a.tile_h, tw = a.tile_w, ncg = a.ncg;
+    const int cb = ncg * V, cols = tw + K - 1;
+    const int c0 = blockIdx.y * cb;
+    const Tile t = tile_at(blockIdx.x, H, W, th, tw);
+    load_halo<Tr, V>(tile, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
+                     H, W, C, th + K - 1, cols, ncg);
+    const int cg = threadIdx.x % ncg;
+    const int pg = threadIdx.x / ncg;
+    const int tx = pg % tw, ty0 = (pg / tw) * R;
+    const int c = c0 + cg * V;
+    A wr[K * K][V];
+    load_weights<Tr, K, V>(static_cast<const A*>(a.w), c, C, a.flip != 0, wr);
+    A bv[V];
+#pragma unroll
+    for (int e = 0; e < V; ++e)
+        bv[e] = a.bias != nullptr && c + e < C ? static_cast<const A*>(a.bias)[c + e] : A(0);
+    __syncthreads();
+    A acc[R][V] = {};
+    conv_rows<Tr, K, V, R>(tile, cols, cb, ty0, tx, cg, wr, acc);
+    store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, tile, cols, cb, ty0, tx, cg,
+                            bv, a.residual != 0, acc);
+}
+
+template <class Tr, int K, int V>
+__global__ void __launch_bounds__(BWD_MAX_THREADS, BWD_MIN_BLOCKS) bwd_kernel(const NalasrDwArgs a) {
+    using S = typename Tr::S;
+    using A = typename Tr::A;
+    constexpr int R = BWD_ROWS;
+    constexpr int KK = K * K;
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const int H = a.H, W = a.W, C = a.C, th = a.tile_h, tw = a.tile_w, ncg = a.ncg;
+    const int cb = ncg * V, rows = th + K - 1, cols = tw + K - 1;
+    S* xs = reinterpret_cast<S*>(smem_raw);
+    S* ds = xs + rows * cols * cb;
+    const int c0 = blockIdx.y * cb;
+    const int cg = threadIdx.x % ncg;
+    const int pg = threadIdx.x / ncg;
+    const int tx = pg % tw, ty0 = (pg / tw) * R;
+    const int c = c0 + cg * V;
+    const int n_tiles = a.B * ((H + th - 1) / th) * ((W + tw - 1) / tw);
+    A wr[KK][V];
+    load_weights<Tr, K, V>(static_cast<const A*>(a.w), c, C, true, wr);
+    const A zero[V] = {};
+    A wacc[KK + 1][V] = {};  // rows 0 .. KK-1: sum of x_shifted * dy per tap; row KK: sum of dy
+    for (int i = 0; i < a.tiles_per_block; ++i) {
+        const int tile_idx = static_cast<int>(blockIdx.x * a.tiles_per_block + i);
+        if (tile_idx >= n_tiles) break;  // the same for the whole block
+        const Tile t = tile_at(tile_idx, H, W, th, tw);
+        __syncthreads();  // the previous patch's readers are done with xs / ds
+        load_halo<Tr, V>(xs, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
+                         H, W, C, rows, cols, ncg);
+        load_halo<Tr, V>(ds, static_cast<const S*>(a.dy), a.sdb, a.sdh, a.sdw, t.b, t.y0 - K / 2, t.x0 - K / 2,
+                         c0, H, W, C, rows, cols, ncg);
+        __syncthreads();
+        A acc[R][V] = {};
+        conv_rows<Tr, K, V, R>(ds, cols, cb, ty0, tx, cg, wr, acc);
+        store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, ds, cols, cb, ty0, tx,
+                                cg, zero, a.residual != 0, acc);
+        // dW: dy at the thread's pixels (zero outside the image) times x shifted by each tap
+        using Vt = Vec<S, V>;
+        A g[R][V];
+#pragma unroll
+        for (int o = 0; o < R; ++o) {
+            const Vt d = *reinterpret_cast<const Vt*>(ds + ((ty0 + o + K / 2) * cols + tx + K / 2) * cb + cg * V);
+#pragma unroll
+            for (int e = 0; e < V; ++e) {
+                g[o][e] = Tr::load(d.v[e]);
+                wacc[KK][e] += g[o][e];
+            }
+        }
+#pragma unroll
+        for (int rr = 0; rr < R + K - 1; ++rr) {
+#pragma unroll
+            for (int v = 0; v < K; ++v) {
+                const Vt xv = *reinterpret_cast<const Vt*>(xs + ((ty0 + rr) * cols + tx + v) * cb + cg * V);
+#pragma unroll
+                for (int u = 0; u < K; ++u) {
+                    const int o = rr - u;
+                    if (o >= 0 && o < R) {
+#pragma unroll
+                        for (int e = 0; e < V; ++e) wacc[u * K + v][e] += g[o][e] * Tr::load(xv.v[e]);
+                    }
+                }
+            }
+        }
+    }
+    // Block reduction in a fixed order. Threads tid and tid ^ m (m a multiple of ncg) hold the same channels:
+    // within a warp the butterfly sums them; then slot s = tid / max(32, ncg) (a warp, or for ncg >= 32 one
+    // pixel group) writes red[s], and the slots are summed in order.
+    const int span = ncg < 32 ? 32 : ncg;
+#pragma unroll
+    for (int j = 0; j <= KK; ++j)
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+            for (int m = ncg; m < 32; m <<= 1) wacc[j][e] += __shfl_xor_sync(0xffffffffu, wacc[j][e], m);
+    __syncthreads();  // the last patch's readers are done: red aliases xs / ds
+    A* red = reinterpret_cast<A*>(smem_raw);
+    const int slots = blockDim.x / span;
+    const int s = threadIdx.x / span;
+    if (threadIdx.x % span < ncg) {
+#pragma unroll
+        for (int j = 0; j <= KK; ++j)
+#pragma unroll
+            for (int e = 0; e < V; ++e) red[(s * (KK + 1) + j) * cb + cg * V + e] = wacc[j][e];
+    }
+    __syncthreads();
+    A* part = static_cast<A*>(a.part) + static_cast<long long>(blockIdx.x) * (KK + 1) * C;
+    for (int idx = threadIdx.x; idx < (KK + 1) * cb; idx += blockDim.x) {
+        const int j = idx / cb, cc = idx % cb;
+        A sum = 0;
+        for (int q = 0; q < slots; ++q) sum += red[(q * (KK + 1) + j) * cb + cc];
+        if (c0 + cc < C) part[static_cast<long long>(j) * C + c0 + cc] = sum;
+    }
+}
+
+// out[n] = sum over r of part[r, n] (part (rows, N) contiguous), FINISH_SEGS interleaved row segments a
+// column, then the segments in order: a fixed order, so deterministic.
+template <typename A>
+__global__ void __launch_bounds__(FINISH_COLS * FINISH_SEGS)
+    finish_kernel(const A* __restrict__ part, A* __restrict__ out, long long rows, long long n) {
+    __shared__ A seg[FINISH_SEGS][FINISH_COLS];
+    const long long col = static_cast<long long>(blockIdx.x) * FINISH_COLS + threadIdx.x;
+    A sum = 0;
+    if (col < n)
+        for (long long r = threadIdx.y; r < rows; r += FINISH_SEGS) sum += part[r * n + col];
+    seg[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < n) {
+        A total = 0;
+#pragma unroll
+        for (int q = 0; q < FINISH_SEGS; ++q) total += seg[q][threadIdx.x];
+        out[col] = total;
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ host side
+
+template <int K>
+constexpr int vec_cap(bool backward) {
+    return backward ? (K == 3 ? BWD_VEC_K3 : K == 5 ? BWD_VEC_K5 : BWD_VEC_K7)
+                    : (K == 3 ? FWD_VEC_K3 : K == 5 ? FWD_VEC_K5 : FWD_VEC_K7);
+}
+
+template <class Tr, int K, int V, bool BACKWARD>
+static int launch(const NalasrDwArgs& a) {
+    const int rows_per_thread = BACKWARD ? BWD_ROWS : FWD_ROWS;
+    if (a.tile_h % rows_per_thread != 0 || a.threads != a.ncg * a.tile_w * (a.tile_h / rows_per_thread) ||
+        a.threads > (BACKWARD ? BWD_MAX_THREADS : FWD_MAX_THREADS) || (BACKWARD && a.threads % 32 != 0))
+        return ERR_THREADS;
+    void (*kernel)(NalasrDwArgs);
+    if constexpr (BACKWARD)
+        kernel = bwd_kernel<Tr, K, V>;
+    else
+        kernel = fwd_kernel<Tr, K, V>;
+    if (a.smem > 48 * 1024) {
+        const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     static_cast<int>(a.smem));
+        if (err != cudaSuccess) return err;
+    }
+    kernel<<<dim3(static_cast<unsigned>(a.grid_x), static_cast<unsigned>(a.grid_y)), static_cast<unsigned>(a.threads),
+             static_cast<size_t>(a.smem), static_cast<cudaStream_t>(a.stream)>>>(a);
+    return cudaGetLastError();
+}
+
+// Instantiates V = 1, 2, 4, 8 up to the kernel's cap for K and 16 bytes a load.
+template <class Tr, int K, bool BACKWARD>
+static int dispatch_vec(const NalasrDwArgs& a) {
+    constexpr int cap = vec_cap<K>(BACKWARD);
+    constexpr int vmax = cap < int(16 / sizeof(typename Tr::S)) ? cap : int(16 / sizeof(typename Tr::S));
+    switch (a.vec) {
+        case 1: return launch<Tr, K, 1, BACKWARD>(a);
+        case 2: if constexpr (vmax >= 2) return launch<Tr, K, 2, BACKWARD>(a); break;
+        case 4: if constexpr (vmax >= 4) return launch<Tr, K, 4, BACKWARD>(a); break;
+        case 8: if constexpr (vmax >= 8) return launch<Tr, K, 8, BACKWARD>(a); break;
+    }
+    return ERR_VEC;
+}
+
+template <class Tr, bool BACKWARD>
+static int dispatch_k(const NalasrDwArgs& a) {
+    switch (a.k) {
+        case 3: return dispatch_vec<Tr, 3, BACKWARD>(a);
+        case 5: return dispatch_vec<Tr, 5, BACKWARD>(a);
+        case 7: return dispatch_vec<Tr, 7, BACKWARD>(a);
+    }
+    return ERR_K;
+}
+
+template <bool BACKWARD>
+static int dispatch(const NalasrDwArgs* a) {
+    const cudaError_t err = cudaSetDevice(static_cast<int>(a->device));
+    if (err != cudaSuccess) return err;
+    switch (a->dtype) {
+        case DT_F32: return dispatch_k<F32, BACKWARD>(*a);
+        case DT_F64: return dispatch_k<F64, BACKWARD>(*a);
+        case DT_BF16: return dispatch_k<BF16, BACKWARD>(*a);
+        case DT_F16: return dispatch_k<F16, BACKWARD>(*a);
+    }
+    return ERR_DTYPE;
+}
+
+extern "C" {
+// Each returns 0 or a cudaError_t (> 0) or one of the negative ERR_ codes above; launches only, no sync.
+int nalasr_dwconv_fwd(const NalasrDwArgs* a) { return dispatch<false>(a); }
+
+int nalasr_dwconv_bwd(const NalasrDwArgs* a) { return dispatch<true>(a); }
+
+int nalasr_dwconv_finish(const void* part, void* out, long long rows, long long n, int is_f64, void* stream,
+                         int device) {
+    const cudaError_t err = cudaSetDevice(device);
+    if (err != cudaSuccess) return err;
+    const dim3 grid(static_cast<unsigned>((n + FINISH_COLS - 1) / FINISH_COLS)), block(FINISH_COLS, FINISH_SEGS);
+    if (is_f64)
+        finish_kernel<double><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const double*>(part), static_cast<double*>(out), rows, n);
+    else
+        finish_kernel<float><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
+            static_cast<const float*>(part), static_cast<float*>(out), rows, n);
+    return cudaGetLastError();
+}
+
+const char* nalasr_dwconv_error(int code) {
+    switch (code) {
+        case ERR_DTYPE: return "unsupported dtype";
+        case ERR_K: return "unsupported kernel size (3, 5, 7)";
+        case ERR_VEC: return "unsupported vector width for this dtype";
+        case ERR_THREADS: return "threads != ncg * tile_w * tile_h / rows, over the launch bound, or (backward) not whole warps";
+    }
+    return cudaGetErrorString(static_cast<cudaError_t>(code));
+}
+}
