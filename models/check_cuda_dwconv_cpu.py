@@ -1,0 +1,352 @@
+"""CPU checks of the CUDA depthwise conv's host side (cuda_dwconv.py) without a GPU.
+
+  1. DwArgs (ctypes) has NalasrDwArgs's fields in the .cu's order, 8 bytes each
+  2. build: nvcc flags carry every compile-time constant; the cache path changes with the source, a constant,
+     the GPU architecture and $NALASR_CUDA_EXT_CACHE
+  3. vec_width: the widest vector that divides C, the strides and the addresses
+  4. conv_layout for many shapes and the sweep's constants: thread counts, whole warps (backward), channel groups
+     a power of 2 that divides 32 or is a multiple of it (the reduction's shuffles), grid covers every patch and
+     channel, smem holds the halos and the reduction slots
+  5. an emulation of the kernels' index arithmetic (tile_at, halo origin, thread -> pixels and channels, taps,
+     flip, residual centre, partial rows) in torch on small shapes vs dwconv_ref: every output element stored
+     exactly once, every partial-sum entry written once, values equal to the reference (float64)
+  6. nalasr_model / train.py without CUDA: set_depthwise("cuda") raises, --depthwise cuda falls back to shift
+  7. with --nvcc: the .cu compiles for sm_80 and sm_90 with no warnings; prints registers / spills per kernel
+Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc]   (exit 1 on a failure)
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import torch
+import torch.nn.functional as F
+
+import cuda_dwconv as cd
+import dwconv_ref as ref
+
+FAILS = []
+
+
+def report(name, ok, detail=""):
+    print(f"{'PASS' if ok else 'FAIL'}  {name}{': ' + detail if detail else ''}", flush=True)
+    if not ok:
+        FAILS.append(name)
+
+
+def check_struct():
+    text = cd.SOURCE.read_text()
+    body = re.search(r"typedef struct \{(.*?)\} NalasrDwArgs;", text, re.S).group(1)
+    body = re.sub(r"//[^\n]*", "", body)
+    names = re.findall(r"(\w+)\s*[,;]", body)
+    want = [name for name, _ in cd.DwArgs._fields_]
+    report("DwArgs fields = NalasrDwArgs fields, in order", names == want, f"{len(names)} fields")
+    report("DwArgs is 8 bytes a field", cd.ctypes.sizeof(cd.DwArgs) == 8 * len(want))
+
+
+def check_build_keys():
+    cmd = cd.nvcc_command((9, 0), "s.cu", "o.so")
+    defines = {d[2:].split("=")[0] for d in cmd if d.startswith("-D")}
+    macros = set(re.findall(r"#ifndef (\w+)", cd.SOURCE.read_text()))
+    report("every #ifndef constant of the .cu is passed by the wrapper", macros == defines,
+           f"missing {macros - defines or '{}'}, extra {defines - macros or '{}'}")
+    report("sm_90 gencode", "arch=compute_90,code=sm_90" in cmd)
+    base = cd.library_path((9, 0))
+    with cd.launch_constants(dict(BWD_TILES_PER_BLOCK=8)):
+        same = cd.library_path((9, 0)) == base  # a runtime constant: same library
+    with cd.launch_constants(dict(FWD_VEC={3: 8, 5: 2, 7: 2})):
+        other = cd.library_path((9, 0)) != base
+    report("cache key: runtime constants keep it, compile-time constants and the arch change it",
+           same and other and cd.library_path((8, 0)) != base)
+    old = os.environ.get("NALASR_CUDA_EXT_CACHE")
+    os.environ["NALASR_CUDA_EXT_CACHE"] = "/tmp/nalasr_test_cache"
+    ok = str(cd.library_path((9, 0))).startswith("/tmp/nalasr_test_cache/")
+    if old is None:
+        del os.environ["NALASR_CUDA_EXT_CACHE"]
+    else:
+        os.environ["NALASR_CUDA_EXT_CACHE"] = old
+    report("$NALASR_CUDA_EXT_CACHE sets the cache directory", ok)
+
+
+def check_vec_width():
+    cases = [  # (C, esize, cap, strides, addresses) -> vec
+        ((64, 2, 8, (262144, 4096, 64), (0, 256)), 8), ((64, 2, 4, (262144, 4096, 64), (0,)), 4),
+        ((12, 2, 8, (12, 12, 12), (0,)), 4), ((5, 2, 8, (5, 5, 5), (0,)), 1), ((80, 2, 8, (80, 80, 80), (0,)), 8),
+        ((64, 2, 8, (1024, 256, 128), (2,)), 1),  # a channel slice starting at channel 1: scalar
+        ((64, 2, 8, (1024, 256, 128), (8,)), 4),  # starting at channel 4
+        ((64, 4, 8, (64, 64, 64), (0,)), 4), ((64, 8, 8, (64, 64, 64), (0,)), 2), ((24, 2, 8, (24,), (0,)), 8),
+        ((48, 2, 8, (96, 96, 96), (96,)), 8), ((6, 8, 4, (6,), (0,)), 2),
+    ]
+    bad = [(a, want, cd.vec_width(*a)) for a, want in cases if cd.vec_width(*a) != want]
+    report("vec_width", not bad, f"{len(cases)} cases" + (f", wrong: {bad}" if bad else ""))
+
+
+SWEEP_LAYOUTS = [{}, dict(FWD_TILE_H=16, FWD_TILE_W=16), dict(FWD_TILE_H=8, FWD_TILE_W=32, FWD_ROWS=2),
+                 dict(BWD_TILE_H=16, BWD_ROWS=8, BWD_TILE_W=8), dict(BWD_TILES_PER_BLOCK=1),
+                 dict(FWD_MAX_THREADS=512, BWD_MAX_THREADS=512), dict(FWD_ROWS=8, BWD_ROWS=2)]
+SHAPES = [(1, 1, 6, 16), (2, 6, 1, 80), (2, 3, 2, 8), (1, 5, 7, 5), (1, 9, 31, 48), (2, 33, 17, 128),
+          (32, 64, 64, 64), (32, 64, 64, 128), (4, 64, 64, 12), (1, 2160, 3840, 64)]
+
+
+def check_layouts():
+    n, bad = 0, []
+    for cfg in SWEEP_LAYOUTS:
+        with cd.launch_constants(cfg):
+            for (b, h, w, c) in SHAPES:
+                for k in cd.KERNEL_SIZES:
+                    for esize, acc_size in ((2, 4), (4, 4), (8, 8)):
+                        for backward in (False, True):
+                            cap = (cd.BWD_VEC if backward else cd.FWD_VEC)[k]
+                            vec = cd.vec_width(c, esize, cap, (c,))
+                            lay = cd.conv_layout(b, h, w, c, k, esize, vec, backward, acc_size)
+                            n += 1
+                            err = layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size)
+                            if err:
+                                bad.append((cfg, (b, h, w, c, k, esize, backward), err))
+    report("conv_layout invariants (shapes x k x dtypes x fwd/bwd x sweep constants)", not bad,
+           f"{n} layouts" + (f"; first failures: {bad[:3]}" if bad else ""))
+
+
+def layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size):
+    th, tw, ncg = lay["tile_h"], lay["tile_w"], lay["ncg"]
+    rows = cd.BWD_ROWS if backward else cd.FWD_ROWS
+    max_threads = cd.BWD_MAX_THREADS if backward else cd.FWD_MAX_THREADS
+    n_tiles = b * -(-h // th) * -(-w // tw)
+    halo = (th + k - 1) * (tw + k - 1) * lay["cb"] * esize
+    checks = {
+        "threads": lay["threads"] == ncg * tw * (th // rows) <= max_threads and th % rows == 0,
+        "ncg pow2": ncg & (ncg - 1) == 0 and lay["cb"] == ncg * vec,
+        "channels covered": lay["grid_y"] * lay["cb"] >= c > (lay["grid_y"] - 1) * lay["cb"],
+        "patches covered": lay["grid_x"] * lay["tiles_per_block"] >= n_tiles
+        and (lay["grid_x"] - 1) * lay["tiles_per_block"] < n_tiles,
+        "smem": lay["smem"] >= (2 if backward else 1) * halo and lay["smem"] <= cd.SMEM_LIMIT,
+    }
+    if backward:
+        slots = lay["threads"] // max(32, ncg)
+        checks["whole warps"] = lay["threads"] % 32 == 0
+        checks["shuffle groups"] = 32 % ncg == 0 or ncg % 32 == 0
+        checks["reduction slots fit"] = slots * (k * k + 1) * lay["cb"] * acc_size <= lay["smem"]
+    else:
+        checks["one patch a block"] = lay["grid_x"] == n_tiles
+    return [name for name, ok in checks.items() if not ok]
+
+
+# ------------------------------------------------------------------- emulation of the kernels' index arithmetic
+
+def tile_at(t, h, w, th, tw):
+    tiles_x = -(-w // tw)
+    per_image = tiles_x * -(-h // th)
+    b, r = divmod(t, per_image)
+    return b, (r // tiles_x) * th, (r % tiles_x) * tw
+
+
+def load_halo(src, b, ybase, xbase, c0, cb, rows, cols):
+    """tile[row, col, channel] as load_halo stores it (zero outside the image and past C)."""
+    _, h, w, c = src.shape
+    tile = torch.zeros(rows, cols, cb, dtype=src.dtype)
+    for row in range(rows):
+        for col in range(cols):
+            yy, xx = ybase + row, xbase + col
+            if 0 <= yy < h and 0 <= xx < w:
+                n = max(0, min(cb, c - c0))
+                tile[row, col, :n] = src[b, yy, xx, c0:c0 + n]
+    return tile
+
+
+def thread_pixels(tid, ncg, vec, tw, rows):
+    cg, pg = tid % ncg, tid // ncg
+    return cg, pg % tw, (pg // tw) * rows
+
+
+def conv_rows(tile, wr, ty0, tx, cg, vec, k, rows):
+    """acc[o, e] as conv_rows accumulates it: halo row ty0 + rr feeds output row rr - u with weight u*k + v."""
+    acc = torch.zeros(rows, vec, dtype=tile.dtype)
+    for rr in range(rows + k - 1):
+        for v in range(k):
+            val = tile[ty0 + rr, tx + v, cg * vec:(cg + 1) * vec]
+            for u in range(k):
+                o = rr - u
+                if 0 <= o < rows:
+                    acc[o] += wr[u * k + v] * val
+    return acc
+
+
+def weights(w2, c, vec, c_total, flip, k):
+    """wr[t, e] as load_weights reads it (zero past C)."""
+    wr = torch.zeros(k * k, vec, dtype=w2.dtype)
+    for t in range(k * k):
+        for e in range(vec):
+            if c + e < c_total:
+                wr[t, e] = w2[c + e, k * k - 1 - t if flip else t]
+    return wr
+
+
+def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
+    bsz, h, w, c = x.shape
+    th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.FWD_ROWS
+    y = torch.zeros_like(x)
+    for bx in range(lay["grid_x"]):
+        for by in range(lay["grid_y"]):
+            b, y0, x0 = tile_at(bx, h, w, th, tw)
+            c0 = by * cb
+            tile = load_halo(x, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
+            for tid in range(lay["threads"]):
+                cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
+                cc = c0 + cg * vec
+                acc = conv_rows(tile, weights(w2, cc, vec, c, flip, k), ty0, tx, cg, vec, k, rows)
+                store_rows(y, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual)
+    return y
+
+
+def store_rows(out, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual):
+    _, h, w, c = out.shape
+    xx = x0 + tx
+    if xx >= w or cc >= c:
+        return
+    for o in range(rows):
+        yy = y0 + ty0 + o
+        if yy >= h:
+            break
+        val = acc[o].clone()
+        if bias is not None:
+            val += bias[cc:cc + vec]
+        if residual:
+            val += tile[ty0 + o + k // 2, tx + k // 2, cg * vec:(cg + 1) * vec]
+        out[b, yy, xx, cc:cc + vec] = val
+        count[b, yy, xx, cc:cc + vec] += 1
+
+
+def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count):
+    bsz, h, w, c = x.shape
+    th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.BWD_ROWS
+    kk = k * k
+    dx = torch.zeros_like(x)
+    part = torch.zeros(lay["grid_x"], kk + 1, c, dtype=x.dtype)
+    n_tiles = lay["n_tiles"]
+    for bx in range(lay["grid_x"]):
+        for by in range(lay["grid_y"]):
+            c0 = by * cb
+            wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
+            for i in range(lay["tiles_per_block"]):
+                t = bx * lay["tiles_per_block"] + i
+                if t >= n_tiles:
+                    break
+                b, y0, x0 = tile_at(t, h, w, th, tw)
+                xs = load_halo(x, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
+                ds = load_halo(dy, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
+                for tid in range(lay["threads"]):
+                    cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
+                    cc = c0 + cg * vec
+                    acc = conv_rows(ds, weights(w2, cc, vec, c, True, k), ty0, tx, cg, vec, k, rows)
+                    store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual)
+                    g = ds[ty0 + k // 2:ty0 + k // 2 + rows, tx + k // 2, cg * vec:(cg + 1) * vec]
+                    wacc[tid, kk] += g.sum(0)
+                    for rr in range(rows + k - 1):
+                        for v in range(k):
+                            xv = xs[ty0 + rr, tx + v, cg * vec:(cg + 1) * vec]
+                            for u in range(k):
+                                if 0 <= rr - u < rows:
+                                    wacc[tid, u * k + v] += g[rr - u] * xv
+            # the block reduction: every thread with channel group cg contributes to those channels
+            for cg in range(ncg):
+                total = wacc[cg::ncg].sum(0)  # (kk + 1, vec)
+                for e in range(vec):
+                    cc = c0 + cg * vec + e
+                    if cc < c:
+                        part[bx, :, cc] = total[:, e]
+                        part_count[bx, :, cc] += 1
+    return dx, part.sum(0)
+
+
+EMU_CASES = [  # (B, H, W, C, k, residual, strided, constants)
+    (1, 5, 7, 16, 3, True, False, {}), (2, 3, 2, 8, 5, False, True, {}), (1, 1, 6, 12, 3, True, False, {}),
+    (2, 6, 1, 5, 5, True, False, {}), (1, 9, 19, 24, 3, False, True, dict(FWD_TILE_H=4, FWD_TILE_W=8,
+                                                                           BWD_TILE_H=4, BWD_TILE_W=8)),
+    (3, 10, 9, 8, 7, True, False, dict(BWD_TILES_PER_BLOCK=3, FWD_ROWS=2)),
+]
+
+
+def check_emulation():
+    for (b, h, w, c, k, residual, strided, cfg) in EMU_CASES:
+        (x, weight, bias), dy = ref.random_case(b, h, w, 2 * c if strided else c, k, seed=b + h + k)
+        x, weight, bias = (t.detach() for t in (x, weight, bias))
+        x = x[..., :c] if strided else x
+        weight, bias, dy = weight[:c], bias[:c], dy[..., :c]
+        y_ref = ref.forward(x, weight, bias, residual)
+        dx_ref, sums_ref = ref.backward(dy, x, weight, residual)
+        w2 = weight.reshape(c, k * k)
+        with cd.launch_constants(cfg):
+            vf = cd.vec_width(c, 2, cd.FWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
+            vb = cd.vec_width(c, 2, cd.BWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
+            lf = cd.conv_layout(b, h, w, c, k, 2, vf, backward=False)
+            lb = cd.conv_layout(b, h, w, c, k, 2, vb, backward=True)
+            count_y = torch.zeros(x.shape, dtype=torch.int32)
+            y = emulate_forward(x, w2, bias, residual, False, lf, vf, k, count_y)
+            count_dx = torch.zeros(x.shape, dtype=torch.int32)
+            count_part = torch.zeros(lb["grid_x"], k * k + 1, c, dtype=torch.int32)
+            dx, sums = emulate_backward(x, dy, w2, residual, lb, vb, k, count_dx, count_part)
+        errs = [ref.rel(y, y_ref), ref.rel(dx, dx_ref), ref.rel(sums, sums_ref)]
+        once = bool((count_y == 1).all() and (count_dx == 1).all() and (count_part == 1).all())
+        report(f"emulated kernels vs dwconv_ref (B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
+               f"{', strided' if strided else ''}{', ' + str(cfg) if cfg else ''}; vec {vf}/{vb})",
+               max(errs) < 1e-12 and once,
+               "y / dx / sums " + " / ".join(f"{e:.1e}" for e in errs) + f"; each element stored once: {once}")
+
+
+def check_model_without_cuda():
+    import nalasr_model as nm
+    import train
+    model = nm.NalaSR(nm.ModelConfig(channels=16, heads=2, groups=1, blocks=1, scale=2))
+    try:
+        model.set_depthwise("cuda")
+        report("set_depthwise('cuda') without CUDA raises", False, "it did not")
+    except RuntimeError as exc:
+        report("set_depthwise('cuda') without CUDA raises", True, str(exc)[:100])
+    report("train.use_depthwise(model, 'cuda') without CUDA keeps shift",
+           train.use_depthwise(model, "cuda", "cpu") == "shift")
+    out = model(torch.rand(1, 8, 8, 3))
+    report("the model still runs (shift)", out.shape == (1, 16, 16, 3))
+
+
+def check_nvcc():
+    for arch in ((8, 0), (9, 0)):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = cd.nvcc_command(arch, cd.SOURCE, os.path.join(tmp, "lib.so")) + ["-Xptxas", "-v"]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+        warnings = [line for line in res.stderr.splitlines() if "warning" in line.lower()]
+        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
+               "; ".join(warnings[:3]) or res.stderr[-300:] if res.returncode else f"{len(warnings)} warnings")
+        rows, name = [], None
+        for line in res.stderr.splitlines():
+            m = re.search(r"Compiling entry function '_Z\d+(\w+?)I\d*(\w+?)Li(\d)ELi(\d)E", line)
+            if m:
+                name = "{} {} k{} vec{}".format(*m.groups())
+            elif name and "spill stores" in line:
+                spill = re.search(r"(\d+) bytes spill stores", line).group(1)
+            elif name and "Used" in line:
+                regs = re.search(r"Used (\d+) registers", line).group(1)
+                rows.append(f"{name}: {regs} registers, {spill} B spill")
+                name = None
+        print("      " + "\n      ".join(rows))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nvcc", action="store_true", help="also compile the .cu for sm_80 and sm_90 (about 1 min)")
+    args = ap.parse_args()
+    check_struct()
+    check_build_keys()
+    check_vec_width()
+    check_layouts()
+    check_emulation()
+    check_model_without_cuda()
+    if args.nvcc:
+        check_nvcc()
+    print(f"{len(FAILS)} failed" + (": " + ", ".join(FAILS) if FAILS else ""))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
