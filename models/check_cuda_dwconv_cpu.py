@@ -22,7 +22,6 @@ import sys
 import tempfile
 
 import torch
-import torch.nn.functional as F
 
 import cuda_dwconv as cd
 import dwconv_ref as ref

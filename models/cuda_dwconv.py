@@ -231,7 +231,8 @@ def _check(x, weight):
     if x.dtype not in _DTYPES:
         raise ValueError(f"cuda_dwconv: dtype {x.dtype} not supported ({', '.join(map(str, _DTYPES))})")
     if weight.shape != (c, 1, k, k) or k not in KERNEL_SIZES:
-        raise ValueError(f"cuda_dwconv: depthwise weight (C, 1, k, k) with k in {KERNEL_SIZES}; got {tuple(weight.shape)}")
+        raise ValueError(f"cuda_dwconv: depthwise weight (C, 1, k, k) with k in {KERNEL_SIZES}; "
+                         f"got {tuple(weight.shape)}")
     return k
 
 

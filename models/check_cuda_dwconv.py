@@ -1,0 +1,306 @@
+"""Checks and times the CUDA depthwise convolution (cuda_dwconv.py) on the GPU machine, against F.conv2d and
+the Triton kernels (triton_dwconv.py). One PASS/FAIL line per check, exit 1 on any FAIL:
+  0. the build (nvcc for this GPU, seconds) and the launch geometry at the training sizes
+  1. float64 and float32 kernels (custom op + autograd) vs F.conv2d in float64: y, dx, dw, db relative L2 error
+     on check_triton_dwconv's SMALL cases (1x6, 6x1, 3x2, 5x7, 9x31, 33x17, 64x64; C 8-128; k 3, 5; residual
+     on/off; strided x) plus EXTRA (k 7, C 5 / 12 / 24: scalar and narrow vectors, a channel slice at an odd
+     offset: misaligned, scalar loads, many backward blocks); fp16 inputs; gradcheck in float64; repeated
+     backward bit-identical (no atomics)
+  2. bf16 at training size (B 32, 64x64, C 64 / 128, k 3 / 5): as close to float64 as the Triton op
+  3. torch.compile(fullgraph=True) == eager; CUDA-graph capture + replay on new inputs == eager (check_triton's
+     Small module with depthwise "cuda")
+  4. the model: bf16 autocast vs float32, depthwise cuda vs triton vs shift; self_check; the compiled CUDA-graph
+     training step (skipped by --quick)
+  5. 64-bit indexing: bf16 x of more than 2^31 elements, forward + dx rows at the far end vs F.conv2d
+     (skipped by --quick)
+  6. timing from CUDA-graph replays at the training size, CUDA vs Triton: fwd, bwd, dx alone, Triton's dW+db
+     alone (skipped by --quick)
+  --sweep: only the timing of launch-constant variants (SWEEP; libraries built in parallel first)
+Usage: python3 models/check_cuda_dwconv.py [--quick | --sweep]
+"""
+import argparse
+import concurrent.futures
+import os
+import subprocess
+import time
+
+import torch
+
+import check_triton_dwconv as ctd
+import cuda_dwconv as cdw
+import dwconv_ref as ref
+import nalasr_model as nm
+import triton_dwconv as tdw
+from device_check import FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report
+
+EXTRA = [  # (B, H, W, C, k, residual, strided)
+    (1, 9, 31, 16, 7, True, False), (2, 13, 11, 5, 3, True, False), (1, 7, 9, 12, 5, False, True),
+    (2, 17, 23, 24, 3, False, False), (3, 40, 37, 64, 3, True, False), (2, 64, 64, 128, 5, True, True),
+]
+TRAINING = ((64, 3, True, False), (128, 3, True, False), (64, 5, False, True))
+
+
+def cases(device, dtype, case_list, offset=0):
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
+    for i, (b, h, w, c, k, residual, strided) in enumerate(case_list):
+        leaves64, leaves, dy = ctd.case_inputs(b, h, w, c, k, dtype, device, seed=i + offset, strided=strided)
+        truth = ref.values_and_grads(ref.dwconv_conv2d, leaves64, dy, residual)
+        got = ref.values_and_grads(cdw.dwconv_cuda, leaves, dy.to(device, dtype), residual)
+        errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
+        name = f"B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}{', strided x' if strided else ''}"
+        ok = max(errs) < tol and got[0].dtype == dtype and got[1].dtype == dtype
+        report(f"cuda {str(dtype)[6:]} vs F.conv2d float64 ({name})", ok,
+               "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
+
+
+def misaligned(device):
+    """x = a channel slice at offset 1 of a wider tensor: no vector loads (vec_width -> 1)."""
+    (x, weight, bias), dy = ref.random_case(2, 9, 10, 66, 3, seed=3)
+    x, weight, bias, dy = x.detach(), weight.detach()[:64], bias.detach()[:64], dy[..., :64]
+    truth = ref.values_and_grads(ref.dwconv_conv2d, [t.clone().requires_grad_() for t in
+                                                     (x[..., 1:65].contiguous(), weight, bias)], dy, True)
+    leaves = [x.to(device, torch.float32)[..., 1:65].requires_grad_()] + \
+        [t.to(device, torch.float32).requires_grad_() for t in (weight, bias)]
+    got = ref.values_and_grads(cdw.dwconv_cuda, leaves, dy.to(device, torch.float32), True)
+    errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
+    report("cuda float32, x a channel slice at offset 1 (scalar loads)", max(errs) < 1e-5,
+           "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
+
+
+def gradcheck(device):
+    for k, residual in ((3, True), (5, False), (7, True)):
+        _, leaves, _ = ctd.case_inputs(1, 5, 7, 16, k, torch.float64, device, seed=10 + k)
+        ok = torch.autograd.gradcheck(lambda x, w, b: cdw.dwconv_cuda(x, w, b, residual), leaves,
+                                      raise_exception=False)
+        report(f"gradcheck float64 (B 1, 5x7, C 16, k {k}, residual {int(residual)})", ok, "")
+
+
+def deterministic(device):
+    _, leaves, dy = ctd.case_inputs(8, 64, 64, 64, 3, torch.bfloat16, device, seed=4)
+    x, w = leaves[0].detach(), leaves[1].detach()
+    runs = [cdw.dwconv_backward(dy.to(device, torch.bfloat16), x, w, True) for _ in range(3)]
+    same = all(torch.equal(r[0], runs[0][0]) and torch.equal(r[1], runs[0][1]) for r in runs[1:])
+    report("backward bit-identical over 3 runs (no atomics)", same, "")
+
+
+def training_size(device):
+    """bf16 at B 32, 64x64: cuda and triton vs float64 truth on the same bf16-rounded inputs."""
+    for c, k, residual, strided in TRAINING:
+        leaves64, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=c + k, strided=strided)
+        dyb = dy.to(device, torch.bfloat16)
+        truth = ref.values_and_grads(ref.dwconv_conv2d, [t.detach().to(device).requires_grad_() for t in
+                                                         [leaves[0].detach().double()] + leaves64[1:]],
+                                     dyb.double(), residual)
+        errs = {name: [rel(a, t) for a, t in zip(ref.values_and_grads(fn, leaves, dyb, residual), truth)]
+                for name, fn in (("cuda", cdw.dwconv_cuda), ("triton", tdw.dwconv_triton))}
+        ok = all(e <= max(1.5 * t, 1e-3) for e, t in zip(errs["cuda"], errs["triton"]))
+        fmt = lambda e: " / ".join(f"{v:.1e}" for v in e)  # noqa: E731
+        report(f"bf16 at training size (C {c}, k {k}, residual {int(residual)}{', strided x' if strided else ''}):"
+               f" cuda as close to float64 as triton", ok,
+               f"y / dx / dw / db cuda {fmt(errs['cuda'])}, triton {fmt(errs['triton'])}")
+
+
+def compile_and_graph(device):
+    """check_triton_dwconv's compile / graph checks with the module's convs switched to cuda."""
+    orig = ctd.Small.__init__
+
+    def init(self, c):
+        orig(self, c)
+        nm.enable_cuda_depthwise()
+        for m in (self.cpe, self.lepe):
+            m.impl = "cuda"
+    ctd.Small.__init__ = init
+    try:
+        ctd.compile_and_graph(device)
+    finally:
+        ctd.Small.__init__ = orig
+
+
+def model_check(device, graph=True):
+    from train import build_model
+    gen = torch.Generator().manual_seed(5)
+    img = torch.rand(4, 64, 64, 3, generator=gen).to(device)
+    hr = torch.rand(4, 256, 256, 3, generator=gen).to(device)
+    for kind in ("nala", "pola"):
+        torch.manual_seed(0)
+        model = build_model(nm.ModelConfig(attention=kind), device, "shift")
+        e = bf16_variant_errors(model, img, hr, (("float32", "shift", False), ("shift", "shift", True),
+                                                 ("triton", "triton", True), ("cuda", "cuda", True)),
+                                lambda m, impl: m.set_depthwise(impl))
+        ok = all(e["cuda"][i] <= 2 * e["triton"][i] + 1e-4 for i in range(2))
+        report(f"{kind} model, bf16 autocast vs float32: depthwise cuda as close as triton", ok,
+               " ".join(f"{n} {e[n][0]:.2e} / {e[n][1]:.2e}" for n in ("cuda", "triton", "shift"))
+               + " (output - 0.5 / parameter gradients)")
+    ok, msg = cdw.self_check(device)
+    report("cuda_dwconv.self_check (what train.py --depthwise cuda runs first)", ok, msg)
+    if graph:
+        def make():
+            model = build_model(nm.ModelConfig(), device, "cuda")
+            model.set_formulation("triton")
+            return model
+        graphed_steps_check("compiled blocks + CUDA-graph train steps (triton attention + cuda depthwise)", make,
+                            img, hr)
+
+
+def large_index(device):
+    """B * H * W * C > 2^31 (bf16, 4.4 GB a tensor): the last rows of y and dx vs F.conv2d on a crop."""
+    b, h, w, c, k = 1, 8200, 4100, 64, 3
+    assert b * h * w * c > 2 ** 31
+    x = torch.randn(b, h, w, c, device=device, dtype=torch.bfloat16)
+    weight = torch.randn(c, 1, k, k, device=device) / 3
+    bias = torch.randn(c, device=device)
+    y = cdw.dwconv_forward(x, weight, bias, True)
+    crop = x[:, -10:].double()
+    want = ref.dwconv_conv2d(crop, weight.double(), bias.double(), True)[:, -8:]
+    e_y = rel(y[:, -8:].double(), want)
+    del y
+    dx = cdw.dwconv_dx(x, weight, True)  # dx of dy = x: the flipped conv + x
+    want_dx = ref.conv_taps(crop, weight.double().reshape(c, k * k), k, flip=True)[:, -8:] + crop[:, -8:]
+    e_dx = rel(dx[:, -8:].double(), want_dx)
+    report("64-bit offsets: 1 x 8200 x 4100 x 64 bf16 (2.15e9 elements), last 8 rows of y and dx",
+           max(e_y, e_dx) < 1e-2, f"y {e_y:.1e}, dx {e_dx:.1e}")
+
+
+def timing(device):
+    print("  timing (us, CUDA-graph replay, B 32 x 64^2, bf16 x, float32 weights); per step = x16 blocks")
+    print("    shape             | cuda fwd   bwd  dx-alone | triton fwd   bwd  dW+db-alone | fwd+bwd cuda / triton")
+    total = {"cuda": 0.0, "triton": 0.0}
+    for c, k, residual, strided in TRAINING:
+        _, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
+        x, w, dyb = leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16)
+        b = torch.zeros(c, device=device)
+        cu = [ctd.graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
+              ctd.graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual)),
+              ctd.graph_us(lambda: cdw.dwconv_dx(dyb, w, residual))]
+        tr = [ctd.graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
+              ctd.graph_us(lambda: tdw.dwconv_backward(dyb, x, w, residual)),
+              ctd.graph_us(lambda: tdw.dwconv_weight_sums(dyb, x, w, residual))]
+        weight_each = 2 if (c, k) == (64, 3) else 1  # cpe1 + cpe2
+        total["cuda"] += weight_each * (cu[0] + cu[1])
+        total["triton"] += weight_each * (tr[0] + tr[1])
+        print(f"    C {c:3d} k {k}{' strided' if strided else '        '} | {cu[0]:7.1f} {cu[1]:6.1f} {cu[2]:8.1f} | "
+              f"{tr[0]:9.1f} {tr[1]:6.1f} {tr[2]:11.1f} | {cu[0] + cu[1]:7.1f} / {tr[0] + tr[1]:7.1f}", flush=True)
+    print(f"    per block (2 x C64k3 + C128k3 + C64k5) fwd+bwd: cuda {total['cuda']:.0f} us, triton "
+          f"{total['triton']:.0f} us; x16 a step: {16 * total['cuda'] / 1000:.2f} vs {16 * total['triton'] / 1000:.2f} ms")
+
+
+SWEEP = [  # module constants to try; {} = the defaults
+    {},
+    dict(FWD_VEC={3: 8, 5: 4, 7: 2}),
+    dict(FWD_MIN_BLOCKS=2),
+    dict(FWD_TILE_H=8, FWD_TILE_W=32, FWD_MAX_THREADS=512),
+    dict(FWD_TILE_H=16, FWD_TILE_W=16, FWD_ROWS=8),
+    dict(FWD_ROWS=2, FWD_TILE_H=4),
+    dict(BWD_VEC={3: 2, 5: 2, 7: 1}),
+    dict(BWD_VEC={3: 8, 5: 4, 7: 1}),
+    dict(BWD_MIN_BLOCKS=2),
+    dict(BWD_TILES_PER_BLOCK=1),
+    dict(BWD_TILES_PER_BLOCK=2),
+    dict(BWD_TILES_PER_BLOCK=8),
+    dict(BWD_TILE_H=16, BWD_ROWS=8, BWD_TILE_W=8),
+    dict(BWD_TILE_W=32, BWD_MAX_THREADS=512),
+]
+
+
+def sweep(device):
+    capability = torch.cuda.get_device_capability(device)
+    t = time.time()
+
+    # library paths depend on the constants, so compute each command under its constants, then build in parallel
+    jobs = []
+    for cfg in SWEEP:
+        with cdw.launch_constants(cfg):
+            jobs.append((cdw.library_path(capability), cdw.nvcc_command(capability, cdw.SOURCE, "OUT")))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda job: _build_job(*job), jobs))
+    print(f"  built {len(jobs)} libraries in {time.time() - t:.0f} s")
+    data = {}
+    for c, k, residual, strided in TRAINING:
+        _, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
+        data[(c, k)] = (leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16), residual)
+    print("  sweep (us, CUDA-graph replay; fwd / bwd per shape; sum = 2 x C64k3 + C128k3 + C64k5, fwd + bwd):")
+    base, best = {}, None
+    for cfg in SWEEP:
+        try:
+            with cdw.launch_constants(cfg):
+                cols, total, ok = [], 0.0, True
+                for (c, k), (x, w, dyb, residual) in data.items():
+                    b = torch.zeros(c, device=x.device)
+                    t = [ctd.graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
+                         ctd.graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual))]
+                    res = cdw.dwconv_backward(dyb, x, w, residual)
+                    if not cfg:
+                        base[(c, k)] = res
+                    else:
+                        ok &= rel(res[0], base[(c, k)][0]) < 1e-2 and rel(res[1], base[(c, k)][1]) < 1e-4
+                    total += (2 if (c, k) == (64, 3) else 1) * sum(t)
+                    cols.append(f"{t[0]:6.1f} {t[1]:6.1f}")
+            print("    " + " | ".join(cols) + f" | {total:5.0f} | {cfg or 'defaults'}"
+                  + ("" if ok else "  RESULTS DIFFER"), flush=True)
+            if ok and (best is None or total < best[0]):
+                best = (total, cfg)
+        except Exception as exc:  # noqa: BLE001
+            print(f"    {cfg}: failed: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+    if best:
+        print(f"  best sum {best[0]:.0f} us a block (x16 {16 * best[0] / 1000:.2f} ms a step): {best[1] or 'defaults'}")
+
+
+def _build_job(path, cmd):
+    """nvcc_command's output placeholder -> a temporary file renamed to path (as cuda_dwconv.build)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.{id(cmd)}.tmp"
+    res = subprocess.run(cmd[:-1] + [tmp], capture_output=True, text=True)
+    if res.returncode == 0:
+        os.replace(tmp, path)
+    else:
+        print(f"    nvcc failed for {path.name}: {res.stderr[-500:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="skip the training steps, the large tensor and the timing")
+    ap.add_argument("--sweep", action="store_true", help="only time the launch-constant variants of SWEEP")
+    args = ap.parse_args()
+    device = "cuda"
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuda_dwconv available {cdw.AVAILABLE}, "
+          f"triton available {tdw.AVAILABLE}", flush=True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    t0 = time.time()
+    try:
+        lib = cdw.build(torch.cuda.get_device_capability())
+        report("nvcc build for this GPU", True, f"{lib.name} ({time.time() - t0:.0f} s incl. cache)")
+    except Exception as exc:  # noqa: BLE001
+        report("nvcc build for this GPU", False, f"{type(exc).__name__}: {str(exc)[:1500]}")
+        exit_with_status()
+    if args.sweep:
+        sweep(device)
+        return
+    for c, k, _, _ in TRAINING:
+        for bwd, cap in ((False, cdw.FWD_VEC[k]), (True, cdw.BWD_VEC[k])):
+            lay = cdw.conv_layout(32, 64, 64, c, k, 2, cdw.vec_width(c, 2, cap), bwd)
+            print(f"      C {c} k {k} {'bwd' if bwd else 'fwd'}: vec {cdw.vec_width(c, 2, cap)} {lay}")
+    steps = [("float64 cases", lambda: (cases(device, torch.float64, ctd.SMALL),
+                                        cases(device, torch.float64, EXTRA, 50))),
+             ("float32 cases", lambda: (cases(device, torch.float32, ctd.SMALL),
+                                        cases(device, torch.float32, EXTRA, 50), misaligned(device))),
+             ("float16 cases", lambda: cases(device, torch.float16, ctd.SMALL[:4], 80)),
+             ("gradcheck", lambda: gradcheck(device)), ("determinism", lambda: deterministic(device)),
+             ("training size", lambda: training_size(device)), ("compile and graph", lambda: compile_and_graph(device)),
+             ("model check", lambda: model_check(device, graph=not args.quick))]
+    if not args.quick:
+        steps += [("64-bit indexing", lambda: large_index(device)), ("timing", lambda: timing(device))]
+    for name, fn in steps:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001
+            report(name, False, f"{type(exc).__name__}: {str(exc)[:500]}")
+        torch.cuda.empty_cache()
+    print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'} ({time.time() - t0:.0f} s)")
+    exit_with_status()
+
+
+if __name__ == "__main__":
+    main()
