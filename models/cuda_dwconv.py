@@ -144,9 +144,10 @@ _LIBS = {}
 
 
 def _lib(device):
-    capability = torch.cuda.get_device_capability(device)
-    path = build(capability)
-    if path not in _LIBS:
+    """The loaded library for this GPU and the current compile-time constants (built on first use)."""
+    key = (torch.cuda.get_device_capability(device), tuple(sorted(compile_defines().items())))
+    if key not in _LIBS:
+        path = build(key[0])
         lib = ctypes.CDLL(str(path))
         for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_bwd"):
             getattr(lib, name).argtypes = [ctypes.POINTER(DwArgs)]
@@ -156,8 +157,8 @@ def _lib(device):
         lib.nalasr_dwconv_finish.restype = ctypes.c_int
         lib.nalasr_dwconv_error.argtypes = [ctypes.c_int]
         lib.nalasr_dwconv_error.restype = ctypes.c_char_p
-        _LIBS[path] = lib
-    return _LIBS[path]
+        _LIBS[key] = lib
+    return _LIBS[key]
 
 
 def _check_code(lib, code, what):
