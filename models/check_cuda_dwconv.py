@@ -31,6 +31,7 @@ import cuda_dwconv as cdw
 import dwconv_ref as ref
 import nalasr_model as nm
 import triton_dwconv as tdw
+from cuda_timing import graph_us
 from device_check import FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report
 
 EXTRA = [  # (B, H, W, C, k, residual, strided)
@@ -169,19 +170,20 @@ def timing(device):
         _, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
         x, w, dyb = leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16)
         b = torch.zeros(c, device=device)
-        cu = [ctd.graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
-              ctd.graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual)),
-              ctd.graph_us(lambda: cdw.dwconv_dx(dyb, w, residual))]
-        tr = [ctd.graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
-              ctd.graph_us(lambda: tdw.dwconv_backward(dyb, x, w, residual)),
-              ctd.graph_us(lambda: tdw.dwconv_weight_sums(dyb, x, w, residual))]
+        cu = [graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
+              graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual)),
+              graph_us(lambda: cdw.dwconv_dx(dyb, w, residual))]
+        tr = [graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
+              graph_us(lambda: tdw.dwconv_backward(dyb, x, w, residual)),
+              graph_us(lambda: tdw.dwconv_weight_sums(dyb, x, w, residual))]
         weight_each = 2 if (c, k) == (64, 3) else 1  # cpe1 + cpe2
         total["cuda"] += weight_each * (cu[0] + cu[1])
         total["triton"] += weight_each * (tr[0] + tr[1])
         print(f"    C {c:3d} k {k}{' strided' if strided else '        '} | {cu[0]:7.1f} {cu[1]:6.1f} {cu[2]:8.1f} | "
               f"{tr[0]:9.1f} {tr[1]:6.1f} {tr[2]:11.1f} | {cu[0] + cu[1]:7.1f} / {tr[0] + tr[1]:7.1f}", flush=True)
     print(f"    per block (2 x C64k3 + C128k3 + C64k5) fwd+bwd: cuda {total['cuda']:.0f} us, triton "
-          f"{total['triton']:.0f} us; x16 a step: {16 * total['cuda'] / 1000:.2f} vs {16 * total['triton'] / 1000:.2f} ms")
+          f"{total['triton']:.0f} us; x16 a step: {16 * total['cuda'] / 1000:.2f} vs "
+          f"{16 * total['triton'] / 1000:.2f} ms")
 
 
 SWEEP = [  # module constants to try; {} = the defaults
@@ -226,8 +228,8 @@ def sweep(device):
                 cols, total, ok = [], 0.0, True
                 for (c, k), (x, w, dyb, residual) in data.items():
                     b = torch.zeros(c, device=x.device)
-                    t = [ctd.graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
-                         ctd.graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual))]
+                    t = [graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
+                         graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual))]
                     res = cdw.dwconv_backward(dyb, x, w, residual)
                     if not cfg:
                         base[(c, k)] = res
