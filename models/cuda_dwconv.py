@@ -370,18 +370,7 @@ def self_check(device="cuda"):
     try:
         if not AVAILABLE:
             return False, "CUDA or torch.library.custom_op not available"
-        worst = 0.0
-        for (b, h, w, c, k, residual) in ((2, 13, 21, 48, 3, True), (1, 23, 30, 80, 5, False)):
-            (x, weight, bias), dy = dwconv_ref.random_case(b, h, w, 2 * c, k, seed=k)
-            x, weight, bias = (t.detach() for t in (x, weight, bias))
-            dy = dy[..., :c].contiguous()
-            truth = dwconv_ref.values_and_grads(
-                dwconv_ref.dwconv_conv2d, [t.requires_grad_() for t in (x[..., :c].contiguous(), weight[:c],
-                                                                          bias[:c])], dy, residual)
-            leaves = [x.to(device, torch.float32)[..., :c].requires_grad_()] + \
-                [t[:c].to(device, torch.float32).requires_grad_() for t in (weight, bias)]
-            got = dwconv_ref.values_and_grads(dwconv_cuda, leaves, dy.to(device, torch.float32), residual)
-            worst = max([worst] + [dwconv_ref.rel(a.cpu(), t) for a, t in zip(got, truth)])
+        worst = dwconv_ref.self_check_op(dwconv_cuda, device)
         return worst < 1e-5, f"float32 CUDA kernels vs float64 F.conv2d, max relative error {worst:.2e}"
     except Exception as exc:  # noqa: BLE001 -- any failure means: do not use the kernels
         return False, f"{type(exc).__name__}: {str(exc)[:300]}"

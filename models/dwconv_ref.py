@@ -129,6 +129,24 @@ def values_and_grads(fn, leaves, dy, residual):
 SHAPES = [(2, 5, 7, 16, 3), (1, 9, 31, 8, 5), (2, 3, 2, 4, 5), (1, 1, 6, 3, 3), (2, 6, 1, 5, 5), (1, 4, 4, 2, 3)]
 
 
+def self_check_op(op, device="cuda"):
+    """Small float32 forward + backward of a depthwise op (3x3 with residual, 5x5 without; ragged tiles; a channel
+    chunk as input: channel stride 1, pixel stride 2C, like lepe(v) on a chunk of the qkvg output) vs F.conv2d
+    in float64 -> worst relative error. What the kernel modules' self_check runs before train.py uses them."""
+    worst = 0.0
+    for (b, h, w, c, k, residual) in ((2, 13, 21, 48, 3, True), (1, 23, 30, 80, 5, False)):
+        (x, weight, bias), dy = random_case(b, h, w, 2 * c, k, seed=k)
+        x, weight, bias = (t.detach() for t in (x, weight, bias))
+        dy = dy[..., :c].contiguous()
+        truth = values_and_grads(dwconv_conv2d, [t.requires_grad_() for t in (x[..., :c].contiguous(), weight[:c],
+                                                                             bias[:c])], dy, residual)
+        leaves = [x.to(device, torch.float32)[..., :c].requires_grad_()] + \
+            [t[:c].to(device, torch.float32).requires_grad_() for t in (weight, bias)]
+        got = values_and_grads(op, leaves, dy.to(device, torch.float32), residual)
+        worst = max([worst] + [rel(a.cpu(), t) for a, t in zip(got, truth)])
+    return worst
+
+
 def main():
     fails = []
     print(f"torch {torch.__version__}")
