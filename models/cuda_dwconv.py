@@ -326,35 +326,7 @@ def dwconv_dx(dy, weight, residual):
 # --------------------------------------------------------------------------------- custom ops + autograd
 
 if AVAILABLE:
-    @torch.library.custom_op("nalasr::cuda_dwconv_fwd", mutates_args=())
-    def _fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: bool) -> torch.Tensor:
-        return dwconv_forward(x, weight, bias, residual)
-
-    @_fwd_op.register_fake
-    def _(x, weight, bias, residual):
-        return x.new_empty(x.shape)
-
-    @torch.library.custom_op("nalasr::cuda_dwconv_bwd", mutates_args=())
-    def _bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                residual: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return dwconv_backward(dy, x, weight, residual)
-
-    @_bwd_op.register_fake
-    def _(dy, x, weight, residual):
-        return x.new_empty(x.shape), x.new_empty((weight.shape[-1] ** 2 + 1, x.shape[-1]), dtype=_acc(x.dtype))
-
-    def _setup(ctx, inputs, output):
-        x, weight, bias, residual = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.residual, ctx.bias_dtype = residual, bias.dtype
-
-    def _grad(ctx, dy):
-        x, weight = ctx.saved_tensors
-        dx, sums = _bwd_op(dy, x, weight, ctx.residual)
-        dw, db = dwconv_ref.split_sums(sums, weight, ctx.bias_dtype)
-        return dx, dw, db, None
-
-    _fwd_op.register_autograd(_grad, setup_context=_setup)
+    _fwd_op = dwconv_ref.register_ops("cuda_dwconv", dwconv_forward, dwconv_backward)
 
 
 def dwconv_cuda(x, weight, bias, residual=False):

@@ -147,6 +147,42 @@ def self_check_op(op, device="cuda"):
     return worst
 
 
+def register_ops(name, forward, backward):
+    """Registers forward(x, weight, bias, residual) -> y and backward(dy, x, weight, residual) -> (dx, sums) as
+    torch.library custom ops nalasr::{name}_fwd / _bwd with fake implementations and autograd, so regional
+    torch.compile sees one opaque op each way and CUDA graphs capture it. -> the forward op."""
+    @torch.library.custom_op(f"nalasr::{name}_fwd", mutates_args=())
+    def fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: bool) -> torch.Tensor:
+        return forward(x, weight, bias, residual)
+
+    @fwd_op.register_fake
+    def _(x, weight, bias, residual):
+        return x.new_empty(x.shape)
+
+    @torch.library.custom_op(f"nalasr::{name}_bwd", mutates_args=())
+    def bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
+               residual: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return backward(dy, x, weight, residual)
+
+    @bwd_op.register_fake
+    def _(dy, x, weight, residual):
+        return x.new_empty(x.shape), x.new_empty((weight.shape[-1] ** 2 + 1, x.shape[-1]), dtype=_acc_dtype(x))
+
+    def setup(ctx, inputs, output):
+        x, weight, bias, residual = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.residual, ctx.bias_dtype = residual, bias.dtype
+
+    def grad(ctx, dy):
+        x, weight = ctx.saved_tensors
+        dx, sums = bwd_op(dy, x, weight, ctx.residual)
+        dw, db = split_sums(sums, weight, ctx.bias_dtype)  # views + a copy: fused by inductor
+        return dx, dw, db, None
+
+    fwd_op.register_autograd(grad, setup_context=setup)
+    return fwd_op
+
+
 def main():
     fails = []
     print(f"torch {torch.__version__}")

@@ -348,36 +348,7 @@ def dwconv_weight_sums(dy, x, weight, residual):
 # --------------------------------------------------------------------------------- custom ops + autograd
 
 if AVAILABLE:
-    @torch.library.custom_op("nalasr::dwconv_fwd", mutates_args=())
-    def _dwconv_fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, residual: bool) -> torch.Tensor:
-        return dwconv_forward(x, weight, bias, residual)
-
-    @_dwconv_fwd_op.register_fake
-    def _(x, weight, bias, residual):
-        return x.new_empty(x.shape)
-
-    @torch.library.custom_op("nalasr::dwconv_bwd", mutates_args=())
-    def _dwconv_bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
-                       residual: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return dwconv_backward(dy, x, weight, residual)
-
-    @_dwconv_bwd_op.register_fake
-    def _(dy, x, weight, residual):
-        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-        return x.new_empty(x.shape), x.new_empty((weight.shape[-1] ** 2 + 1, x.shape[-1]), dtype=acc)
-
-    def _setup(ctx, inputs, output):
-        x, weight, bias, residual = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.residual, ctx.bias_dtype = residual, bias.dtype
-
-    def _grad(ctx, dy):
-        x, weight = ctx.saved_tensors
-        dx, sums = _dwconv_bwd_op(dy, x, weight, ctx.residual)
-        dw, db = dwconv_ref.split_sums(sums, weight, ctx.bias_dtype)  # views + a copy: fused by inductor
-        return dx, dw, db, None
-
-    _dwconv_fwd_op.register_autograd(_grad, setup_context=_setup)
+    _dwconv_fwd_op = dwconv_ref.register_ops("dwconv", dwconv_forward, dwconv_backward)
 
 
 def dwconv_triton(x, weight, bias, residual=False):
