@@ -402,10 +402,27 @@ static int dispatch_k(const NalasrDwArgs& a) {
     return ERR_K;
 }
 
+// Makes `device` current for the launches and restores the caller's device afterwards (cudaSetDevice is
+// per host thread and shared with torch's runtime: leaving it changed would move torch's current device).
+struct DeviceGuard {
+    int prev = -1;
+    cudaError_t err;
+    explicit DeviceGuard(int device) {
+        err = cudaGetDevice(&prev);
+        if (err != cudaSuccess || prev == device)
+            prev = -1;
+        else
+            err = cudaSetDevice(device);
+    }
+    ~DeviceGuard() {
+        if (prev >= 0) cudaSetDevice(prev);
+    }
+};
+
 template <bool BACKWARD>
 static int dispatch(const NalasrDwArgs* a) {
-    const cudaError_t err = cudaSetDevice(static_cast<int>(a->device));
-    if (err != cudaSuccess) return err;
+    const DeviceGuard guard(static_cast<int>(a->device));
+    if (guard.err != cudaSuccess) return guard.err;
     switch (a->dtype) {
         case DT_F32: return dispatch_k<F32, BACKWARD>(*a);
         case DT_F64: return dispatch_k<F64, BACKWARD>(*a);
@@ -423,8 +440,8 @@ int nalasr_dwconv_bwd(const NalasrDwArgs* a) { return dispatch<true>(a); }
 
 int nalasr_dwconv_finish(const void* part, void* out, long long rows, long long n, int is_f64, void* stream,
                          int device) {
-    const cudaError_t err = cudaSetDevice(device);
-    if (err != cudaSuccess) return err;
+    const DeviceGuard guard(device);
+    if (guard.err != cudaSuccess) return guard.err;
     const dim3 grid(static_cast<unsigned>((n + FINISH_COLS - 1) / FINISH_COLS)), block(FINISH_COLS, FINISH_SEGS);
     if (is_f64)
         finish_kernel<double><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
