@@ -55,17 +55,20 @@ def cases(device, dtype, case_list, offset=0):
 
 
 def misaligned(device):
-    """x = a channel slice at offset 1 of a wider tensor: no vector loads (vec_width -> 1)."""
-    (x, weight, bias), dy = ref.random_case(2, 9, 10, 66, 3, seed=3)
-    x, weight, bias, dy = x.detach(), weight.detach()[:64], bias.detach()[:64], dy[..., :64]
-    truth = ref.values_and_grads(ref.dwconv_conv2d, [t.clone().requires_grad_() for t in
-                                                     (x[..., 1:65].contiguous(), weight, bias)], dy, True)
-    leaves = [x.to(device, torch.float32)[..., 1:65].requires_grad_()] + \
-        [t.to(device, torch.float32).requires_grad_() for t in (weight, bias)]
-    got = ref.values_and_grads(cdw.dwconv_cuda, leaves, dy.to(device, torch.float32), True)
-    errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
-    report("cuda float32, x a channel slice at offset 1 (scalar loads)", max(errs) < 1e-5,
-           "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
+    """x = a channel slice at offset 1 (no vector loads: vec_width -> 1) or 2 (float32 vec 2 from an address 8
+    bytes past a 16-byte boundary) of a wider tensor."""
+    for off in (1, 2):
+        (x, weight, bias), dy = ref.random_case(2, 9, 10, 64 + 2 * off, 3, seed=3)
+        x, weight, bias, dy = x.detach(), weight.detach()[:64], bias.detach()[:64], dy[..., :64]
+        truth = ref.values_and_grads(ref.dwconv_conv2d, [t.clone().requires_grad_() for t in
+                                                         (x[..., off:off + 64].contiguous(), weight, bias)], dy, True)
+        leaves = [x.to(device, torch.float32)[..., off:off + 64].requires_grad_()] + \
+            [t.to(device, torch.float32).requires_grad_() for t in (weight, bias)]
+        vec = cdw.vec_width(64, 4, cdw.FWD_VEC[3], leaves[0].stride()[:3], (leaves[0].data_ptr(),))
+        got = ref.values_and_grads(cdw.dwconv_cuda, leaves, dy.to(device, torch.float32), True)
+        errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
+        report(f"cuda float32, x a channel slice at offset {off} (forward vec {vec})", max(errs) < 1e-5,
+               "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
 
 
 def gradcheck(device):
