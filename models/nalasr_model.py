@@ -12,10 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import attention_math as am
+import cuda_attention
 import triton_attention as tri
 
-# "triton": the fused kernels of triton_attention.py (GPU, opt-in; softmax runs "fast" there)
-FORMULATIONS = ("plain", "fast", "quadratic", "triton")
+# "triton": the fused kernels of triton_attention.py (GPU, opt-in; softmax runs "fast" there); "cuda": NaLa on
+# the CUDA kernels of cuda_attention.py, Pola on the Triton ones (no CUDA Pola), softmax "fast"
+FORMULATIONS = ("plain", "fast", "quadratic", "triton", "cuda")
+FUSED = ("triton", "cuda")
 
 
 @dataclasses.dataclass
@@ -162,13 +165,15 @@ class NalaAttention(nn.Module):
     def _core(self, q, k, v, hw, rope):
         h, w = hw
         if self.softmax:
-            if self.formulation in ("fast", "triton"):
+            if self.formulation in ("fast",) + FUSED:
                 return am.softmax_fast(q, k, v, self.heads)
             return am.softmax_plain(q, k, v, self.heads)
         if self.formulation == "fast":
             return am.nala_fast(q, k, v, self.heads, *rope)
         if self.formulation == "triton":
             return tri.nala_triton(q, k, v, self.heads, *rope)
+        if self.formulation == "cuda":
+            return cuda_attention.nala_cuda(q, k, v, self.heads, *rope)
         if self.formulation == "plain":
             return am.nala_plain(q, k, v, self.heads, h, w)
         return am.nala_quadratic(q, k, v, self.heads, h, w)
@@ -179,7 +184,7 @@ class NalaAttention(nn.Module):
         lepe = self.lepe(v)
         with float32_region(x):
             # the kernels read bf16 q, k, v and do float32 math in registers: no float copies
-            cast = (lambda t: t) if self.formulation == "triton" and not self.softmax else _as_float
+            cast = (lambda t: t) if self.formulation in FUSED and not self.softmax else _as_float
             flat = [cast(t).reshape(b, h * w, c) for t in (q, k, v)]
             o = self._core(*flat, (h, w), rope).reshape(b, h, w, c)
         return self.proj(self.norm(o + lepe) * F.silu(g))
@@ -211,12 +216,12 @@ class PolaAttention(nn.Module):
             sigma = F.softplus(_as_float(self.scale))
             q, k = [_as_float(t).reshape(b, h * w, c) for t in (q, k)]
             # the kernels read v in its own dtype, math float32 in registers: no float32 copy (q, k are divided)
-            v = (v if self.formulation == "triton" else _as_float(v)).reshape(b, h * w, c)
+            v = (v if self.formulation in FUSED else _as_float(v)).reshape(b, h * w, c)
             q, k = q / sigma, k / sigma
             power = _as_float(self.power)
             if self.formulation == "fast":
                 o = am.pola_fast(q, k, v, self.heads, power)
-            elif self.formulation == "triton":
+            elif self.formulation in FUSED:
                 o = tri.pola_triton(q, k, v, self.heads, power)
             elif self.formulation == "plain":
                 o = am.pola_plain(q, k, v, self.heads, power)
@@ -305,6 +310,12 @@ class NalaSR(nn.Module):
             raise ValueError(f"formulation must be one of {FORMULATIONS}")
         if formulation == "triton" and not tri.AVAILABLE:
             raise RuntimeError("formulation 'triton' needs Triton and torch.library.custom_op (PyTorch >= 2.4)")
+        if formulation == "cuda":
+            if not cuda_attention.AVAILABLE or (self.cfg.attention == "pola" and not tri.AVAILABLE):
+                raise RuntimeError("formulation 'cuda' needs CUDA and torch.library.custom_op (PyTorch >= 2.4); "
+                                   "Pola also Triton")
+            if self.cfg.head_dim not in cuda_attention.HEAD_DIMS:
+                raise ValueError(f"formulation 'cuda': head width {self.cfg.head_dim} not in {cuda_attention.HEAD_DIMS}")
         for m in self.attention_modules():
             m.formulation = formulation
 

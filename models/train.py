@@ -82,9 +82,10 @@ def parse_args(argv=None):
                     help="depthwise convs: cudnn, shift (shifted sums, compiled), triton (kernels of "
                          "triton_dwconv.py) or cuda (kernels of cuda_dwconv.py); triton and cuda are used only "
                          "if their self-check passes on this machine, else shift")
-    ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton"),
-                    help="attention core: fast (PyTorch) or triton (fused kernels of triton_attention.py; used only "
-                         "if their self-check passes on this machine, else fast)")
+    ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton", "cuda"),
+                    help="attention core: fast (PyTorch), triton (fused kernels of triton_attention.py) or cuda (NaLa "
+                         "on the CUDA kernels of cuda_attention.py, Pola on Triton's); triton / cuda are used only if "
+                         "their self-check passes on this machine, else fast")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
@@ -121,15 +122,21 @@ def build_model(cfg, device, depthwise="shift"):
 
 
 def use_attention_impl(model, impl, device):
-    """Switches the attention core to `impl`; for triton only after its self-check passes here (else fast)."""
+    """Switches the attention core to `impl` (triton; cuda = NaLa on cuda_attention's kernels, Pola on Triton's)
+    only after its self-check passes here (else fast)."""
     if impl == "fast" or model.cfg.attention == "softmax":
         return "fast"
-    import triton_attention
-    ok, message = triton_attention.self_check(device, model.cfg.attention)
-    print(f"attention impl triton: self-check {'passed' if ok else 'FAILED, keeping fast'} ({message})")
+    if impl == "cuda" and model.cfg.attention == "nala":
+        import cuda_attention
+        ok, message = (cuda_attention.self_check(device) if model.cfg.head_dim in cuda_attention.HEAD_DIMS else
+                       (False, f"head width {model.cfg.head_dim} not in {cuda_attention.HEAD_DIMS}"))
+    else:
+        import triton_attention
+        ok, message = triton_attention.self_check(device, model.cfg.attention)
+    print(f"attention impl {impl}: self-check {'passed' if ok else 'FAILED, keeping fast'} ({message})")
     if ok:
-        model.set_formulation("triton")
-    return "triton" if ok else "fast"
+        model.set_formulation(impl)
+    return impl if ok else "fast"
 
 
 def use_depthwise(model, impl, device):

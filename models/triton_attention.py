@@ -22,13 +22,17 @@ one TF32 pass), else (float64, small d) through broadcast-multiply-sums. Each ke
 launcher (nala_state, nala_out, nala_query_bwd, nala_key_bwd, pola_*): check_fused_attention.py --sweep times
 them one by one, check_attention_cpu.py runs them on the CPU (tl_emulator_attention).
 
-The ops are registered with torch.library.custom_op (nalasr::nala_fwd / nala_bwd / pola_fwd / pola_bwd) with
-fake implementations and register_autograd, so torch.compile treats them as opaque nodes inside a compiled
-block (no graph break, the rest of the block still fuses) and CUDA-graph capture records the kernel launches.
+The ops are registered with torch.library.custom_op (nalasr::nala_fwd / nala_bwd through attention_ops, and
+nalasr::pola_fwd / pola_bwd) with fake implementations and register_autograd, so torch.compile treats them as
+opaque nodes inside a compiled block (no graph break, the rest of the block still fuses) and CUDA-graph capture
+records the kernel launches.
 Entry points: nala_triton(q, k, v, heads, cos, sin) and pola_triton(q, k, v, heads, power), same arguments as
 attention_math.nala_fast / pola_fast.
 """
 import torch
+
+import attention_ops
+from attention_ops import acc_dtype
 
 try:
     import triton
@@ -483,18 +487,9 @@ if HAVE_TRITON:
 
 # ----------------------------------------------------------------------------------------- launchers
 
-def _acc_dtype(t):
-    return torch.float64 if t.dtype == torch.float64 else torch.float32
-
-
 def _strides(t):
     assert t.dim() == 3 and t.stride(2) == 1, "token-major (B, N, C) with channel stride 1"
     return t.stride(0), t.stride(1)
-
-
-def _tokens(*ts):
-    """Token-major inputs as the kernels read them: any strides, but channel stride 1."""
-    return [t if t.stride(2) == 1 else t.contiguous() for t in ts]
 
 
 def _common(q, heads):
@@ -531,8 +526,8 @@ def _partials(b, heads, chunks, d, acc, device, slots=1):
 def nala_state(k, v, cos, sin, heads):
     """Forward pass 1 -> state (B*h, 2, d, d) = [S+, S-], mean (B*h, 2, d) = [m+, m-] (both already / N)."""
     b, n, c, d, chunks = _common(k, heads)
-    k, v = _tokens(k, v)
-    ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
+    k, v = attention_ops.tokens(k, v)
+    ps, pm = _partials(b, heads, chunks, d, acc_dtype(k), k.device)
     _nala_state_kernel[(b * heads, chunks)](k, v, cos.contiguous(), sin.contiguous(), ps, pm, n, *_strides(k),
                                             *_strides(v), **_meta(heads, d, k.dtype))
     return ps.sum((1, 2)) / n, pm.sum(1) / n
@@ -541,8 +536,8 @@ def nala_state(k, v, cos, sin, heads):
 def nala_out(q, state, mean, cos, sin, heads):
     """Forward pass 2 -> o (B, N, C), float32 (float64 for float64 q)."""
     b, n, c, d, _ = _common(q, heads)
-    (q,) = _tokens(q)
-    o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
+    (q,) = attention_ops.tokens(q)
+    o = torch.empty(b, n, c, dtype=acc_dtype(q), device=q.device)
     _nala_out_kernel[_token_grid(b, heads, n)](q, state, mean, cos.contiguous(), sin.contiguous(), o, n,
                                                *_strides(q), *_strides(o), **_meta(heads, d, q.dtype, per_token=True))
     return o
@@ -551,9 +546,9 @@ def nala_out(q, state, mean, cos, sin, heads):
 def nala_query_bwd(do, q, cos, sin, state, mean, heads):
     """Backward pass 1 -> dq, dstate, dmean (sums over tokens, not yet / N)."""
     b, n, c, d, chunks = _common(q, heads)
-    q, do = _tokens(q, do)
+    q, do = attention_ops.tokens(q, do)
     dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
-    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device, slots=2)
+    pds, pdm = _partials(b, heads, chunks, d, acc_dtype(q), q.device, slots=2)
     _nala_qbwd_kernel[(b * heads, chunks)](q, do, state, mean, cos.contiguous(), sin.contiguous(), dq, pds, pdm,
                                            n, *_strides(q), *_strides(do), *_strides(dq), **_meta(heads, d, q.dtype))
     return dq, pds.sum((1, 2)), pdm.sum(1)
@@ -562,7 +557,7 @@ def nala_query_bwd(do, q, cos, sin, state, mean, heads):
 def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads):
     """Backward pass 2 -> dk, dv."""
     b, n, c, d, _ = _common(k, heads)
-    k, v = _tokens(k, v)
+    k, v = attention_ops.tokens(k, v)
     dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
     _nala_kbwd_kernel[_token_grid(b, heads, n)](k, v, dstate, dmean, cos.contiguous(), sin.contiguous(), dk, dv,
                                                 n, *_strides(k), *_strides(v), *_strides(dk), *_strides(dv),
@@ -570,23 +565,16 @@ def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads):
     return dk, dv
 
 
-def nala_forward(q, k, v, cos, sin, heads):
-    """-> o (B, N, C), state, mean (see nala_state)."""
-    state, mean = nala_state(k, v, cos, sin, heads)
-    return nala_out(q, state, mean, cos, sin, heads), state, mean
-
-
-def nala_backward(do, q, k, v, cos, sin, state, mean, heads):
-    dq, dstate, dmean = nala_query_bwd(do, q, cos, sin, state, mean, heads)
-    return (dq,) + nala_key_bwd(k, v, cos, sin, dstate, dmean, heads)
+STAGES = attention_ops.NalaStages(nala_state, nala_out, nala_query_bwd, nala_key_bwd)
+nala_forward, nala_backward = STAGES.forward, STAGES.backward
 
 
 def pola_state(k, v, p):
     """p: the (h, d) exponent in the accumulation dtype. -> state, mean as nala_state."""
     heads = p.shape[0]
     b, n, c, d, chunks = _common(k, heads)
-    k, v = _tokens(k, v)
-    ps, pm = _partials(b, heads, chunks, d, _acc_dtype(k), k.device)
+    k, v = attention_ops.tokens(k, v)
+    ps, pm = _partials(b, heads, chunks, d, acc_dtype(k), k.device)
     _pola_state_kernel[(b * heads, chunks)](k, v, p, ps, pm, n, *_strides(k), *_strides(v),
                                             **_meta(heads, d, k.dtype))
     return ps.sum((1, 2)) / n, pm.sum(1) / n
@@ -595,8 +583,8 @@ def pola_state(k, v, p):
 def pola_out(q, p, state, mean):
     heads = p.shape[0]
     b, n, c, d, _ = _common(q, heads)
-    (q,) = _tokens(q)
-    o = torch.empty(b, n, c, dtype=_acc_dtype(q), device=q.device)
+    (q,) = attention_ops.tokens(q)
+    o = torch.empty(b, n, c, dtype=acc_dtype(q), device=q.device)
     _pola_out_kernel[_token_grid(b, heads, n)](q, p, state, mean, o, n, *_strides(q), *_strides(o),
                                                **_meta(heads, d, q.dtype, per_token=True))
     return o
@@ -606,10 +594,10 @@ def pola_query_bwd(do, q, p, state, mean):
     """-> dq, dstate, dmean (sums over tokens), dp contribution (h, d)."""
     heads = p.shape[0]
     b, n, c, d, chunks = _common(q, heads)
-    q, do = _tokens(q, do)
+    q, do = attention_ops.tokens(q, do)
     dq = torch.empty(b, n, c, dtype=q.dtype, device=q.device)
-    pds, pdm = _partials(b, heads, chunks, d, _acc_dtype(q), q.device)
-    pdp = torch.empty(b, heads, chunks, d, dtype=_acc_dtype(q), device=q.device)
+    pds, pdm = _partials(b, heads, chunks, d, acc_dtype(q), q.device)
+    pdp = torch.empty(b, heads, chunks, d, dtype=acc_dtype(q), device=q.device)
     _pola_qbwd_kernel[(b * heads, chunks)](q, do, p, state, mean, dq, pds, pdm, pdp, n, *_strides(q),
                                            *_strides(do), *_strides(dq), **_meta(heads, d, q.dtype))
     return dq, pds.sum((1, 2)), pdm.sum(1), pdp.sum((0, 2))
@@ -619,10 +607,10 @@ def pola_key_bwd(k, v, p, dstate, dmean):
     """-> dk, dv, dp contribution (h, d)."""
     heads = p.shape[0]
     b, n, c, d, _ = _common(k, heads)
-    k, v = _tokens(k, v)
+    k, v = attention_ops.tokens(k, v)
     dk, dv = (torch.empty(b, n, c, dtype=t.dtype, device=t.device) for t in (k, v))
     grid = _token_grid(b, heads, n)
-    pdp = torch.empty(b, heads, grid[1], d, dtype=_acc_dtype(k), device=k.device)
+    pdp = torch.empty(b, heads, grid[1], d, dtype=acc_dtype(k), device=k.device)
     _pola_kbwd_kernel[grid](k, v, p, dstate, dmean, dk, dv, pdp, n, *_strides(k), *_strides(v), *_strides(dk),
                             *_strides(dv), **_meta(heads, d, k.dtype, per_token=True))
     return dk, dv, pdp.sum((0, 2))
@@ -630,13 +618,13 @@ def pola_key_bwd(k, v, p, dstate, dmean):
 
 def pola_forward(q, k, v, p):
     """p: the (h, d) exponent. -> o, state, mean as nala_forward."""
-    p = p.to(_acc_dtype(q)).contiguous()
+    p = p.to(acc_dtype(q)).contiguous()
     state, mean = pola_state(k, v, p)
     return pola_out(q, p, state, mean), state, mean
 
 
 def pola_backward(do, q, k, v, p, state, mean):
-    p_acc = p.to(_acc_dtype(q)).contiguous()
+    p_acc = p.to(acc_dtype(q)).contiguous()
     dq, dstate, dmean, dp_q = pola_query_bwd(do, q, p_acc, state, mean)
     dk, dv, dp_k = pola_key_bwd(k, v, p_acc, dstate, dmean)
     return dq, dk, dv, (dp_q + dp_k).to(p.dtype)
@@ -645,39 +633,7 @@ def pola_backward(do, q, k, v, p, state, mean):
 # --------------------------------------------------------------------------------- custom ops + autograd
 
 if AVAILABLE:
-    @torch.library.custom_op("nalasr::nala_fwd", mutates_args=())
-    def _nala_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                     heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return nala_forward(q, k, v, cos, sin, heads)
-
-    @_nala_fwd_op.register_fake
-    def _(q, k, v, cos, sin, heads):
-        b, n, c = q.shape
-        d, acc = c // heads, _acc_dtype(q)
-        return (q.new_empty((b, n, c), dtype=acc), q.new_empty((b * heads, 2, d, d), dtype=acc),
-                q.new_empty((b * heads, 2, d), dtype=acc))
-
-    @torch.library.custom_op("nalasr::nala_bwd", mutates_args=())
-    def _nala_bwd_op(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
-                     sin: torch.Tensor, state: torch.Tensor, mean: torch.Tensor,
-                     heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return nala_backward(do, q, k, v, cos, sin, state, mean, heads)
-
-    @_nala_bwd_op.register_fake
-    def _(do, q, k, v, cos, sin, state, mean, heads):
-        return tuple(t.new_empty(t.shape) for t in (q, k, v))
-
-    def _nala_setup(ctx, inputs, output):
-        q, k, v, cos, sin, heads = inputs
-        ctx.save_for_backward(q, k, v, cos, sin, output[1], output[2])
-        ctx.heads = heads
-
-    def _nala_grad(ctx, do, _dstate, _dmean):
-        q, k, v, cos, sin, state, mean = ctx.saved_tensors
-        dq, dk, dv = _nala_bwd_op(do, q, k, v, cos, sin, state, mean, ctx.heads)
-        return dq, dk, dv, None, None, None
-
-    _nala_fwd_op.register_autograd(_nala_grad, setup_context=_nala_setup)
+    _nala_fwd_op = attention_ops.register_nala_ops("nala", STAGES)
 
     @torch.library.custom_op("nalasr::pola_fwd", mutates_args=())
     def _pola_fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -687,7 +643,7 @@ if AVAILABLE:
     @_pola_fwd_op.register_fake
     def _(q, k, v, p):
         b, n, c = q.shape
-        heads, d, acc = p.shape[0], p.shape[1], _acc_dtype(q)
+        heads, d, acc = p.shape[0], p.shape[1], acc_dtype(q)
         return (q.new_empty((b, n, c), dtype=acc), q.new_empty((b * heads, 2, d, d), dtype=acc),
                 q.new_empty((b * heads, 2, d), dtype=acc))
 
@@ -727,28 +683,6 @@ def self_check(device="cuda", kind="nala"):
 
     Never raises: train.py calls it before switching to the kernels and keeps the `fast` path if it fails.
     """
-    try:
-        import attention_math as am
-        if not AVAILABLE:
-            return False, "triton or torch.library.custom_op not available"
-        b, (hh, ww), heads, c = 2, (16, 20), 4, 64  # 320 tokens: 2 chunks, the second ragged
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        q, k, v, go = (torch.randn(b, hh * ww, c, generator=gen, dtype=torch.float64).to(device) for _ in range(4))
-        power = torch.randn(heads, c // heads, generator=gen, dtype=torch.float64).to(device)
-        if kind == "nala":
-            tables = {dt: am.rope_angles(hh, ww, c // heads, device, dt) for dt in (torch.float64, torch.float32)}
-            fns = (lambda q, k, v, p: am.nala_fast(q, k, v, heads, *tables[q.dtype]),
-                   lambda q, k, v, p: nala_triton(q, k, v, heads, *tables[q.dtype]))
-        else:
-            fns = (lambda q, k, v, p: am.pola_fast(q, k, v, heads, p),
-                   lambda q, k, v, p: pola_triton(q, k, v, heads, p))
-        results = []
-        for f, dtype in zip(fns, (torch.float64, torch.float32)):  # reference: fast in float64
-            xs = [t.to(dtype).requires_grad_() for t in (q, k, v, power)]
-            o = f(*xs)
-            results.append([o] + list(torch.autograd.grad(o, xs, go.to(dtype), allow_unused=True)))
-        err = max(((a.double() - r.double()).norm() / r.double().norm()).item()
-                  for a, r in zip(results[1], results[0]) if r is not None)
-        return err < 1e-3, f"{kind}: float32 kernels vs float64 fast path, max relative error {err:.2e}"
-    except Exception as exc:  # noqa: BLE001 -- any failure means: do not use the kernels
-        return False, f"{kind}: {type(exc).__name__}: {str(exc)[:300]}"
+    if not AVAILABLE:
+        return False, "triton or torch.library.custom_op not available"
+    return attention_ops.self_check(device, kind, nala_triton, pola_triton)

@@ -1,0 +1,194 @@
+"""CPU checks of the CUDA NaLa attention (cuda_attention.py, cuda_attention/nala_attention.cu) without a GPU.
+
+  1. NalaArgs (ctypes) has NalasrNalaArgs's fields in the .cu's order, 8 bytes each
+  2. build: nvcc flags carry every compile-time constant of the .cu; the cache path changes with the source,
+     the included cuda_ext.cuh, a constant and the GPU architecture
+  3. make_args on chunks of one qkvg tensor: pointers at the chunks' offsets, token strides 4C; chunk counts and
+     partial-sum shapes; the tiles of the reducing kernels fit the static shared memory for every instantiation
+  4. a torch emulation of the kernels (nala_emulation.py: the same blocks, tiles, per-thread entries and
+     per-token loops over channels, reading through the args' pointers and strides) in float64 vs
+     attention_math.nala_plain: o, dq, dk, dv; every element of every output and partial-sum row stored once
+  5. nalasr_model / train.py without CUDA: formulation "cuda" raises, --attention-impl cuda falls back to fast
+  6. with --nvcc: the .cu compiles for sm_80 and sm_90 without warnings; registers / spills per kernel
+Usage: /usr/bin/python3 models/check_attention_cuda_cpu.py [--nvcc]   (exit 1 on a failure)
+"""
+import argparse
+import ctypes
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+import attention_math as am
+import cuda_attention as ca
+import cuda_ext
+import nala_emulation as emu
+
+FAILS = []
+
+
+def report(name, ok, detail=""):
+    print(f"{'PASS' if ok else 'FAIL'}  {name}{': ' + detail if detail else ''}", flush=True)
+    if not ok:
+        FAILS.append(name)
+
+
+def rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-300)).item()
+
+
+def check_struct():
+    names = cuda_ext.struct_fields(ca.SOURCE, "NalasrNalaArgs")
+    want = [name for name, _ in ca.NalaArgs._fields_]
+    report("NalaArgs fields = NalasrNalaArgs fields, in order", names == want, f"{len(names)} fields")
+    report("NalaArgs is 8 bytes a field", ctypes.sizeof(ca.NalaArgs) == 8 * len(want))
+    text = ca.SOURCE.read_text()
+    report("every stride prefix names two fields",
+           all(f"{p}b" in names and f"{p}n" in names for p in ca.STRIDE_PREFIX.values()))
+    codes = dict(re.findall(r"DT_(\w+) = (\d+)", (ca.SOURCE.parent.parent / "cuda_ext.cuh").read_text()))
+    want_codes = {"F32": torch.float32, "F64": torch.float64, "BF16": torch.bfloat16, "F16": torch.float16}
+    report("cuda_ext.DTYPES = the DT_ codes of cuda_ext.cuh",
+           all(cuda_ext.DTYPES[want_codes[k]] == int(v) for k, v in codes.items()) and len(codes) == 4)
+    report("the .cu dispatches the head widths of HEAD_DIMS",
+           sorted(int(d) for d in re.findall(r"case (\d+): return launch<", text)) == list(ca.HEAD_DIMS))
+
+
+def check_build_keys():
+    cmd = cuda_ext.nvcc_command((9, 0), "s.cu", "o.so", ca.compile_defines())
+    defines = {d[2:].split("=")[0] for d in cmd if d.startswith("-D")}
+    macros = set(re.findall(r"#ifndef (\w+)", ca.SOURCE.read_text()))
+    report("every #ifndef constant of the .cu is passed by the wrapper", macros == defines,
+           f"missing {macros - defines or '{}'}, extra {defines - macros or '{}'}")
+    report("sm_90 gencode", "arch=compute_90,code=sm_90" in cmd)
+    headers = cuda_ext.local_headers(ca.SOURCE)
+    report("local_headers finds cuda_ext.cuh", [h.name for h in headers] == ["cuda_ext.cuh"], str(headers))
+    base = cuda_ext.library_path(ca.SOURCE, (9, 0), ca.compile_defines())
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "nala_attention.cu")
+        hdr = os.path.join(tmp, "cuda_ext.cuh")
+        text = ca.SOURCE.read_text().replace('"../cuda_ext.cuh"', '"cuda_ext.cuh"')
+        open(src, "w").write(text)
+        open(hdr, "w").write(headers[0].read_text())
+        p1 = cuda_ext.library_path(src, (9, 0), ca.compile_defines())
+        open(hdr, "a").write("// changed\n")
+        p2 = cuda_ext.library_path(src, (9, 0), ca.compile_defines())
+    other_define = cuda_ext.library_path(ca.SOURCE, (9, 0), dict(ca.compile_defines(), REDUCE_MIN_BLOCKS=2))
+    report("cache key: changes with the header, a constant and the arch",
+           p1 != p2 and other_define != base and cuda_ext.library_path(ca.SOURCE, (8, 0), ca.compile_defines()) != base)
+    old = os.environ.get("NALASR_CUDA_EXT_CACHE")
+    os.environ["NALASR_CUDA_EXT_CACHE"] = "/tmp/elsewhere"
+    moved = str(cuda_ext.library_path(ca.SOURCE, (9, 0), ca.compile_defines())).startswith("/tmp/elsewhere/")
+    if old is None:
+        del os.environ["NALASR_CUDA_EXT_CACHE"]
+    else:
+        os.environ["NALASR_CUDA_EXT_CACHE"] = old
+    report("cache dir follows $NALASR_CUDA_EXT_CACHE", moved)
+
+
+def check_args():
+    b, n, c, heads = 2, 300, 64, 4
+    qkvg = torch.randn(b, n, 4 * c, dtype=torch.bfloat16)
+    q, k, v, _ = qkvg.chunk(4, dim=-1)
+    a = ca.make_args(q, heads, 7, q=q, k=k, v=v, out=torch.empty(b, n, c))
+    esize = qkvg.element_size()
+    ok = (a.q == qkvg.data_ptr() and a.k == qkvg.data_ptr() + c * esize and a.v == qkvg.data_ptr() + 2 * c * esize
+          and (a.sqb, a.sqn, a.skn, a.svn) == (n * 4 * c, 4 * c, 4 * c, 4 * c) and (a.sob, a.son) == (n * c, c)
+          and (a.B, a.N, a.heads, a.d, a.dtype, a.stream) == (b, n, heads, c // heads, 2, 7)
+          and a.chunks == -(-n // ca.CHUNK) and a.chunk == ca.CHUNK and a.dk is None)
+    report("make_args: chunks of one qkvg tensor (pointers, token strides 4C, sizes)", ok)
+    try:
+        ca.make_args(q, heads, 0, q=qkvg.transpose(1, 2))
+        report("make_args refuses a channel stride != 1", False)
+    except AssertionError:
+        report("make_args refuses a channel stride != 1", True)
+    report("partial_shape", ca.partial_shape(2, 4, 4096, 16) == (8, 16, 544) and ca.CHUNK == 256)
+    for acc_bytes in (4, 8):
+        for d in ca.HEAD_DIMS:
+            for extra in (0, (2 * d * d + 2 * d) * acc_bytes):
+                tile = emu.tile_tokens(acc_bytes, d, extra)
+                smem = tile * (2 * (2 * d + 1) + d + 1) * acc_bytes + extra
+                report(f"tile: {acc_bytes}-byte math, d {d}, +{extra} B head: {tile} tokens, {smem} B <= 48 kB",
+                       smem <= 49152 and tile >= 32)
+
+
+def check_emulation():
+    # (b, (h, w), heads, d, dtype, chunk, threads, token_threads): ragged chunks, tiles and blocks; the
+    # reducing kernels need threads >= 2d (a thread a vector entry)
+    cases = [
+        (2, (5, 7), 2, 8, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS),
+        (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS),
+        (2, (9, 17), 2, 16, torch.float64, 70, 32, 16),  # several chunks, tiles a chunk, ragged everything
+        (1, (7, 9), 1, 8, torch.float32, 40, 16, 8),
+        (1, (8, 12), 4, 16, torch.bfloat16, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS),
+    ]
+    for b, hw, heads, d, dtype, chunk, threads, token_threads in cases:
+        c = heads * d
+        n = hw[0] * hw[1]
+        g = torch.Generator().manual_seed(b * 100 + n)
+        qkvg = torch.randn(b, n, 4 * c, generator=g, dtype=torch.float64)
+        qkvg[0, 3, 2] = 0.0  # zero channels of q (0^p) and k
+        qkvg[0, 5, c + 1] = 0.0
+        qkvg = qkvg.to(dtype)
+        q, k, v, _ = qkvg.chunk(4, dim=-1)  # strided, as the model passes them
+        go = torch.randn(b, n, c, generator=g, dtype=torch.float64)
+        cos, sin = am.rope_angles(*hw, d, "cpu", torch.float64)
+        geo = emu.Geometry(chunk=chunk, threads=threads, token_threads=token_threads)
+        o, (dq, dk, dv), counts_ok = emu.forward_backward(q, k, v, go, cos, sin, heads, geo)
+        x64 = [t.detach().double().requires_grad_() for t in (q, k, v)]
+        o0 = am.nala_plain(*x64, heads, *hw)
+        g0 = torch.autograd.grad(o0, x64, go)
+        errs = [rel(o, o0)] + [rel(x, y) for x, y in zip((dq, dk, dv), g0)]
+        tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 4e-3}[dtype]  # bf16: dq, dk, dv stored
+        report(f"emulation {dtype} B {b}, {hw[0]}x{hw[1]}, {heads} heads, d {d}, chunk {chunk}, threads "
+               f"{threads}/{token_threads} vs plain float64", all(e < tol for e in errs) and counts_ok,
+               "out {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}".format(*errs) + ("" if counts_ok else "; store counts wrong"))
+
+
+def check_model_without_cuda():
+    from nalasr_model import ModelConfig
+    from train import build_model, use_attention_impl
+    model = build_model(ModelConfig(blocks=1, groups=1), "cpu", "shift")
+    try:
+        model.set_formulation("cuda")
+        report("set_formulation('cuda') raises without CUDA", False)
+    except RuntimeError:
+        report("set_formulation('cuda') raises without CUDA", True)
+    report("use_attention_impl(cuda) falls back to fast without CUDA", use_attention_impl(model, "cuda", "cpu") == "fast")
+
+
+def check_nvcc():
+    for arch in ((8, 0), (9, 0)):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = cuda_ext.nvcc_command(arch, ca.SOURCE, os.path.join(tmp, "lib.so"), ca.compile_defines())
+            res = subprocess.run(cmd + ["-Xptxas", "-v"], capture_output=True, text=True)
+        log = res.stdout + res.stderr
+        warnings = [line for line in log.splitlines() if "warning" in line.lower()]
+        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
+               "; ".join(warnings[:3]) or log[-500:] * (res.returncode != 0))
+        pattern = (r"Compiling entry function '_Z\d+(\w+?)I(\w+?)EEv.*?(\d+) bytes spill stores, (\d+) bytes spill "
+                   r"loads.*?Used (\d+) registers")
+        for m in re.finditer(pattern, log, re.S):
+            print(f"      sm_{arch[0]}{arch[1]} {m.group(1):<18s} {m.group(2):<28s} {m.group(5):>4s} registers, "
+                  f"spills {m.group(3)} / {m.group(4)} B")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nvcc", action="store_true", help="also compile the .cu for sm_80 and sm_90 (about 3 min)")
+    args = ap.parse_args()
+    check_struct()
+    check_build_keys()
+    check_args()
+    check_emulation()
+    check_model_without_cuda()
+    if args.nvcc:
+        check_nvcc()
+    print(f"{len(FAILS)} failed: {', '.join(FAILS) or 'none'}")
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,545 @@
+// NaLa attention core (docs/model.md, "NaLa"), forward and backward, for the PyTorch twin's training step.
+// Same op and kernel split as triton_attention.py's NaLa kernels (spec: attention_math.nala_plain); built and
+// called by cuda_attention.py through ctypes, which allocates every buffer (nothing is allocated here).
+//
+//   state  one block = one (image, head) x `chunk` tokens, walked in tiles of TILE tokens: each thread builds
+//          one token's rot(phi_k) (2d), v (d) and phi_k (2d) into shared memory, then every thread adds its
+//          entries of sum rot(phi_k)^T v (2d x d) and of sum phi_k over the tile. Per-chunk partial sums go
+//          to `part`; finish_kernel sums them over the chunks in a fixed order (deterministic, no atomics).
+//   out    one thread a token, its head's S and m in shared memory: o = rot(phi_q) S / (phi_q . m + eps).
+//   qbwd   as state, on the query side: per token dq; partial sums of rot(phi_q)^T dnum and phi_q dden.
+//   kbwd   as out: per token dk, dv from dS / N, dm / N.
+// RoPE rotates the adjacent pairs (2i, 2i+1) of each d-wide half of a feature map by entry i of the token's
+// (d/2)-wide cos / sin rows (rows y for the first d/2 channels of a half, columns x for the rest).
+// Elements: q, k, v (and dq, dk, dv) bf16 / fp16 / fp32 with float32 math, or fp64 with float64 math; the
+// output, dout, the tables, S, m and the partials in the math type. Token strides any, channel stride 1.
+#include "../cuda_ext.cuh"
+
+#ifndef REDUCE_THREADS
+#define REDUCE_THREADS 128
+#endif
+#ifndef TOKEN_THREADS
+#define TOKEN_THREADS 128
+#endif
+#ifndef REDUCE_MIN_BLOCKS
+#define REDUCE_MIN_BLOCKS 1
+#endif
+#ifndef TOKEN_MIN_BLOCKS
+#define TOKEN_MIN_BLOCKS 1
+#endif
+#define FINISH_THREADS 256
+#define SMEM_BYTES 49152  // static shared memory limit a block
+
+extern "C" {
+// Every field is 8 bytes, so the layout has no padding (mirrored by cuda_attention.py's ctypes Structure).
+typedef struct {
+    const void* q;     // (B, N, C) element type; out, qbwd
+    const void* k;     // state, kbwd
+    const void* v;     // state, kbwd
+    const void* dout;  // qbwd: (B, N, C) math type
+    const void* cos;   // (N, d/2) math type, contiguous
+    const void* sin;
+    const void* s_in;  // out, qbwd: S (B*h, 2d, d); kbwd: dS (sum over tokens, not / N); math type
+    const void* m_in;  // out, qbwd: m (B*h, 2d); kbwd: dm
+    void* out;         // out: o (B, N, C) math type
+    void* dq;          // qbwd: element type
+    void* dk;          // kbwd
+    void* dv;          // kbwd
+    void* part;        // state, qbwd: (B*h, chunks, 2d*d + 2d) math type
+    void* s_out;       // state: S; qbwd: dS (B*h, 2d, d)
+    void* m_out;       // state: m; qbwd: dm (B*h, 2d)
+    void* stream;
+    long long sqb, sqn, skb, skn, svb, svn, sdob, sdon, sob, son, sdqb, sdqn, sdkb, sdkn, sdvb, sdvn;
+    long long B, N, heads, d, dtype, chunk, chunks, device;
+} NalasrNalaArgs;
+}
+
+enum { ERR_DTYPE = -1, ERR_HEAD_DIM = -2, ERR_GEOMETRY = -3 };
+
+__device__ __forceinline__ float dsqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double dsqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float dexp(float x) { return expf(x); }
+__device__ __forceinline__ double dexp(double x) { return exp(x); }
+__device__ __forceinline__ float dlog(float x) { return logf(x); }
+__device__ __forceinline__ double dlog(double x) { return log(x); }
+__device__ __forceinline__ float dtanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double dtanh(double x) { return tanh(x); }
+
+template <class A>
+struct Consts {
+    static constexpr A eps = A(1e-6);   // norm and normaliser guard (attention_math.NALA_EPS)
+    static constexpr A tiny = A(1e-30);  // keeps log finite where the zero mask discards the value
+};
+
+// Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged rows (padded by
+// one element against bank conflicts) fit next to `extra` bytes in the static shared memory.
+template <class A, int D>
+__host__ __device__ constexpr int tile_tokens(int extra) {
+    const int row = (2 * (2 * D + 1) + D + 1) * static_cast<int>(sizeof(A));
+    int t = REDUCE_THREADS;
+    while (t > 1 && t * row + extra > SMEM_BYTES) t /= 2;
+    return t;
+}
+
+// ------------------------------------------------------------------------------------------ per-token math
+
+template <int D, class T, class A>
+__device__ __forceinline__ void load_head(const void* base, long long sb, long long sn, long long b, long long t,
+                                          long long h, A (&x)[D]) {
+    const T* p = static_cast<const T*>(base) + b * sb + t * sn + h * D;
+#pragma unroll
+    for (int c = 0; c < D; ++c) x[c] = to_acc<A>(p[c]);
+}
+
+template <int D, class T, class A>
+__device__ __forceinline__ void store_head(void* base, long long sb, long long sn, long long b, long long t,
+                                           long long h, const A (&x)[D]) {
+    T* p = static_cast<T*>(base) + b * sb + t * sn + h * D;
+#pragma unroll
+    for (int c = 0; c < D; ++c) store_as(p + c, x[c]);
+}
+
+// The token's cos / sin entries: entry i rotates pair (2i, 2i+1) of each half.
+template <int D, class A>
+struct Rope {
+    A cs[D / 2], sn[D / 2];
+    __device__ __forceinline__ Rope(const void* cos, const void* sin, long long t) {
+#pragma unroll
+        for (int i = 0; i < D / 2; ++i) {
+            cs[i] = static_cast<const A*>(cos)[t * (D / 2) + i];
+            sn[i] = static_cast<const A*>(sin)[t * (D / 2) + i];
+        }
+    }
+    // y = rot(x) on a 2d-wide map: a' = a cos - b sin, b' = a sin + b cos
+    __device__ __forceinline__ void apply(const A (&x)[2 * D], A (&y)[2 * D]) const {
+#pragma unroll
+        for (int e = 0; e < 2 * D; e += 2) {
+            const int i = (e % D) / 2;
+            y[e] = x[e] * cs[i] - x[e + 1] * sn[i];
+            y[e + 1] = x[e] * sn[i] + x[e + 1] * cs[i];
+        }
+    }
+    // y = rot^T(x): the gradient through apply
+    __device__ __forceinline__ void apply_t(const A (&x)[2 * D], A (&y)[2 * D]) const {
+#pragma unroll
+        for (int e = 0; e < 2 * D; e += 2) {
+            const int i = (e % D) / 2;
+            y[e] = x[e] * cs[i] + x[e + 1] * sn[i];
+            y[e + 1] = x[e + 1] * cs[i] - x[e] * sn[i];
+        }
+    }
+};
+
+// phi_k = [relu(k^3), relu(-k^3)]
+template <int D, class A>
+__device__ __forceinline__ void key_map(const A (&k)[D], A (&phi)[2 * D]) {
+#pragma unroll
+    for (int c = 0; c < D; ++c) {
+        const A k3 = k[c] * k[c] * k[c];
+        phi[c] = k3 > A(0) ? k3 : A(0);
+        phi[D + c] = k3 < A(0) ? -k3 : A(0);
+    }
+}
+
+// dk from the gradient g reaching phi_k
+template <int D, class A>
+__device__ __forceinline__ void key_map_bwd(const A (&k)[D], const A (&g)[2 * D], A (&dk)[D]) {
+#pragma unroll
+    for (int c = 0; c < D; ++c) {
+        const A sel = k[c] > A(0) ? g[c] : (k[c] < A(0) ? -g[D + c] : A(0));
+        dk[c] = A(3) * k[c] * k[c] * sel;
+    }
+}
+
+// |q|, 1/n (n = |q| + eps), tanh n, p = 3 (0.5 + tanh n); per channel log(|q|/n) and f = (|q|/n)^p (0 at 0).
+template <int D, class A>
+struct QueryParts {
+    A nrm, inv_n, th, p, logu[D], f[D];
+    __device__ __forceinline__ explicit QueryParts(const A (&q)[D]) {
+        A ss = A(0);
+#pragma unroll
+        for (int c = 0; c < D; ++c) ss += q[c] * q[c];
+        nrm = dsqrt(ss);
+        const A n = nrm + Consts<A>::eps;
+        inv_n = A(1) / n;
+        th = dtanh(n);
+        p = A(3) * (A(0.5) + th);
+#pragma unroll
+        for (int c = 0; c < D; ++c) {
+            const A u = fabs(q[c]) * inv_n;
+            logu[c] = dlog(u > Consts<A>::tiny ? u : Consts<A>::tiny);
+            f[c] = q[c] != A(0) ? dexp(p * logu[c]) : A(0);
+        }
+    }
+    // phi_q = [f where q > 0, f where q < 0]
+    __device__ __forceinline__ void halves(const A (&q)[D], A (&phi)[2 * D]) const {
+#pragma unroll
+        for (int c = 0; c < D; ++c) {
+            phi[c] = q[c] > A(0) ? f[c] : A(0);
+            phi[D + c] = q[c] < A(0) ? f[c] : A(0);
+        }
+    }
+    // dq from the gradient g reaching phi_q (the exponent p depends on |q| too: triton_attention's
+    // _nala_query_map_bwd): p g f / q + q (3 (1 - tanh^2 n) F2 - p F1 / n) / |q|, F1 = sum g f, F2 = sum g f log u
+    __device__ __forceinline__ void backward(const A (&q)[D], const A (&g)[2 * D], A (&dq)[D]) const {
+        A gs[D], f1 = A(0), f2 = A(0);
+#pragma unroll
+        for (int c = 0; c < D; ++c) {
+            gs[c] = q[c] > A(0) ? g[c] : (q[c] < A(0) ? g[D + c] : A(0));
+            const A gf = gs[c] * f[c];
+            f1 += gf;
+            f2 += gf * logu[c];
+        }
+        const A per_token = (A(3) * (A(1) - th * th) * f2 - p * inv_n * f1) / (nrm > Consts<A>::tiny ? nrm : Consts<A>::tiny);
+#pragma unroll
+        for (int c = 0; c < D; ++c) dq[c] = p * gs[c] * (f[c] / (q[c] != A(0) ? q[c] : A(1))) + q[c] * per_token;
+    }
+};
+
+// y = x M for x (2d), M (2d x d) row-major in shared memory (every lane reads the same entry: a broadcast)
+template <int D, class A>
+__device__ __forceinline__ void vec_mat(const A (&x)[2 * D], const A* m, A (&y)[D]) {
+#pragma unroll
+    for (int j = 0; j < D; ++j) y[j] = A(0);
+#pragma unroll
+    for (int e = 0; e < 2 * D; ++e)
+#pragma unroll
+        for (int j = 0; j < D; ++j) y[j] += x[e] * m[e * D + j];
+}
+
+// y = M x for x (d): y[e] = sum_j M[e, j] x[j]
+template <int D, class A>
+__device__ __forceinline__ void mat_vec(const A* m, const A (&x)[D], A (&y)[2 * D]) {
+#pragma unroll
+    for (int e = 0; e < 2 * D; ++e) {
+        A s = A(0);
+#pragma unroll
+        for (int j = 0; j < D; ++j) s += m[e * D + j] * x[j];
+        y[e] = s;
+    }
+}
+
+template <int D, class A>
+__device__ __forceinline__ A dot2d(const A (&x)[2 * D], const A* m) {
+    A s = A(0);
+#pragma unroll
+    for (int e = 0; e < 2 * D; ++e) s += x[e] * m[e];
+    return s;
+}
+
+// The head's 2d x d matrix and 2d vector (each divided by `divisor` if > 0) into shared memory.
+template <int D, class A>
+__device__ __forceinline__ void stage_head(const void* mat, const void* vec, long long bh, long long divisor,
+                                           A* s_mat, A* s_vec) {
+    const A* gm = static_cast<const A*>(mat) + bh * 2 * D * D;
+    const A* gv = static_cast<const A*>(vec) + bh * 2 * D;
+    for (int i = threadIdx.x; i < 2 * D * D; i += blockDim.x) s_mat[i] = divisor > 0 ? gm[i] / A(divisor) : gm[i];
+    for (int i = threadIdx.x; i < 2 * D; i += blockDim.x) s_vec[i] = divisor > 0 ? gv[i] / A(divisor) : gv[i];
+}
+
+// ---------------------------------------------------------------------------------------- token reductions
+
+// One block's sums over its chunk of sum a^T b (2d x d) and sum c (2d), the tile's rows a (2d), b (d), c (2d)
+// staged in shared memory by one thread a token. Thread i owns matrix entries i, i + REDUCE_THREADS, ... and,
+// for i < 2d, vector entry i.
+template <int D, class A, int TILE>
+struct TileSums {
+    static constexpr int E = 2 * D, PER = (E * D + REDUCE_THREADS - 1) / REDUCE_THREADS;
+    static constexpr int RA = E + 1, RB = D + 1;  // padded rows: the per-token writes hit distinct banks
+    static_assert(REDUCE_THREADS >= E, "a thread a vector entry");
+    A* sa;
+    A* sb;
+    A* sc;
+    A mat[PER];
+    A vec = A(0);
+    __device__ __forceinline__ explicit TileSums(A* smem) : sa(smem), sb(smem + TILE * RA), sc(smem + TILE * (RA + RB)) {
+#pragma unroll
+        for (int r = 0; r < PER; ++r) mat[r] = A(0);
+    }
+    __host__ __device__ static constexpr int smem_elems() { return TILE * (2 * RA + RB); }
+    __device__ __forceinline__ void stage(int row, const A (&a)[E], const A (&b)[D], const A (&c)[E]) {
+#pragma unroll
+        for (int e = 0; e < E; ++e) {
+            sa[row * RA + e] = a[e];
+            sc[row * RA + e] = c[e];
+        }
+#pragma unroll
+        for (int j = 0; j < D; ++j) sb[row * RB + j] = b[j];
+    }
+    // after a __syncthreads: adds rows 0..rows-1
+    __device__ __forceinline__ void accumulate(int rows) {
+        const int i = threadIdx.x;
+        for (int t = 0; t < rows; ++t) {
+#pragma unroll
+            for (int r = 0; r < PER; ++r) {
+                const int idx = i + r * REDUCE_THREADS;
+                if (idx < E * D) mat[r] += sa[t * RA + idx / D] * sb[t * RB + idx % D];
+            }
+            if (i < E) vec += sc[t * RA + i];
+        }
+    }
+    // this block's row of the (B*h, chunks, 2d*d + 2d) partial sums
+    __device__ __forceinline__ void store(void* part, long long row) const {
+        A* p = static_cast<A*>(part) + row * (E * D + E);
+        const int i = threadIdx.x;
+#pragma unroll
+        for (int r = 0; r < PER; ++r)
+            if (i + r * REDUCE_THREADS < E * D) p[i + r * REDUCE_THREADS] = mat[r];
+        if (i < E) p[E * D + i] = vec;
+    }
+};
+
+// Block b (of B*h x chunks) -> (b, h) and its token range [t0, t1).
+struct ChunkOf {
+    long long b, h, bh, chunk, t0, t1;
+    __device__ __forceinline__ explicit ChunkOf(const NalasrNalaArgs& a) {
+        bh = blockIdx.x / a.chunks;
+        chunk = blockIdx.x % a.chunks;
+        b = bh / a.heads;
+        h = bh % a.heads;
+        t0 = chunk * a.chunk;
+        t1 = t0 + a.chunk < a.N ? t0 + a.chunk : a.N;
+    }
+};
+
+// Block b (of B*h x ceil(N / TOKEN_THREADS)) -> (b, h) and this thread's token t (may be >= N).
+struct TokenOf {
+    long long b, h, bh, t;
+    __device__ __forceinline__ explicit TokenOf(const NalasrNalaArgs& a) {
+        const long long blocks = (a.N + TOKEN_THREADS - 1) / TOKEN_THREADS;
+        bh = blockIdx.x / blocks;
+        b = bh / a.heads;
+        h = bh % a.heads;
+        t = (blockIdx.x % blocks) * TOKEN_THREADS + threadIdx.x;
+    }
+};
+
+// ------------------------------------------------------------------------------------------------ kernels
+
+template <class T, class A, int D>
+__global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_kernel(const NalasrNalaArgs a) {
+    constexpr int TILE = tile_tokens<A, D>(0);
+    using Sums = TileSums<D, A, TILE>;
+    __shared__ A smem[Sums::smem_elems()];
+    const ChunkOf ch(a);
+    Sums sums(smem);
+    for (long long base = ch.t0; base < ch.t1; base += TILE) {
+        const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
+        if (static_cast<int>(threadIdx.x) < rows) {
+            const long long t = base + threadIdx.x;
+            A k[D], v[D], phi[2 * D], rphi[2 * D];
+            load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
+            load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
+            key_map(k, phi);
+            Rope<D, A>(a.cos, a.sin, t).apply(phi, rphi);
+            sums.stage(threadIdx.x, rphi, v, phi);
+        }
+        __syncthreads();
+        sums.accumulate(rows);
+        __syncthreads();
+    }
+    sums.store(a.part, blockIdx.x);
+}
+
+template <class T, class A, int D>
+__global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_out_kernel(const NalasrNalaArgs a) {
+    __shared__ A s_mat[2 * D * D];
+    __shared__ A s_vec[2 * D];
+    const TokenOf tok(a);
+    stage_head<D>(a.s_in, a.m_in, tok.bh, 0, s_mat, s_vec);
+    __syncthreads();
+    if (tok.t >= a.N) return;
+    A q[D], phi[2 * D], rphi[2 * D], num[D];
+    load_head<D, T>(a.q, a.sqb, a.sqn, tok.b, tok.t, tok.h, q);
+    const QueryParts<D, A> qp(q);
+    qp.halves(q, phi);
+    Rope<D, A>(a.cos, a.sin, tok.t).apply(phi, rphi);
+    vec_mat<D>(rphi, s_mat, num);
+    const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+#pragma unroll
+    for (int j = 0; j < D; ++j) num[j] *= inv_den;
+    store_head<D, A>(a.out, a.sob, a.son, tok.b, tok.t, tok.h, num);
+}
+
+template <class T, class A, int D>
+__global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_kernel(const NalasrNalaArgs a) {
+    constexpr int HEAD = (2 * D * D + 2 * D) * static_cast<int>(sizeof(A));
+    constexpr int TILE = tile_tokens<A, D>(HEAD);
+    using Sums = TileSums<D, A, TILE>;
+    __shared__ A smem[Sums::smem_elems()];
+    __shared__ A s_mat[2 * D * D];
+    __shared__ A s_vec[2 * D];
+    const ChunkOf ch(a);
+    Sums sums(smem);
+    stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
+    __syncthreads();
+    for (long long base = ch.t0; base < ch.t1; base += TILE) {
+        const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
+        if (static_cast<int>(threadIdx.x) < rows) {
+            const long long t = base + threadIdx.x;
+            A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
+            load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
+            load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
+            const QueryParts<D, A> qp(q);
+            qp.halves(q, phi);
+            const Rope<D, A> rope(a.cos, a.sin, t);
+            rope.apply(phi, rphi);
+            vec_mat<D>(rphi, s_mat, num);
+            const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+            A do_num = A(0);
+#pragma unroll
+            for (int j = 0; j < D; ++j) {
+                do_num += dout[j] * num[j];
+                num[j] = dout[j] * inv_den;  // now dnum
+            }
+            const A dden = -do_num * inv_den * inv_den;
+            // gradient reaching phi_q: rot^T(S dnum) + m dden
+            A gs[2 * D];
+            // reload S from shared memory: keeping the 2d x d entries of vec_mat live for this product spills
+            asm volatile("" ::: "memory");
+            mat_vec<D>(s_mat, num, gs);
+            rope.apply_t(gs, g);
+#pragma unroll
+            for (int e = 0; e < 2 * D; ++e) {
+                g[e] += s_vec[e] * dden;
+                phi[e] *= dden;  // now the token's term of dm
+            }
+            qp.backward(q, g, dq);
+            store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
+            sums.stage(threadIdx.x, rphi, num, phi);
+        }
+        __syncthreads();
+        sums.accumulate(rows);
+        __syncthreads();
+    }
+    sums.store(a.part, blockIdx.x);
+}
+
+template <class T, class A, int D>
+__global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_kbwd_kernel(const NalasrNalaArgs a) {
+    __shared__ A s_mat[2 * D * D];
+    __shared__ A s_vec[2 * D];
+    const TokenOf tok(a);
+    stage_head<D>(a.s_in, a.m_in, tok.bh, a.N, s_mat, s_vec);
+    __syncthreads();
+    if (tok.t >= a.N) return;
+    A k[D], v[D], phi[2 * D], rphi[2 * D], dv[D], gs[2 * D], g[2 * D], dk[D];
+    load_head<D, T>(a.k, a.skb, a.skn, tok.b, tok.t, tok.h, k);
+    load_head<D, T>(a.v, a.svb, a.svn, tok.b, tok.t, tok.h, v);
+    key_map(k, phi);
+    const Rope<D, A> rope(a.cos, a.sin, tok.t);
+    rope.apply(phi, rphi);
+    vec_mat<D>(rphi, s_mat, dv);
+    mat_vec<D>(s_mat, v, gs);
+    rope.apply_t(gs, g);
+#pragma unroll
+    for (int e = 0; e < 2 * D; ++e) g[e] += s_vec[e];
+    key_map_bwd(k, g, dk);
+    store_head<D, T>(a.dk, a.sdkb, a.sdkn, tok.b, tok.t, tok.h, dk);
+    store_head<D, T>(a.dv, a.sdvb, a.sdvn, tok.b, tok.t, tok.h, dv);
+}
+
+// part (rows, chunks, wm + wv) -> s_out (rows, wm), m_out (rows, wv): sums over chunks in order [/ divisor]
+template <class A>
+__global__ void __launch_bounds__(FINISH_THREADS) finish_kernel(const A* part, A* s_out, A* m_out, long long rows,
+                                                                 long long chunks, int wm, int wv, long long divisor) {
+    const long long w = wm + wv;
+    const long long idx = static_cast<long long>(blockIdx.x) * FINISH_THREADS + threadIdx.x;
+    if (idx >= rows * w) return;
+    const long long row = idx / w, col = idx % w;
+    const A* p = part + row * chunks * w + col;
+    A acc = A(0);
+    for (long long c = 0; c < chunks; ++c) acc += p[c * w];
+    if (divisor > 0) acc /= A(divisor);
+    if (col < wm)
+        s_out[row * wm + col] = acc;
+    else
+        m_out[row * wv + col - wm] = acc;
+}
+
+// ------------------------------------------------------------------------------------------------ host side
+
+enum Op { OP_STATE, OP_OUT, OP_QBWD, OP_KBWD };
+
+template <class A, int D>
+static int finish(const NalasrNalaArgs& a, cudaStream_t st, long long divisor) {
+    const long long rows = a.B * a.heads, n = rows * (2 * D * D + 2 * D);
+    finish_kernel<A><<<static_cast<unsigned>((n + FINISH_THREADS - 1) / FINISH_THREADS), FINISH_THREADS, 0, st>>>(
+        static_cast<const A*>(a.part), static_cast<A*>(a.s_out), static_cast<A*>(a.m_out), rows, a.chunks,
+        2 * D * D, 2 * D, divisor);
+    return cudaGetLastError();
+}
+
+template <class T, class A, int D>
+static int launch(Op op, const NalasrNalaArgs& a) {
+    const auto st = static_cast<cudaStream_t>(a.stream);
+    const long long bh = a.B * a.heads;
+    const auto reduce_grid = static_cast<unsigned>(bh * a.chunks);
+    const auto token_grid = static_cast<unsigned>(bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS));
+    int err;
+    switch (op) {
+        case OP_STATE:
+            nala_state_kernel<T, A, D><<<reduce_grid, REDUCE_THREADS, 0, st>>>(a);
+            err = cudaGetLastError();
+            return err ? err : finish<A, D>(a, st, a.N);
+        case OP_OUT:
+            nala_out_kernel<T, A, D><<<token_grid, TOKEN_THREADS, 0, st>>>(a);
+            return cudaGetLastError();
+        case OP_QBWD:
+            nala_qbwd_kernel<T, A, D><<<reduce_grid, REDUCE_THREADS, 0, st>>>(a);
+            err = cudaGetLastError();
+            return err ? err : finish<A, D>(a, st, 0);
+        case OP_KBWD:
+            nala_kbwd_kernel<T, A, D><<<token_grid, TOKEN_THREADS, 0, st>>>(a);
+            return cudaGetLastError();
+    }
+    return ERR_GEOMETRY;
+}
+
+template <class T, class A>
+static int dispatch_d(Op op, const NalasrNalaArgs& a) {
+    switch (a.d) {
+        case 8: return launch<T, A, 8>(op, a);
+        case 16: return launch<T, A, 16>(op, a);
+    }
+    return ERR_HEAD_DIM;
+}
+
+static bool geometry_ok(const NalasrNalaArgs& a) {
+    const long long bh = a.B * a.heads, max_grid = 0x7fffffffLL;
+    return a.B > 0 && a.heads > 0 && a.N > 0 && a.chunk > 0 && a.chunks == (a.N + a.chunk - 1) / a.chunk &&
+           bh * a.chunks <= max_grid && bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS) <= max_grid;
+}
+
+static int dispatch(Op op, const NalasrNalaArgs* a) {
+    if (!geometry_ok(*a)) return ERR_GEOMETRY;
+    const DeviceGuard guard(static_cast<int>(a->device));
+    if (guard.err != cudaSuccess) return guard.err;
+    switch (a->dtype) {
+        case DT_F32: return dispatch_d<float, float>(op, *a);
+        case DT_F64: return dispatch_d<double, double>(op, *a);
+        case DT_BF16: return dispatch_d<__nv_bfloat16, float>(op, *a);
+        case DT_F16: return dispatch_d<__half, float>(op, *a);
+    }
+    return ERR_DTYPE;
+}
+
+extern "C" {
+// Each returns 0, a cudaError_t (> 0) or one of the negative ERR_ codes above; launches only, no sync.
+int nalasr_nala_state(const NalasrNalaArgs* a) { return dispatch(OP_STATE, a); }
+
+int nalasr_nala_out(const NalasrNalaArgs* a) { return dispatch(OP_OUT, a); }
+
+int nalasr_nala_qbwd(const NalasrNalaArgs* a) { return dispatch(OP_QBWD, a); }
+
+int nalasr_nala_kbwd(const NalasrNalaArgs* a) { return dispatch(OP_KBWD, a); }
+
+const char* nalasr_nala_error(int code) {
+    switch (code) {
+        case ERR_DTYPE: return "unsupported dtype";
+        case ERR_HEAD_DIM: return "unsupported head width (8, 16)";
+        case ERR_GEOMETRY: return "bad sizes: B, heads, N, chunk > 0, chunks = ceil(N / chunk), grid < 2^31";
+    }
+    return cudaGetErrorString(static_cast<cudaError_t>(code));
+}
+}
