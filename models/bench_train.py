@@ -13,6 +13,9 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   fast-dw-graph   as fast-graph, with the Triton depthwise convs (the depthwise gain alone)
   triton-cudnn-graph as triton-graph, with cuDNN's depthwise convs (channels_last views, no copies)
   triton-cudadw-graph as triton-dw-graph, with the CUDA depthwise kernels (cuda_dwconv.py; --depthwise cuda)
+  cudaattn-dw-graph as triton-dw-graph, with the CUDA NaLa attention kernels (cuda_attention.py; train.py
+                  --attention-impl cuda)
+  cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -67,13 +70,13 @@ def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
     for i in range(3):
         step(*batches[i % 4], 1.0)
     counter = itertools.count()
-    repeats = args.steps if formulation in ("fast", "triton") else max(5, args.steps // 4)
+    repeats = args.steps if formulation in ("fast", "triton", "cuda") else max(5, args.steps // 4)
     ms = cuda_time_ms(lambda: step(*batches[next(counter) % 4], 1.0), repeats)
     peak = torch.cuda.max_memory_allocated() / 2 ** 30
     tokens = args.batch * args.patch ** 2
     print(f"{name:<26s} {ms:8.2f} ms/step  {1000 / ms:7.2f} steps/s  {tokens * 1000 / ms / 1e6:7.2f} M LR tok/s  "
           f"peak {peak:6.2f} GiB  first step {warm_s:6.1f} s", flush=True)
-    if args.profile and formulation in ("fast", "triton"):
+    if args.profile and formulation in ("fast", "triton", "cuda"):
         profile_step(lambda: step(*batches[0], 1.0), args.profile_top)
     return model, opt, batches, ms
 
@@ -159,7 +162,9 @@ def main():
                 "triton-dw": ("triton", True, "triton", False), "triton-dw-graph": ("triton", True, "triton", True),
                 "fast-dw-graph": ("fast", True, "triton", True),
                 "triton-cudnn-graph": ("triton", True, "cudnn", True),
-                "triton-cudadw-graph": ("triton", True, "cuda", True)}
+                "triton-cudadw-graph": ("triton", True, "cuda", True),
+                "cudaattn-dw-graph": ("cuda", True, "triton", True),
+                "cuda-graph": ("cuda", True, "cuda", True)}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:

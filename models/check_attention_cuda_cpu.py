@@ -156,7 +156,8 @@ def check_model_without_cuda():
         report("set_formulation('cuda') raises without CUDA", False)
     except RuntimeError:
         report("set_formulation('cuda') raises without CUDA", True)
-    report("use_attention_impl(cuda) falls back to fast without CUDA", use_attention_impl(model, "cuda", "cpu") == "fast")
+    report("use_attention_impl(cuda) falls back to fast without CUDA",
+           use_attention_impl(model, "cuda", "cpu") == "fast")
 
 
 def check_nvcc():

@@ -26,6 +26,7 @@ import fused_attention_ref as ref
 from cuda_timing import cuda_time_ms, graph_us
 from device_check import (FAILS, bf16_variant_errors, exit_with_status, graphed_steps_check, rel, report,
                           require_triton)
+import cuda_attention
 import triton_attention as tri
 
 # --sweep: launch constants of triton_attention.py, each entry overriding the module's defaults. Every variant
@@ -71,7 +72,8 @@ def make(kind, impl, heads, hw, d, device, table_dtype):
         fns = {"plain": lambda q, k, v, pw: am.nala_plain(q, k, v, heads, *hw),
                "fast": lambda q, k, v, pw: am.nala_fast(q, k, v, heads, cos, sin),
                "ref": lambda q, k, v, pw: ref.nala_ref(q, k, v, heads, cos, sin),
-               "triton": lambda q, k, v, pw: tri.nala_triton(q, k, v, heads, cos, sin)}
+               "triton": lambda q, k, v, pw: tri.nala_triton(q, k, v, heads, cos, sin),
+               "cuda": lambda q, k, v, pw: cuda_attention.nala_cuda(q, k, v, heads, cos, sin)}
     else:
         fns = {"plain": lambda q, k, v, pw: am.pola_plain(q, k, v, heads, pw),
                "fast": lambda q, k, v, pw: am.pola_fast(q, k, v, heads, pw),
@@ -120,8 +122,13 @@ def float32_small_case(kind, device, b=2, hw=(5, 7), heads=2, d=8, seed=0):
            f"values {e_val:.2e}, gradients {e_grad:.2e}")
 
 
-def real_case(kind, device, b=32, hw=(64, 64), heads=4, c=64, seed=1):
-    """Training size: Triton (bf16 and float32 inputs) and fast (float32) vs plain in float64."""
+def out_tolerance(impl):
+    """Output error bound (bf16 inputs vs plain float64): triton's one TF32 pass, or the CUDA kernels' float32."""
+    return SWEEP_TOL["out"] if impl == "triton" else 1e-4
+
+
+def real_case(kind, device, b=32, hw=(64, 64), heads=4, c=64, seed=1, impl="triton"):
+    """Training size: the kernels of `impl` (bf16 and float32 inputs) and fast (float32) vs plain in float64."""
     d = c // heads
     # scale 0.7: q, k of the order of LayerNorm'd features through a trained linear layer
     q, k, v = inputs(b, *hw, c, torch.bfloat16, device, seed, scale=0.7)
@@ -132,7 +139,7 @@ def real_case(kind, device, b=32, hw=(64, 64), heads=4, c=64, seed=1):
     o0, g0 = grads(f0, x64, go.double())
     n = 4 if kind == "pola" else 3
     f32 = make(kind, "fast", heads, hw, d, device, torch.float32)
-    ft = make(kind, "triton", heads, hw, d, device, torch.float32)
+    ft = make(kind, impl, heads, hw, d, device, torch.float32)
     x32 = [t.detach().float().requires_grad_() for t in (q, k, v, pw)]
     # the fast path as trained now: bf16 inputs cast to float32, gradients back to bf16
     xb = [t.detach().requires_grad_() for t in (q, k, v)] + [pw.detach().requires_grad_()]
@@ -146,20 +153,20 @@ def real_case(kind, device, b=32, hw=(64, 64), heads=4, c=64, seed=1):
     names = "dq dk dv dpower".split()[:n]
     fmt = lambda e: f"out {e[0]:.2e}, " + ", ".join(f"{a} {x:.2e}" for a, x in zip(names, e[1]))  # noqa: E731
     print(f"      {kind} fast (bf16 in, float32 math, bf16 grads) vs plain float64: {fmt(e_fast)}")
-    report(f"{kind} triton bf16 inputs vs plain float64 (B {b}, {hw[0]}x{hw[1]}, C {c})",
-           e_bf[0] < SWEEP_TOL["out"] and max(e_bf[1]) < max(2e-2, 2 * max(e_fast[1])), fmt(e_bf))
-    report(f"{kind} triton float32 inputs vs plain float64", e_32[0] < 1e-4 and max(e_32[1]) < 1e-3, fmt(e_32))
+    report(f"{kind} {impl} bf16 inputs vs plain float64 (B {b}, {hw[0]}x{hw[1]}, C {c})",
+           e_bf[0] < out_tolerance(impl) and max(e_bf[1]) < max(2e-2, 2 * max(e_fast[1])), fmt(e_bf))
+    report(f"{kind} {impl} float32 inputs vs plain float64", e_32[0] < 1e-4 and max(e_32[1]) < 1e-3, fmt(e_32))
     # strided inputs: chunks of one (B, N, 4C) tensor, as NalaAttention passes them
     qkvg = torch.cat([q.detach(), k.detach(), v.detach(), v.detach()], dim=-1).requires_grad_()
     qs, ks, vs, _ = qkvg.chunk(4, dim=-1)
     o_s = ft(qs, ks, vs, xt[3])
     gs = torch.autograd.grad(o_s, qkvg, go)[0]
     e = max(rel(o_s, o_t), rel(gs[..., :3 * c], torch.cat(g_t[:3], -1)))
-    report(f"{kind} triton strided inputs == contiguous", e < 1e-6, f"{e:.2e}")
+    report(f"{kind} {impl} strided inputs == contiguous", e < 1e-6, f"{e:.2e}")
     return ft, xt, go
 
 
-def compile_and_graph(kind, ft, xt, go):
+def compile_and_graph(kind, ft, xt, go, impl="triton"):
     """torch.compile around the op (fullgraph: no graph break) and CUDA-graph capture of fwd + bwd."""
     n = 4 if kind == "pola" else 3
     try:
@@ -171,10 +178,11 @@ def compile_and_graph(kind, ft, xt, go):
         # Pola: inductor computes p = 1 + 4 sigmoid(power) itself (ulp differences), and dpower is a sum over
         # 131k tokens with cancellation, so compiled and eager differ slightly there (both ~3e-7 vs float64);
         # with one TF32 pass for the bf16 inputs an ulp of p can flip the rounding of a product (2^-11)
-        report(f"{kind} triton under torch.compile(fullgraph=True)", max(errs) < 1e-3,
+        tol = 1e-3 if impl == "triton" else 1e-4
+        report(f"{kind} {impl} under torch.compile(fullgraph=True)", max(errs) < tol,
                "vs eager " + ", ".join(f"{e:.1e}" for e in errs))
     except Exception as exc:  # noqa: BLE001
-        report(f"{kind} triton under torch.compile(fullgraph=True)", False, f"{type(exc).__name__}: {exc}")
+        report(f"{kind} {impl} under torch.compile(fullgraph=True)", False, f"{type(exc).__name__}: {exc}")
     try:
         static = [t.detach().clone().requires_grad_() for t in xt]
 
@@ -194,40 +202,40 @@ def compile_and_graph(kind, ft, xt, go):
         torch.cuda.synchronize()
         o_e, g_e = grads(ft, static, go)
         e = max([rel(o_g, o_e)] + [rel(x, y) for x, y in zip(g_g[:n], g_e[:n])])
-        report(f"{kind} triton fwd + bwd captured in a CUDA graph (replayed on new inputs)", e < 1e-6,
+        report(f"{kind} {impl} fwd + bwd captured in a CUDA graph (replayed on new inputs)", e < 1e-6,
                f"vs eager {e:.2e}")
     except Exception as exc:  # noqa: BLE001
-        report(f"{kind} triton fwd + bwd captured in a CUDA graph", False, f"{type(exc).__name__}: {exc}")
+        report(f"{kind} {impl} fwd + bwd captured in a CUDA graph", False, f"{type(exc).__name__}: {exc}")
 
 
-def model_check(device, batch=4, graph=True):
-    """Default network, random weights: the bf16-autocast forward + backward with the triton formulation and
+def model_check(device, batch=4, graph=True, impl="triton", kinds=("nala", "pola")):
+    """Default network, random weights: the bf16-autocast forward + backward with the `impl` formulation and
     with the fast one, each against the fast formulation without autocast (float32 everywhere). bf16 rounding
-    of the rest of the network dominates both errors; triton must not be worse than fast. Then regional
+    of the rest of the network dominates both errors; `impl` must not be worse than fast. Then regional
     compilation + the CUDA-graph step of train.py with the kernels."""
     from nalasr_model import ModelConfig
     from train import build_model
     gen = torch.Generator(device="cpu").manual_seed(5)
     img = torch.rand(batch, 64, 64, 3, generator=gen).to(device)
     hr = torch.rand(batch, 256, 256, 3, generator=gen).to(device)
-    for kind in ("nala", "pola"):
+    for kind in kinds:
         torch.manual_seed(0)
         model = build_model(ModelConfig(attention=kind), device, "shift")
         e = bf16_variant_errors(model, img, hr,
-                                (("float32", "fast", False), ("fast", "fast", True), ("triton", "triton", True)),
+                                (("float32", "fast", False), ("fast", "fast", True), (impl, impl, True)),
                                 lambda m, form: m.set_formulation(form))
-        ok = all(e["triton"][i] <= 2 * e["fast"][i] + 1e-4 for i in range(2))
-        report(f"{kind} model, bf16 autocast, vs float32 (no autocast): triton as close as fast", ok,
-               f"output - 0.5 / parameter gradients: triton {e['triton'][0]:.2e} / {e['triton'][1]:.2e}, "
+        ok = all(e[impl][i] <= 2 * e["fast"][i] + 1e-4 for i in range(2))
+        report(f"{kind} model, bf16 autocast, vs float32 (no autocast): {impl} as close as fast", ok,
+               f"output - 0.5 / parameter gradients: {impl} {e[impl][0]:.2e} / {e[impl][1]:.2e}, "
                f"fast {e['fast'][0]:.2e} / {e['fast'][1]:.2e}")
     if not graph:
         return
 
-    def triton_model():  # what train.py --attention-impl triton runs
+    def impl_model():  # what train.py --attention-impl `impl` runs
         model = build_model(ModelConfig(), device, "shift")
-        model.set_formulation("triton")
+        model.set_formulation(impl)
         return model
-    graphed_steps_check("nala triton: compiled blocks + CUDA-graph train steps", triton_model, img, hr)
+    graphed_steps_check(f"nala {impl}: compiled blocks + CUDA-graph train steps", impl_model, img, hr)
 
 
 def event_ms(fn, repeats=20):
@@ -274,30 +282,37 @@ def timing(kind, device, b=32, hw=(64, 64), heads=4, c=64):
 
 
 @contextlib.contextmanager
-def constants(values):
-    """triton_attention's module constants set to `values` inside the block."""
-    saved = {name: getattr(tri, name) for name in values}
+def constants(values, module=tri):
+    """The module's (triton_attention's) constants set to `values` inside the block."""
+    saved = {name: getattr(module, name) for name in values}
     try:
         for name, value in values.items():
-            setattr(tri, name, value)
+            setattr(module, name, value)
         yield
     finally:
         for name, value in saved.items():
-            setattr(tri, name, value)
+            setattr(module, name, value)
+
+
+def nala_stage_calls(stages, q, k, v, go, heads, hw):
+    """-> ({stage: callable}, output, [dq, dk, dv], [state, mean, dstate, dmean]) through an implementation's
+    launchers (attention_ops.NalaStages)."""
+    cos, sin = am.rope_angles(hw[0], hw[1], q.shape[-1] // heads, q.device, torch.float32)
+    state, mean = stages.state(k, v, cos, sin, heads)
+    o = stages.out(q, state, mean, cos, sin, heads)
+    dq, dstate, dmean = stages.query_bwd(go, q, cos, sin, state, mean, heads)
+    dk, dv = stages.key_bwd(k, v, cos, sin, dstate, dmean, heads)
+    return ({"state": lambda: stages.state(k, v, cos, sin, heads),
+             "out": lambda: stages.out(q, state, mean, cos, sin, heads),
+             "qbwd": lambda: stages.query_bwd(go, q, cos, sin, state, mean, heads),
+             "kbwd": lambda: stages.key_bwd(k, v, cos, sin, dstate, dmean, heads)},
+            o, [dq, dk, dv], [state, mean, dstate, dmean])
 
 
 def sweep_stages(kind, q, k, v, pw, go, heads, hw):
     """-> ({stage: callable}, output, gradients (dq, dk, dv[, dpower])) through the per-kernel launchers."""
     if kind == "nala":
-        cos, sin = am.rope_angles(hw[0], hw[1], q.shape[-1] // heads, q.device, torch.float32)
-        state, mean = tri.nala_state(k, v, cos, sin, heads)
-        o = tri.nala_out(q, state, mean, cos, sin, heads)
-        dq, dstate, dmean = tri.nala_query_bwd(go, q, cos, sin, state, mean, heads)
-        dk, dv = tri.nala_key_bwd(k, v, cos, sin, dstate, dmean, heads)
-        return ({"state": lambda: tri.nala_state(k, v, cos, sin, heads),
-                 "out": lambda: tri.nala_out(q, state, mean, cos, sin, heads),
-                 "qbwd": lambda: tri.nala_query_bwd(go, q, cos, sin, state, mean, heads),
-                 "kbwd": lambda: tri.nala_key_bwd(k, v, cos, sin, dstate, dmean, heads)}, o, [dq, dk, dv])
+        return nala_stage_calls(tri.STAGES, q, k, v, go, heads, hw)[:3]
     sig = torch.sigmoid(pw.float())
     p = (1.0 + 4.0 * sig).contiguous()
     state, mean = tri.pola_state(k, v, p)

@@ -55,7 +55,8 @@ def compile_defines():
                 TOKEN_MIN_BLOCKS=TOKEN_MIN_BLOCKS)
 
 
-def _lib(device):
+def library(device):
+    """The loaded library for this GPU and the current compile-time constants (built on first use)."""
     functions = {name: ([ctypes.POINTER(NalaArgs)], ctypes.c_int) for name in _FUNCTIONS}
     functions["nalasr_nala_error"] = ([ctypes.c_int], ctypes.c_char_p)
     return cuda_ext.load(SOURCE, device, compile_defines(), functions)
@@ -107,7 +108,7 @@ def _tables(cos, sin, acc):
 
 
 def _launch(name, x, heads, **tensors):
-    lib = _lib(x.device)
+    lib = library(x.device)
     code = getattr(lib, name)(ctypes.byref(make_args(x, heads, cuda_ext.stream_of(x), **tensors)))
     if code != 0:
         raise RuntimeError(f"cuda_attention {name}: {lib.nalasr_nala_error(code).decode()} (code {code})")

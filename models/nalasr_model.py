@@ -315,7 +315,8 @@ class NalaSR(nn.Module):
                 raise RuntimeError("formulation 'cuda' needs CUDA and torch.library.custom_op (PyTorch >= 2.4); "
                                    "Pola also Triton")
             if self.cfg.head_dim not in cuda_attention.HEAD_DIMS:
-                raise ValueError(f"formulation 'cuda': head width {self.cfg.head_dim} not in {cuda_attention.HEAD_DIMS}")
+                raise ValueError(f"formulation 'cuda': head width {self.cfg.head_dim} not in "
+                                 f"{cuda_attention.HEAD_DIMS}")
         for m in self.attention_modules():
             m.formulation = formulation
 
