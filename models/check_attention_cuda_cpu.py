@@ -109,7 +109,7 @@ def check_args():
         for d in ca.HEAD_DIMS:
             for extra in (0, (2 * d * d + 2 * d) * acc_bytes):
                 tile = emu.tile_tokens(acc_bytes, d, extra)
-                smem = tile * (2 * (2 * d + 1) + d + 1) * acc_bytes + extra
+                smem = 5 * d * (tile + 4) * acc_bytes + extra
                 report(f"tile: {acc_bytes}-byte math, d {d}, +{extra} B head: {tile} tokens, {smem} B <= 48 kB",
                        smem <= 49152 and tile >= 32)
 

@@ -25,9 +25,8 @@ class Geometry:
 
 def tile_tokens(acc_bytes, d, extra, threads=ca.REDUCE_THREADS):
     """tile_tokens<A, D>(extra) of the .cu."""
-    row = (2 * (2 * d + 1) + d + 1) * acc_bytes
     t = threads
-    while t > 1 and t * row + extra > SMEM_BYTES:
+    while t > 4 and 5 * d * (t + 4) * acc_bytes + extra > SMEM_BYTES:
         t //= 2
     return t
 
@@ -207,8 +206,9 @@ def _reducing_kernel(a, mem, geo, token_fn, head=False):
         for base in range(t0, t1, tile):
             rows = min(t1 - base, tile)
             ra, rb, rc = token_fn(b, h, base + torch.arange(rows), staged)
-            sa, sb, sc = torch.stack(ra, 1), torch.stack(rb, 1), torch.stack(rc, 1)
-            for t in range(rows):
+            pad = (-rows) % 4  # zero rows up to the last vector load's 4 tokens
+            sa, sb, sc = (torch.cat([torch.stack(x, 1), torch.zeros(pad, len(x), dtype=acc)]) for x in (ra, rb, rc))
+            for t in range(rows + pad):
                 mat = mat + sa[t, idx // d] * sb[t, idx % d]
                 vec = vec + sc[t]
         row = block * (e_width * d + e_width)

@@ -71,13 +71,12 @@ struct Consts {
     static constexpr A tiny = A(1e-30);  // keeps log finite where the zero mask discards the value
 };
 
-// Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged rows (padded by
-// one element against bank conflicts) fit next to `extra` bytes in the static shared memory.
+// Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged columns (2d + 2d + d
+// of TILE + 4 entries) fit next to `extra` bytes in the static shared memory.
 template <class A, int D>
 __host__ __device__ constexpr int tile_tokens(int extra) {
-    const int row = (2 * (2 * D + 1) + D + 1) * static_cast<int>(sizeof(A));
     int t = REDUCE_THREADS;
-    while (t > 1 && t * row + extra > SMEM_BYTES) t /= 2;
+    while (t > 4 && (5 * D) * (t + 4) * static_cast<int>(sizeof(A)) + extra > SMEM_BYTES) t /= 2;
     return t;
 }
 
@@ -196,7 +195,17 @@ struct QueryParts {
     }
 };
 
-// y = x M for x (2d), M (2d x d) row-major in shared memory (every lane reads the same entry: a broadcast)
+// Four consecutive entries of a 16-byte aligned shared array in one vector load (LDS.128).
+__device__ __forceinline__ void load4(const float* p, float (&x)[4]) {
+    const float4 v = *reinterpret_cast<const float4*>(p);
+    x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+}
+__device__ __forceinline__ void load4(const double* p, double (&x)[4]) {
+    const double2 a = *reinterpret_cast<const double2*>(p), b = *reinterpret_cast<const double2*>(p + 2);
+    x[0] = a.x, x[1] = a.y, x[2] = b.x, x[3] = b.y;
+}
+
+// y = x M for x (2d), M (2d x d) row-major in shared memory (every lane reads the same entries: a broadcast)
 template <int D, class A>
 __device__ __forceinline__ void vec_mat(const A (&x)[2 * D], const A* m, A (&y)[D]) {
 #pragma unroll
@@ -204,7 +213,12 @@ __device__ __forceinline__ void vec_mat(const A (&x)[2 * D], const A* m, A (&y)[
 #pragma unroll
     for (int e = 0; e < 2 * D; ++e)
 #pragma unroll
-        for (int j = 0; j < D; ++j) y[j] += x[e] * m[e * D + j];
+        for (int j = 0; j < D; j += 4) {
+            A m4[4];
+            load4(m + e * D + j, m4);
+#pragma unroll
+            for (int u = 0; u < 4; ++u) y[j + u] += x[e] * m4[u];
+        }
 }
 
 // y = M x for x (d): y[e] = sum_j M[e, j] x[j]
@@ -214,7 +228,12 @@ __device__ __forceinline__ void mat_vec(const A* m, const A (&x)[D], A (&y)[2 * 
     for (int e = 0; e < 2 * D; ++e) {
         A s = A(0);
 #pragma unroll
-        for (int j = 0; j < D; ++j) s += m[e * D + j] * x[j];
+        for (int j = 0; j < D; j += 4) {
+            A m4[4];
+            load4(m + e * D + j, m4);
+#pragma unroll
+            for (int u = 0; u < 4; ++u) s += m4[u] * x[j + u];
+        }
         y[e] = s;
     }
 }
@@ -223,7 +242,12 @@ template <int D, class A>
 __device__ __forceinline__ A dot2d(const A (&x)[2 * D], const A* m) {
     A s = A(0);
 #pragma unroll
-    for (int e = 0; e < 2 * D; ++e) s += x[e] * m[e];
+    for (int e = 0; e < 2 * D; e += 4) {
+        A m4[4];
+        load4(m + e, m4);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) s += x[e + u] * m4[u];
+    }
     return s;
 }
 
@@ -240,42 +264,62 @@ __device__ __forceinline__ void stage_head(const void* mat, const void* vec, lon
 // ---------------------------------------------------------------------------------------- token reductions
 
 // One block's sums over its chunk of sum a^T b (2d x d) and sum c (2d), the tile's rows a (2d), b (d), c (2d)
-// staged in shared memory by one thread a token. Thread i owns matrix entries i, i + REDUCE_THREADS, ... and,
-// for i < 2d, vector entry i.
+// staged in shared memory by one thread a token, column-major (token-minor: the threads' writes hit consecutive
+// banks, and a thread reads 4 tokens of a column in one vector load). Thread i owns matrix entries i,
+// i + REDUCE_THREADS, ... and, for i < 2d, vector entry i.
 template <int D, class A, int TILE>
 struct TileSums {
     static constexpr int E = 2 * D, PER = (E * D + REDUCE_THREADS - 1) / REDUCE_THREADS;
-    static constexpr int RA = E + 1, RB = D + 1;  // padded rows: the per-token writes hit distinct banks
-    static_assert(REDUCE_THREADS >= E, "a thread a vector entry");
+    static constexpr int LD = TILE + 4;  // column stride: 16-byte aligned, and columns e, e + 1 in other banks
+    static_assert(REDUCE_THREADS >= E && TILE % 4 == 0, "a thread a vector entry; whole vector loads");
     A* sa;
     A* sb;
     A* sc;
     A mat[PER];
     A vec = A(0);
-    __device__ __forceinline__ explicit TileSums(A* smem) : sa(smem), sb(smem + TILE * RA), sc(smem + TILE * (RA + RB)) {
+    __device__ __forceinline__ explicit TileSums(A* smem) : sa(smem), sb(smem + E * LD), sc(smem + (E + D) * LD) {
 #pragma unroll
         for (int r = 0; r < PER; ++r) mat[r] = A(0);
     }
-    __host__ __device__ static constexpr int smem_elems() { return TILE * (2 * RA + RB); }
+    __host__ __device__ static constexpr int smem_elems() { return (2 * E + D) * LD; }
     __device__ __forceinline__ void stage(int row, const A (&a)[E], const A (&b)[D], const A (&c)[E]) {
 #pragma unroll
         for (int e = 0; e < E; ++e) {
-            sa[row * RA + e] = a[e];
-            sc[row * RA + e] = c[e];
+            sa[e * LD + row] = a[e];
+            sc[e * LD + row] = c[e];
         }
 #pragma unroll
-        for (int j = 0; j < D; ++j) sb[row * RB + j] = b[j];
+        for (int j = 0; j < D; ++j) sb[j * LD + row] = b[j];
     }
-    // after a __syncthreads: adds rows 0..rows-1
+    // rows up to the next multiple of 4 are zero (read by the last vector load, adding nothing)
+    __device__ __forceinline__ void stage_zero(int row) {
+#pragma unroll
+        for (int e = 0; e < E; ++e) sa[e * LD + row] = sc[e * LD + row] = A(0);
+#pragma unroll
+        for (int j = 0; j < D; ++j) sb[j * LD + row] = A(0);
+    }
+    // after a __syncthreads: adds rows 0..rows-1 (staged up to a multiple of 4), in token order
     __device__ __forceinline__ void accumulate(int rows) {
         const int i = threadIdx.x;
-        for (int t = 0; t < rows; ++t) {
+        for (int t = 0; t < rows; t += 4) {
+            A b4[4];
+            load4(sb + (i % D) * LD + t, b4);
 #pragma unroll
             for (int r = 0; r < PER; ++r) {
                 const int idx = i + r * REDUCE_THREADS;
-                if (idx < E * D) mat[r] += sa[t * RA + idx / D] * sb[t * RB + idx % D];
+                if (idx < E * D) {
+                    A a4[4];
+                    load4(sa + (idx / D) * LD + t, a4);
+#pragma unroll
+                    for (int u = 0; u < 4; ++u) mat[r] += a4[u] * b4[u];
+                }
             }
-            if (i < E) vec += sc[t * RA + i];
+            if (i < E) {
+                A c4[4];
+                load4(sc + i * LD + t, c4);
+#pragma unroll
+                for (int u = 0; u < 4; ++u) vec += c4[u];
+            }
         }
     }
     // this block's row of the (B*h, chunks, 2d*d + 2d) partial sums
@@ -314,26 +358,18 @@ struct TokenOf {
     }
 };
 
-// ------------------------------------------------------------------------------------------------ kernels
-
-template <class T, class A, int D>
-__global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_kernel(const NalasrNalaArgs a) {
-    constexpr int TILE = tile_tokens<A, D>(0);
-    using Sums = TileSums<D, A, TILE>;
-    __shared__ A smem[Sums::smem_elems()];
-    const ChunkOf ch(a);
-    Sums sums(smem);
+// Walks the block's chunk in tiles: token(t, sums) stages one token's rows (threads < rows), then every thread
+// adds its entries over the tile; the sums go to the block's partial-sum row.
+template <int D, class A, int TILE, class TokenFn>
+__device__ __forceinline__ void reduce_chunk(const NalasrNalaArgs& a, const ChunkOf& ch, A* smem, TokenFn token) {
+    TileSums<D, A, TILE> sums(smem);
     for (long long base = ch.t0; base < ch.t1; base += TILE) {
         const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
-        if (static_cast<int>(threadIdx.x) < rows) {
-            const long long t = base + threadIdx.x;
-            A k[D], v[D], phi[2 * D], rphi[2 * D];
-            load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
-            load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
-            key_map(k, phi);
-            Rope<D, A>(a.cos, a.sin, t).apply(phi, rphi);
-            sums.stage(threadIdx.x, rphi, v, phi);
-        }
+        const int tid = threadIdx.x;
+        if (tid < rows)
+            token(base + tid, sums);
+        else if (tid < ((rows + 3) & ~3))
+            sums.stage_zero(tid);
         __syncthreads();
         sums.accumulate(rows);
         __syncthreads();
@@ -341,102 +377,112 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_
     sums.store(a.part, blockIdx.x);
 }
 
+// One thread a token with the head's matrix and vector (s_in, m_in [/ divisor]) in shared memory.
+template <int D, class A, class TokenFn>
+__device__ __forceinline__ void per_token(const NalasrNalaArgs& a, long long divisor, TokenFn token) {
+    __shared__ __align__(16) A s_mat[2 * D * D];  // read 4 entries a load
+    __shared__ __align__(16) A s_vec[2 * D];
+    const TokenOf tok(a);
+    stage_head<D>(a.s_in, a.m_in, tok.bh, divisor, s_mat, s_vec);
+    __syncthreads();
+    if (tok.t < a.N) token(tok, s_mat, s_vec);
+}
+
+// ------------------------------------------------------------------------------------------------ kernels
+
+template <class T, class A, int D>
+__global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_kernel(const NalasrNalaArgs a) {
+    constexpr int TILE = tile_tokens<A, D>(0);
+    __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
+    const ChunkOf ch(a);
+    reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
+        A k[D], v[D], phi[2 * D], rphi[2 * D];
+        load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
+        load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
+        key_map(k, phi);
+        Rope<D, A>(a.cos, a.sin, t).apply(phi, rphi);
+        sums.stage(threadIdx.x, rphi, v, phi);
+    });
+}
+
 template <class T, class A, int D>
 __global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_out_kernel(const NalasrNalaArgs a) {
-    __shared__ A s_mat[2 * D * D];
-    __shared__ A s_vec[2 * D];
-    const TokenOf tok(a);
-    stage_head<D>(a.s_in, a.m_in, tok.bh, 0, s_mat, s_vec);
-    __syncthreads();
-    if (tok.t >= a.N) return;
-    A q[D], phi[2 * D], rphi[2 * D], num[D];
-    load_head<D, T>(a.q, a.sqb, a.sqn, tok.b, tok.t, tok.h, q);
-    const QueryParts<D, A> qp(q);
-    qp.halves(q, phi);
-    Rope<D, A>(a.cos, a.sin, tok.t).apply(phi, rphi);
-    vec_mat<D>(rphi, s_mat, num);
-    const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+    per_token<D, A>(a, 0, [&](const TokenOf& tok, const A* s_mat, const A* s_vec) {
+        A q[D], phi[2 * D], rphi[2 * D], num[D];
+        load_head<D, T>(a.q, a.sqb, a.sqn, tok.b, tok.t, tok.h, q);
+        const QueryParts<D, A> qp(q);
+        qp.halves(q, phi);
+        Rope<D, A>(a.cos, a.sin, tok.t).apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, num);
+        const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
 #pragma unroll
-    for (int j = 0; j < D; ++j) num[j] *= inv_den;
-    store_head<D, A>(a.out, a.sob, a.son, tok.b, tok.t, tok.h, num);
+        for (int j = 0; j < D; ++j) num[j] *= inv_den;
+        store_head<D, A>(a.out, a.sob, a.son, tok.b, tok.t, tok.h, num);
+    });
 }
 
 template <class T, class A, int D>
 __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_kernel(const NalasrNalaArgs a) {
     constexpr int HEAD = (2 * D * D + 2 * D) * static_cast<int>(sizeof(A));
     constexpr int TILE = tile_tokens<A, D>(HEAD);
-    using Sums = TileSums<D, A, TILE>;
-    __shared__ A smem[Sums::smem_elems()];
-    __shared__ A s_mat[2 * D * D];
-    __shared__ A s_vec[2 * D];
+    __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
+    __shared__ __align__(16) A s_mat[2 * D * D];  // read 4 entries a load
+    __shared__ __align__(16) A s_vec[2 * D];
     const ChunkOf ch(a);
-    Sums sums(smem);
     stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
     __syncthreads();
-    for (long long base = ch.t0; base < ch.t1; base += TILE) {
-        const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
-        if (static_cast<int>(threadIdx.x) < rows) {
-            const long long t = base + threadIdx.x;
-            A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
-            load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
-            load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
-            const QueryParts<D, A> qp(q);
-            qp.halves(q, phi);
-            const Rope<D, A> rope(a.cos, a.sin, t);
-            rope.apply(phi, rphi);
-            vec_mat<D>(rphi, s_mat, num);
-            const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
-            A do_num = A(0);
+    reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
+        A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
+        load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
+        load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
+        const QueryParts<D, A> qp(q);
+        qp.halves(q, phi);
+        const Rope<D, A> rope(a.cos, a.sin, t);
+        rope.apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, num);
+        const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+        A do_num = A(0);
 #pragma unroll
-            for (int j = 0; j < D; ++j) {
-                do_num += dout[j] * num[j];
-                num[j] = dout[j] * inv_den;  // now dnum
-            }
-            const A dden = -do_num * inv_den * inv_den;
-            // gradient reaching phi_q: rot^T(S dnum) + m dden
-            A gs[2 * D];
-            // reload S from shared memory: keeping the 2d x d entries of vec_mat live for this product spills
-            asm volatile("" ::: "memory");
-            mat_vec<D>(s_mat, num, gs);
-            rope.apply_t(gs, g);
-#pragma unroll
-            for (int e = 0; e < 2 * D; ++e) {
-                g[e] += s_vec[e] * dden;
-                phi[e] *= dden;  // now the token's term of dm
-            }
-            qp.backward(q, g, dq);
-            store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
-            sums.stage(threadIdx.x, rphi, num, phi);
+        for (int j = 0; j < D; ++j) {
+            do_num += dout[j] * num[j];
+            num[j] = dout[j] * inv_den;  // now dnum
         }
-        __syncthreads();
-        sums.accumulate(rows);
-        __syncthreads();
-    }
-    sums.store(a.part, blockIdx.x);
+        const A dden = -do_num * inv_den * inv_den;
+        // gradient reaching phi_q: rot^T(S dnum) + m dden
+        A gs[2 * D];
+        // reload S from shared memory: keeping the 2d x d entries of vec_mat live for this product spills
+        asm volatile("" ::: "memory");
+        mat_vec<D>(s_mat, num, gs);
+        rope.apply_t(gs, g);
+#pragma unroll
+        for (int e = 0; e < 2 * D; ++e) {
+            g[e] += s_vec[e] * dden;
+            phi[e] *= dden;  // now the token's term of dm
+        }
+        qp.backward(q, g, dq);
+        store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
+        sums.stage(threadIdx.x, rphi, num, phi);
+    });
 }
 
 template <class T, class A, int D>
 __global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_kbwd_kernel(const NalasrNalaArgs a) {
-    __shared__ A s_mat[2 * D * D];
-    __shared__ A s_vec[2 * D];
-    const TokenOf tok(a);
-    stage_head<D>(a.s_in, a.m_in, tok.bh, a.N, s_mat, s_vec);
-    __syncthreads();
-    if (tok.t >= a.N) return;
-    A k[D], v[D], phi[2 * D], rphi[2 * D], dv[D], gs[2 * D], g[2 * D], dk[D];
-    load_head<D, T>(a.k, a.skb, a.skn, tok.b, tok.t, tok.h, k);
-    load_head<D, T>(a.v, a.svb, a.svn, tok.b, tok.t, tok.h, v);
-    key_map(k, phi);
-    const Rope<D, A> rope(a.cos, a.sin, tok.t);
-    rope.apply(phi, rphi);
-    vec_mat<D>(rphi, s_mat, dv);
-    mat_vec<D>(s_mat, v, gs);
-    rope.apply_t(gs, g);
+    per_token<D, A>(a, a.N, [&](const TokenOf& tok, const A* s_mat, const A* s_vec) {
+        A k[D], v[D], phi[2 * D], rphi[2 * D], dv[D], gs[2 * D], g[2 * D], dk[D];
+        load_head<D, T>(a.k, a.skb, a.skn, tok.b, tok.t, tok.h, k);
+        load_head<D, T>(a.v, a.svb, a.svn, tok.b, tok.t, tok.h, v);
+        key_map(k, phi);
+        const Rope<D, A> rope(a.cos, a.sin, tok.t);
+        rope.apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, dv);
+        mat_vec<D>(s_mat, v, gs);
+        rope.apply_t(gs, g);
 #pragma unroll
-    for (int e = 0; e < 2 * D; ++e) g[e] += s_vec[e];
-    key_map_bwd(k, g, dk);
-    store_head<D, T>(a.dk, a.sdkb, a.sdkn, tok.b, tok.t, tok.h, dk);
-    store_head<D, T>(a.dv, a.sdvb, a.sdvn, tok.b, tok.t, tok.h, dv);
+        for (int e = 0; e < 2 * D; ++e) g[e] += s_vec[e];
+        key_map_bwd(k, g, dk);
+        store_head<D, T>(a.dk, a.sdkb, a.sdkn, tok.b, tok.t, tok.h, dk);
+        store_head<D, T>(a.dv, a.sdvb, a.sdvn, tok.b, tok.t, tok.h, dv);
+    });
 }
 
 // part (rows, chunks, wm + wv) -> s_out (rows, wm), m_out (rows, wv): sums over chunks in order [/ divisor]
