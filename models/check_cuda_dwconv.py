@@ -20,14 +20,13 @@ Usage: python3 models/check_cuda_dwconv.py [--quick | --sweep]
 """
 import argparse
 import concurrent.futures
-import os
-import subprocess
 import time
 
 import torch
 
 import check_triton_dwconv as ctd
 import cuda_dwconv as cdw
+import cuda_ext
 import dwconv_ref as ref
 import nalasr_model as nm
 import triton_dwconv as tdw
@@ -211,13 +210,14 @@ def sweep(device):
     capability = torch.cuda.get_device_capability(device)
     t = time.time()
 
-    # library paths depend on the constants, so compute each command under its constants, then build in parallel
+    # the compile-time constants pick the library, so collect each variant's defines, then build in parallel
     jobs = []
     for cfg in SWEEP:
         with cdw.launch_constants(cfg):
-            jobs.append((cdw.library_path(capability), cdw.nvcc_command(capability, cdw.SOURCE, "OUT")))
+            if cdw.compile_defines() not in jobs:
+                jobs.append(cdw.compile_defines())
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda job: _build_job(*job), jobs))
+        list(pool.map(lambda defines: _build_job(capability, defines), jobs))
     print(f"  built {len(jobs)} libraries in {time.time() - t:.0f} s")
     data = {}
     for c, k, residual, strided in TRAINING:
@@ -250,17 +250,12 @@ def sweep(device):
         print(f"  best sum {best[0]:.0f} us a block (x16 {16 * best[0] / 1000:.2f} ms a step): {best[1] or 'defaults'}")
 
 
-def _build_job(path, cmd):
-    """nvcc_command's output placeholder -> a temporary file renamed to path (as cuda_dwconv.build)."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.{id(cmd)}.tmp"
-    res = subprocess.run(cmd[:-1] + [tmp], capture_output=True, text=True)
-    if res.returncode == 0:
-        os.replace(tmp, path)
-    else:
-        print(f"    nvcc failed for {path.name}: {res.stderr[-500:]}")
+def _build_job(capability, defines):
+    """cuda_ext.build of one sweep variant (concurrent builders are safe); a failure is printed, not raised."""
+    try:
+        cuda_ext.build(cdw.SOURCE, capability, defines)
+    except RuntimeError as exc:
+        print(f"    nvcc failed for {defines}: {str(exc)[-500:]}")
 
 
 def main():
@@ -275,7 +270,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     t0 = time.time()
     try:
-        lib = cdw.build(torch.cuda.get_device_capability())
+        lib = cuda_ext.build(cdw.SOURCE, torch.cuda.get_device_capability(), cdw.compile_defines())
         report("nvcc build for this GPU", True, f"{lib.name} ({time.time() - t0:.0f} s incl. cache)")
     except Exception as exc:  # noqa: BLE001
         report("nvcc build for this GPU", False, f"{type(exc).__name__}: {str(exc)[:1500]}")

@@ -1,8 +1,8 @@
 """CPU checks of the CUDA depthwise conv's host side (cuda_dwconv.py) without a GPU.
 
   1. DwArgs (ctypes) has NalasrDwArgs's fields in the .cu's order, 8 bytes each
-  2. build: nvcc flags carry every compile-time constant; the cache path changes with the source, a constant,
-     the GPU architecture and $NALASR_CUDA_EXT_CACHE
+  2. build (cuda_ext): nvcc flags carry every compile-time constant; the .cu includes cuda_ext.cuh; the cache
+     path changes with a compile-time constant, the GPU architecture and $NALASR_CUDA_EXT_CACHE
   3. vec_width: the widest vector that divides C, the strides and the addresses
   4. conv_layout for many shapes and the sweep's constants: thread counts, whole warps (backward), channel groups
      a power of 2 that divides 32 or is a multiple of it (the reduction's shuffles), grid covers every patch and
@@ -24,6 +24,7 @@ import tempfile
 import torch
 
 import cuda_dwconv as cd
+import cuda_ext
 import dwconv_ref as ref
 
 FAILS = []
@@ -36,32 +37,36 @@ def report(name, ok, detail=""):
 
 
 def check_struct():
-    text = cd.SOURCE.read_text()
-    body = re.search(r"typedef struct \{(.*?)\} NalasrDwArgs;", text, re.S).group(1)
-    body = re.sub(r"//[^\n]*", "", body)
-    names = re.findall(r"(\w+)\s*[,;]", body)
+    names = cuda_ext.struct_fields(cd.SOURCE, "NalasrDwArgs")
     want = [name for name, _ in cd.DwArgs._fields_]
     report("DwArgs fields = NalasrDwArgs fields, in order", names == want, f"{len(names)} fields")
     report("DwArgs is 8 bytes a field", cd.ctypes.sizeof(cd.DwArgs) == 8 * len(want))
 
 
+def library_path(capability):
+    """cuda_ext's cache path of the .cu under the current launch constants."""
+    return cuda_ext.library_path(cd.SOURCE, capability, cd.compile_defines())
+
+
 def check_build_keys():
-    cmd = cd.nvcc_command((9, 0), "s.cu", "o.so")
+    cmd = cuda_ext.nvcc_command((9, 0), "s.cu", "o.so", cd.compile_defines())
     defines = {d[2:].split("=")[0] for d in cmd if d.startswith("-D")}
     macros = set(re.findall(r"#ifndef (\w+)", cd.SOURCE.read_text()))
     report("every #ifndef constant of the .cu is passed by the wrapper", macros == defines,
            f"missing {macros - defines or '{}'}, extra {defines - macros or '{}'}")
     report("sm_90 gencode", "arch=compute_90,code=sm_90" in cmd)
-    base = cd.library_path((9, 0))
+    headers = [h.name for h in cuda_ext.local_headers(cd.SOURCE)]
+    report("the .cu includes cuda_ext.cuh (part of the cache key)", headers == ["cuda_ext.cuh"], str(headers))
+    base = library_path((9, 0))
     with cd.launch_constants(dict(BWD_TILES_PER_BLOCK=8)):
-        same = cd.library_path((9, 0)) == base  # a runtime constant: same library
+        same = library_path((9, 0)) == base  # a runtime constant: same library
     with cd.launch_constants(dict(FWD_VEC={3: 8, 5: 2, 7: 2})):
-        other = cd.library_path((9, 0)) != base
+        other = library_path((9, 0)) != base
     report("cache key: runtime constants keep it, compile-time constants and the arch change it",
-           same and other and cd.library_path((8, 0)) != base)
+           same and other and library_path((8, 0)) != base)
     old = os.environ.get("NALASR_CUDA_EXT_CACHE")
     os.environ["NALASR_CUDA_EXT_CACHE"] = "/tmp/nalasr_test_cache"
-    ok = str(cd.library_path((9, 0))).startswith("/tmp/nalasr_test_cache/")
+    ok = str(library_path((9, 0))).startswith("/tmp/nalasr_test_cache/")
     if old is None:
         del os.environ["NALASR_CUDA_EXT_CACHE"]
     else:
@@ -312,7 +317,8 @@ def check_model_without_cuda():
 def check_nvcc():
     for arch in ((8, 0), (9, 0)):
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = cd.nvcc_command(arch, cd.SOURCE, os.path.join(tmp, "lib.so")) + ["-Xptxas", "-v"]
+            cmd = cuda_ext.nvcc_command(arch, cd.SOURCE, os.path.join(tmp, "lib.so"), cd.compile_defines())
+            cmd += ["-Xptxas", "-v"]
             res = subprocess.run(cmd, capture_output=True, text=True)
         warnings = [line for line in res.stderr.splitlines() if "warning" in line.lower()]
         report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,

@@ -3,10 +3,10 @@
 Same op, results and custom-op structure as triton_dwconv.py (spec and formulas: dwconv_ref.py).
 
 Why CUDA through ctypes: the GPU machine's torch (2.x) is not the build machine's (1.13), so nothing is built
-against torch's C++ ABI. The .cu has an extern "C" API taking raw pointers, strides and a cudaStream_t; this
-module compiles it with nvcc on first use for the running GPU (cache keyed by source + flags: ~/.cache/
-nalasr_cuda_ext or $NALASR_CUDA_EXT_CACHE), loads it with ctypes and allocates every buffer with torch (so
-the caching allocator and CUDA-graph capture work; the CUDA code allocates nothing).
+against torch's C++ ABI. The .cu has an extern "C" API taking raw pointers, strides and a cudaStream_t;
+cuda_ext.py compiles it with nvcc on first use for the running GPU (cache keyed by source + headers + flags +
+arch: ~/.cache/nalasr_cuda_ext or $NALASR_CUDA_EXT_CACHE) and loads it with ctypes; this module allocates every
+buffer with torch (so the caching allocator and CUDA-graph capture work; the CUDA code allocates nothing).
 
   forward   a block = TILE_H x TILE_W pixels of one image x (ncg * vec) channels: the halo staged in shared
             memory, each thread ROWS output pixels x vec channels with its k*k weights in registers.
@@ -21,17 +21,12 @@ the pixel strides and the base addresses to be multiples of vec (vec_width picks
 to scalar loads). Outputs contiguous in x's dtype; weight / bias gradients in the parameters' dtypes.
 Entry point: dwconv_cuda(x, weight, bias, residual=False); custom ops nalasr::cuda_dwconv_fwd / _bwd.
 """
-import contextlib
 import ctypes
-import hashlib
-import os
 import pathlib
-import shutil
-import subprocess
-import tempfile
 
 import torch
 
+import cuda_ext
 import dwconv_ref
 
 SOURCE = pathlib.Path(__file__).resolve().parent / "cuda_dwconv" / "dwconv_train.cu"
@@ -62,18 +57,10 @@ BWD_VEC = {3: 4, 5: 2, 7: 1}
 BWD_TILES_PER_BLOCK = 4
 SMEM_LIMIT = 227 * 1024  # H100 / H200 opt-in maximum a block; above 48 kB the launcher opts in
 
-_DTYPES = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
 
-
-@contextlib.contextmanager
 def launch_constants(cfg):
     """Sets module launch constants for the block; the launchers (and the library choice) read them at each call."""
-    saved = {name: globals()[name] for name in cfg}
-    globals().update(cfg)
-    try:
-        yield
-    finally:
-        globals().update(saved)
+    return dwconv_ref.module_constants(globals(), cfg)
 
 
 # ------------------------------------------------------------------------------------------------- build
@@ -87,50 +74,6 @@ def compile_defines():
     return defines
 
 
-def nvcc_command(capability, source, output):
-    arch = f"{capability[0]}{capability[1]}"
-    return ([nvcc_path(), "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC",
-             "-gencode", f"arch=compute_{arch},code=sm_{arch}"]
-            + [f"-D{name}={value}" for name, value in sorted(compile_defines().items())]
-            + [str(source), "-o", str(output)])
-
-
-def nvcc_path():
-    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
-    return os.environ.get("NALASR_NVCC") or shutil.which("nvcc") or os.path.join(cuda_home, "bin", "nvcc")
-
-
-def cache_dir():
-    return pathlib.Path(os.environ.get("NALASR_CUDA_EXT_CACHE") or pathlib.Path.home() / ".cache" / "nalasr_cuda_ext")
-
-
-def library_path(capability):
-    """Where the library for this source, these flags and this GPU architecture lives in the cache."""
-    cmd = nvcc_command(capability, "SRC", "OUT")
-    key = hashlib.sha256(SOURCE.read_bytes() + "\0".join(cmd).encode()).hexdigest()[:20]
-    return cache_dir() / f"dwconv_train_sm{capability[0]}{capability[1]}_{key}.so"
-
-
-def build(capability):
-    """Compiles the library unless cached -> its path. Written to a temporary name and renamed, so concurrent
-    builders (the sweep's pool, two processes) never load a half-written file."""
-    path = library_path(capability)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
-    os.close(fd)
-    try:
-        res = subprocess.run(nvcc_command(capability, SOURCE, tmp), capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(f"nvcc failed ({res.returncode}):\n{res.stderr[-3000:]}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 class DwArgs(ctypes.Structure):
     """Mirror of NalasrDwArgs in dwconv_train.cu (all fields 8 bytes, no padding)."""
     _fields_ = ([(name, ctypes.c_void_p) for name in ("x", "dy", "w", "bias", "out", "part", "stream")]
@@ -140,25 +83,13 @@ class DwArgs(ctypes.Structure):
                     "residual", "grid_x", "grid_y", "threads", "smem", "device")])
 
 
-_LIBS = {}
-
-
-def _lib(device):
+def library(device):
     """The loaded library for this GPU and the current compile-time constants (built on first use)."""
-    key = (torch.cuda.get_device_capability(device), tuple(sorted(compile_defines().items())))
-    if key not in _LIBS:
-        path = build(key[0])
-        lib = ctypes.CDLL(str(path))
-        for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_bwd"):
-            getattr(lib, name).argtypes = [ctypes.POINTER(DwArgs)]
-            getattr(lib, name).restype = ctypes.c_int
-        lib.nalasr_dwconv_finish.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong,
-                                             ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
-        lib.nalasr_dwconv_finish.restype = ctypes.c_int
-        lib.nalasr_dwconv_error.argtypes = [ctypes.c_int]
-        lib.nalasr_dwconv_error.restype = ctypes.c_char_p
-        _LIBS[key] = lib
-    return _LIBS[key]
+    functions = {name: ([ctypes.POINTER(DwArgs)], ctypes.c_int) for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_bwd")}
+    functions["nalasr_dwconv_finish"] = ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong,
+                                          ctypes.c_int, ctypes.c_void_p, ctypes.c_int], ctypes.c_int)
+    functions["nalasr_dwconv_error"] = ([ctypes.c_int], ctypes.c_char_p)
+    return cuda_ext.load(SOURCE, device, compile_defines(), functions)
 
 
 def _check_code(lib, code, what):
@@ -218,19 +149,11 @@ def _acc(dtype):
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _pixels(t):
-    """A (B, H, W, C) tensor as the kernels read it (channel stride 1; else a contiguous copy), its strides."""
-    assert t.dim() == 4, "token-major (B, H, W, C)"
-    if t.stride(3) != 1 and t.shape[3] > 1:
-        t = t.contiguous()
-    return t, (t.stride(0), t.stride(1), t.stride(2))
-
-
 def _check(x, weight):
     """-> k."""
     c, k = x.shape[-1], weight.shape[-1]
-    if x.dtype not in _DTYPES:
-        raise ValueError(f"cuda_dwconv: dtype {x.dtype} not supported ({', '.join(map(str, _DTYPES))})")
+    if x.dtype not in cuda_ext.DTYPES:
+        raise ValueError(f"cuda_dwconv: dtype {x.dtype} not supported ({', '.join(map(str, cuda_ext.DTYPES))})")
     if weight.shape != (c, 1, k, k) or k not in KERNEL_SIZES:
         raise ValueError(f"cuda_dwconv: depthwise weight (C, 1, k, k) with k in {KERNEL_SIZES}; "
                          f"got {tuple(weight.shape)}")
@@ -248,10 +171,10 @@ def _params(weight, bias, acc):
 def _base_args(src, out, c, k, vec, lay, residual, flip):
     bsz, h, w, _ = src.shape
     return dict(sob=out.stride(0), soh=out.stride(1), sow=out.stride(2), B=bsz, H=h, W=w, C=c, k=k,
-                dtype=_DTYPES[src.dtype], vec=vec, tile_h=lay["tile_h"], tile_w=lay["tile_w"], ncg=lay["ncg"],
+                dtype=cuda_ext.DTYPES[src.dtype], vec=vec, tile_h=lay["tile_h"], tile_w=lay["tile_w"], ncg=lay["ncg"],
                 tiles_per_block=lay["tiles_per_block"], flip=int(flip), residual=int(residual),
                 grid_x=lay["grid_x"], grid_y=lay["grid_y"], threads=lay["threads"], smem=lay["smem"],
-                device=src.device.index, stream=torch.cuda.current_stream(src.device).cuda_stream,
+                device=src.device.index, stream=cuda_ext.stream_of(src),
                 out=out.data_ptr())
 
 
@@ -261,14 +184,14 @@ def _launch_conv(src, weight, bias, out, residual, flip):
     k = weight.shape[-1]
     if bsz * h * w == 0 or c == 0:
         return
-    src, ss = _pixels(src)
+    src, ss = dwconv_ref.pixels(src)
     w2, b2 = _params(weight, bias, _acc(src.dtype))
     esize = src.element_size()
     vec = vec_width(c, esize, FWD_VEC[k], ss + tuple(out.stride()[:3]), (src.data_ptr(), out.data_ptr()))
     lay = conv_layout(bsz, h, w, c, k, esize, vec, backward=False)
     args = DwArgs(x=src.data_ptr(), w=w2.data_ptr(), bias=None if b2 is None else b2.data_ptr(),
                   sxb=ss[0], sxh=ss[1], sxw=ss[2], **_base_args(src, out, c, k, vec, lay, residual, flip))
-    lib = _lib(src.device)
+    lib = library(src.device)
     _check_code(lib, lib.nalasr_dwconv_fwd(ctypes.byref(args)), "forward")
 
 
@@ -289,8 +212,8 @@ def dwconv_backward(dy, x, weight, residual):
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if bsz * h * w == 0 or c == 0:
         return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
-    x, sx = _pixels(x)
-    dy, sd = _pixels(dy.to(x.dtype))
+    x, sx = dwconv_ref.pixels(x)
+    dy, sd = dwconv_ref.pixels(dy.to(x.dtype))
     w2, _ = _params(weight, None, acc)
     esize = x.element_size()
     vec = vec_width(c, esize, BWD_VEC[k], sx + sd + tuple(dx.stride()[:3]),
@@ -300,7 +223,7 @@ def dwconv_backward(dy, x, weight, residual):
     args = DwArgs(x=x.data_ptr(), dy=dy.data_ptr(), w=w2.data_ptr(), part=part.data_ptr(),
                   sxb=sx[0], sxh=sx[1], sxw=sx[2], sdb=sd[0], sdh=sd[1], sdw=sd[2],
                   **_base_args(x, dx, c, k, vec, lay, residual, flip=True))
-    lib = _lib(x.device)
+    lib = library(x.device)
     _check_code(lib, lib.nalasr_dwconv_bwd(ctypes.byref(args)), "backward")
     return dx, _finish_sums(lib, part)
 
@@ -310,7 +233,7 @@ def _finish_sums(lib, part):
     out = torch.empty(part.shape[1:], dtype=part.dtype, device=part.device)
     code = lib.nalasr_dwconv_finish(part.data_ptr(), out.data_ptr(), part.shape[0], out.numel(),
                                     int(part.dtype == torch.float64),
-                                    torch.cuda.current_stream(part.device).cuda_stream, part.device.index)
+                                    cuda_ext.stream_of(part), part.device.index)
     _check_code(lib, code, "finish")
     return out
 

@@ -12,9 +12,13 @@ Backward (what the kernels implement), dy = dL/dy:
 Arithmetic is float32 (float64 for float64 input); outputs come back in x's dtype (as the "shift" path does),
 weight/bias gradients in the parameters' dtype.
 
+Also shared by the kernel modules (triton_dwconv.py, cuda_dwconv.py): pixels (the (B, H, W, C) layout they
+read), module_constants (their launch_constants), register_ops (custom ops + autograd), self_check_op.
+
 `python3 models/dwconv_ref.py` checks this against F.conv2d(groups=C) and runs torch.autograd.gradcheck
 (float64, CPU; torch 1.13 is enough).
 """
+import contextlib
 import sys
 
 import torch
@@ -123,6 +127,27 @@ def random_case(b, h, w, c, k, dtype=torch.float64, device="cpu", seed=0):
 def values_and_grads(fn, leaves, dy, residual):
     y = fn(*leaves, residual)
     return [y] + list(torch.autograd.grad(y, leaves, dy))
+
+
+@contextlib.contextmanager
+def module_constants(namespace, cfg):
+    """Sets the names of cfg in a module's globals() for the block and restores them afterwards (the kernel
+    modules' launch_constants)."""
+    saved = {name: namespace[name] for name in cfg}
+    namespace.update(cfg)
+    try:
+        yield
+    finally:
+        namespace.update(saved)
+
+
+def pixels(t):
+    """A (B, H, W, C) tensor as the kernel modules read it (channel stride 1; else a contiguous copy), its pixel
+    strides (B, H, W) in elements."""
+    assert t.dim() == 4, "token-major (B, H, W, C)"
+    if t.stride(3) != 1 and t.shape[3] > 1:
+        t = t.contiguous()
+    return t, (t.stride(0), t.stride(1), t.stride(2))
 
 
 # (B, H, W, C, k): odd sizes, images smaller than the kernel, one row/column

@@ -32,7 +32,6 @@ nalasr::dwconv_bwd with fake implementations and register_autograd, so regional 
 node per conv and the CUDA-graph training step captures the launches (as triton_attention.py).
 Entry point: dwconv_triton(x, weight, bias, residual=False).
 """
-import contextlib
 
 import torch
 
@@ -73,16 +72,10 @@ SUM_BLOCK_R = 64
 SUM_BLOCK_N = 64
 
 
-@contextlib.contextmanager
 def launch_constants(cfg):
     """Sets module launch constants (e.g. the check scripts' small patches, a --sweep entry) for the block; the
     launchers read them at each call."""
-    saved = {name: globals()[name] for name in cfg}
-    globals().update(cfg)
-    try:
-        yield
-    finally:
-        globals().update(saved)
+    return dwconv_ref.module_constants(globals(), cfg)
 
 if HAVE_TRITON:
     @triton.jit
@@ -212,14 +205,6 @@ def _acc(t):
     return tl.float64 if t.dtype == torch.float64 else tl.float32
 
 
-def _pixels(t):
-    """A (B, H, W, C) tensor as the kernels read it (channel stride 1; else a contiguous copy), its strides."""
-    assert t.dim() == 4, "token-major (B, H, W, C)"
-    if t.stride(3) != 1 and t.shape[3] > 1:
-        t = t.contiguous()
-    return t, (t.stride(0), t.stride(1), t.stride(2))
-
-
 def _check(x, weight):
     """-> k."""
     c, k = x.shape[-1], weight.shape[-1]
@@ -260,8 +245,8 @@ def _launch_conv(src, weight, bias, out, residual, flip):
     bsz, h, w, c = src.shape
     if bsz * h * w == 0 or c == 0:
         return
-    src, ss = _pixels(src)
-    _, so = _pixels(out)
+    src, ss = dwconv_ref.pixels(src)
+    _, so = dwconv_ref.pixels(out)
     th, tw = tile_shape(h, w, FWD_TILE_PIX)
     block_c = _block_c(c, FWD_BLOCK_C_MAX)
     grid = (_n_tiles(bsz, h, w, th, tw), triton.cdiv(c, block_c))
@@ -305,8 +290,8 @@ def _launch_sums(x, dy, weight):
     bsz, h, w, c = x.shape
     k = weight.shape[-1]
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x, sx = _pixels(x)
-    dy, sd = _pixels(dy)
+    x, sx = dwconv_ref.pixels(x)
+    dy, sd = dwconv_ref.pixels(dy)
     lay = wgrad_layout(bsz, h, w, c, k)
     part = torch.empty(lay["programs"], k * k + 1, c, dtype=acc, device=x.device)
     _dwconv_wgrad_kernel[(lay["programs"], lay["channel_blocks"])](

@@ -1,7 +1,7 @@
 // Depthwise k x k convolution (k in 3, 5, 7; zero padding; bias; optional + x residual) on token-major
 // (B, H, W, C) tensors, forward and fused backward, for the PyTorch twin's training step. Spec: dwconv_ref.py.
-// Built and called by cuda_dwconv.py through ctypes (no torch C++ extension: the GPU machine's torch ABI is
-// not ours); the wrapper computes every launch parameter (NalasrDwArgs) and allocates every buffer.
+// Built (by cuda_ext.py) and called by cuda_dwconv.py through ctypes (no torch C++ extension: the GPU machine's
+// torch ABI is not ours); the wrapper computes every launch parameter (NalasrDwArgs) and allocates every buffer.
 //
 //   forward   one block = a TILE_H x TILE_W patch of one image x CB = ncg * V channels. It stages the
 //             (TILE_H + k - 1) x (TILE_W + k - 1) halo in shared memory (zero outside the image), then each
@@ -15,9 +15,7 @@
 //             order. No atomics: the gradients are bit-reproducible.
 // Element types: bf16, fp16, fp32 (float32 math) and fp64 (float64 math). Weights/bias come in the math type,
 // contiguous (C, k*k). V > 1 needs C, the pixel strides and the base pointers to be multiples of V elements.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
+#include "../cuda_ext.cuh"  // DT_ element type codes, DeviceGuard
 
 #ifndef FWD_ROWS
 #define FWD_ROWS 4
@@ -76,7 +74,6 @@ typedef struct {
 } NalasrDwArgs;
 }
 
-enum { DT_F32 = 0, DT_F64 = 1, DT_BF16 = 2, DT_F16 = 3 };
 enum { ERR_DTYPE = -1, ERR_K = -2, ERR_VEC = -3, ERR_THREADS = -4 };
 
 struct BF16 {
@@ -401,23 +398,6 @@ static int dispatch_k(const NalasrDwArgs& a) {
     }
     return ERR_K;
 }
-
-// Makes `device` current for the launches and restores the caller's device afterwards (cudaSetDevice is
-// per host thread and shared with torch's runtime: leaving it changed would move torch's current device).
-struct DeviceGuard {
-    int prev = -1;
-    cudaError_t err;
-    explicit DeviceGuard(int device) {
-        err = cudaGetDevice(&prev);
-        if (err != cudaSuccess || prev == device)
-            prev = -1;
-        else
-            err = cudaSetDevice(device);
-    }
-    ~DeviceGuard() {
-        if (prev >= 0) cudaSetDevice(prev);
-    }
-};
 
 template <bool BACKWARD>
 static int dispatch(const NalasrDwArgs* a) {
