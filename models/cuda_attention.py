@@ -31,7 +31,7 @@ HEAD_DIMS = (8, 16)
 # library. A reducing block stages up to REDUCE_THREADS tokens a tile in shared memory (fewer for float64).
 REDUCE_THREADS = 128
 TOKEN_THREADS = 128
-REDUCE_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (3 caps qbwd at 168 registers: spills)
+REDUCE_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (qbwd uses 254 registers; 3 caps it at 168: spills)
 TOKEN_MIN_BLOCKS = 1
 CHUNK = 256  # tokens a block of the reducing kernels (runtime: partial sums (B*h, ceil(N / CHUNK), 2d*d + 2d))
 

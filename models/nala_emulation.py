@@ -14,6 +14,7 @@ import cuda_attention as ca
 
 EPS, TINY = 1e-6, 1e-30
 SMEM_BYTES = 49152
+PAD = 8  # a tile's rows are staged (zero past the tokens) up to a multiple of PAD
 
 
 @dataclasses.dataclass
@@ -26,7 +27,7 @@ class Geometry:
 def tile_tokens(acc_bytes, d, extra, threads=ca.REDUCE_THREADS):
     """tile_tokens<A, D>(extra) of the .cu."""
     t = threads
-    while t > 4 and 5 * d * (t + 4) * acc_bytes + extra > SMEM_BYTES:
+    while t > PAD and 5 * d * (t + 4) * acc_bytes + extra > SMEM_BYTES:
         t //= 2
     return t
 
@@ -192,33 +193,47 @@ def _chunk_of(a, block):
 
 
 def _reducing_kernel(a, mem, geo, token_fn, head=False):
-    """state / qbwd: per block the tiles of its chunk; token_fn(b, h, t, staged head) -> rows a, b, c."""
+    """state / qbwd: per block the tiles of its chunk; token_fn(b, h, t, staged head) -> rows a, b, c.
+    float64: thread i sums matrix entries i + r * threads (and vector entry i) over the tokens in order; float
+    math: the tensor-core sums, warp w taking the tiles' 8-token steps w, w + warps, ..., the warps' sums added
+    in warp order and thread i storing entries i + r * threads of the whole row."""
     d, acc = a.d, _acc(a)
     e_width, acc_bytes = 2 * d, 8 if acc == torch.float64 else 4
     tile = tile_tokens(acc_bytes, d, (2 * d * d + 2 * d) * acc_bytes if head else 0, geo.threads)
     per = -(-e_width * d // geo.threads)
+    warps = 1 if acc == torch.float64 else geo.threads // 32
+    assert acc == torch.float64 or geo.threads % 32 == 0, "the tensor-core sums run whole warps"
     for block in range(a.B * a.heads * a.chunks):
         b, h, bh, t0, t1 = _chunk_of(a, block)
         staged = stage_head(mem, a.s_in, a.m_in, bh, d, 0, acc) if head else None
-        mat = torch.zeros(e_width * d, dtype=acc)
-        vec = torch.zeros(e_width, dtype=acc)
+        mat = torch.zeros(warps, e_width * d, dtype=acc)
+        vec = torch.zeros(warps, e_width, dtype=acc)
         idx = torch.arange(e_width * d)
         for base in range(t0, t1, tile):
             rows = min(t1 - base, tile)
             ra, rb, rc = token_fn(b, h, base + torch.arange(rows), staged)
-            pad = (-rows) % 4  # zero rows up to the last vector load's 4 tokens
+            pad = (-rows) % PAD  # zero rows up to the last load's / tensor-core step's tokens
             sa, sb, sc = (torch.cat([torch.stack(x, 1), torch.zeros(pad, len(x), dtype=acc)]) for x in (ra, rb, rc))
             for t in range(rows + pad):
-                mat = mat + sa[t, idx // d] * sb[t, idx % d]
-                vec = vec + sc[t]
+                w = (t // PAD) % warps
+                mat[w] = mat[w] + sa[t, idx // d] * sb[t, idx % d]
+                vec[w] = vec[w] + sc[t]
         row = block * (e_width * d + e_width)
-        for i in range(geo.threads):  # thread i stores entries i + r * threads and, for i < 2d, vec[i]
-            for r in range(per):
-                j = i + r * geo.threads
-                if j < e_width * d:
-                    mem.store(a.part, torch.tensor([row + j]), mat[j:j + 1])
-            if i < e_width:
-                mem.store(a.part, torch.tensor([row + e_width * d + i]), vec[i:i + 1])
+        if acc == torch.float64:
+            for i in range(geo.threads):  # thread i stores entries i + r * threads and, for i < 2d, vec[i]
+                for r in range(per):
+                    j = i + r * geo.threads
+                    if j < e_width * d:
+                        mem.store(a.part, torch.tensor([row + j]), mat[0, j:j + 1])
+                if i < e_width:
+                    mem.store(a.part, torch.tensor([row + e_width * d + i]), vec[0, i:i + 1])
+        else:
+            total = torch.cat([mat[0], vec[0]])
+            for w in range(1, warps):
+                total = total + torch.cat([mat[w], vec[w]])
+            for i in range(geo.threads):
+                j = torch.arange(i, total.numel(), geo.threads)
+                mem.store(a.part, row + j, total[j])
 
 
 def state_kernel(a, mem, geo):

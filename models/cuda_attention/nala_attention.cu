@@ -3,9 +3,10 @@
 // called by cuda_attention.py through ctypes, which allocates every buffer (nothing is allocated here).
 //
 //   state  one block = one (image, head) x `chunk` tokens, walked in tiles of TILE tokens: each thread builds
-//          one token's rot(phi_k) (2d), v (d) and phi_k (2d) into shared memory, then every thread adds its
-//          entries of sum rot(phi_k)^T v (2d x d) and of sum phi_k over the tile. Per-chunk partial sums go
-//          to `part`; finish_kernel sums them over the chunks in a fixed order (deterministic, no atomics).
+//          one token's rot(phi_k) (2d), v (d) and phi_k (2d) into shared memory, then the warps add the tile
+//          to sum rot(phi_k)^T v (2d x d) on the tensor cores (3xTF32; float64: FMAs) and to sum phi_k.
+//          Per-chunk partial sums go to `part`; finish_kernel sums them over the chunks in a fixed order
+//          (deterministic, no atomics).
 //   out    one thread a token, its head's S and m in shared memory: o = rot(phi_q) S / (phi_q . m + eps).
 //   qbwd   as state, on the query side: per token dq; partial sums of rot(phi_q)^T dnum and phi_q dden.
 //   kbwd   as out: per token dk, dv from dS / N, dm / N.
@@ -13,6 +14,8 @@
 // (d/2)-wide cos / sin rows (rows y for the first d/2 channels of a half, columns x for the rest).
 // Elements: q, k, v (and dq, dk, dv) bf16 / fp16 / fp32 with float32 math, or fp64 with float64 math; the
 // output, dout, the tables, S, m and the partials in the math type. Token strides any, channel stride 1.
+#include <cstdint>
+
 #include "../cuda_ext.cuh"
 
 #ifndef REDUCE_THREADS
@@ -64,6 +67,9 @@ __device__ __forceinline__ float dlog(float x) { return logf(x); }
 __device__ __forceinline__ double dlog(double x) { return log(x); }
 __device__ __forceinline__ float dtanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double dtanh(double x) { return tanh(x); }
+// x / y to ~2 ulp (reciprocal + multiply) in float: the IEEE division is a ~10-instruction call, 16 a token in qbwd
+__device__ __forceinline__ float ddiv(float x, float y) { return __fdividef(x, y); }
+__device__ __forceinline__ double ddiv(double x, double y) { return x / y; }
 
 template <class A>
 struct Consts {
@@ -71,31 +77,68 @@ struct Consts {
     static constexpr A tiny = A(1e-30);  // keeps log finite where the zero mask discards the value
 };
 
+constexpr int PAD = 8;  // a tile's rows are staged (zero past the tokens) up to a multiple of PAD: one MMA step
+
 // Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged columns (2d + 2d + d
 // of TILE + 4 entries) fit next to `extra` bytes in the static shared memory.
 template <class A, int D>
 __host__ __device__ constexpr int tile_tokens(int extra) {
     int t = REDUCE_THREADS;
-    while (t > 4 && (5 * D) * (t + 4) * static_cast<int>(sizeof(A)) + extra > SMEM_BYTES) t /= 2;
+    while (t > PAD && (5 * D) * (t + 4) * static_cast<int>(sizeof(A)) + extra > SMEM_BYTES) t /= 2;
     return t;
 }
 
 // ------------------------------------------------------------------------------------------ per-token math
 
+// N consecutive elements from p (math type A), as 16-byte vectors where p is 16-byte aligned (every row is when
+// the base pointer and the strides are, e.g. chunks of the qkvg output), else one by one. A warp's rows lie 32
+// cache lines apart, so each load instruction costs ~32 L1 wavefronts whatever its width: one 16-byte load
+// for 8 bf16 / 4 floats instead of 8 / 4 scalar loads is what keeps these kernels off the L1 limit.
+template <int N, class T, class A>
+__device__ __forceinline__ void load_row(const T* p, A (&x)[N]) {
+    constexpr int V = 16 / static_cast<int>(sizeof(T));
+    if (N % V == 0 && (reinterpret_cast<uintptr_t>(p) & 15) == 0) {
+#pragma unroll
+        for (int c = 0; c < N; c += V) {
+            const uint4 u = *reinterpret_cast<const uint4*>(p + c);
+            const T* e = reinterpret_cast<const T*>(&u);
+#pragma unroll
+            for (int i = 0; i < V; ++i) x[c + i] = to_acc<A>(e[i]);
+        }
+    } else {
+#pragma unroll
+        for (int c = 0; c < N; ++c) x[c] = to_acc<A>(p[c]);
+    }
+}
+
+template <int N, class T, class A>
+__device__ __forceinline__ void store_row(T* p, const A (&x)[N]) {
+    constexpr int V = 16 / static_cast<int>(sizeof(T));
+    if (N % V == 0 && (reinterpret_cast<uintptr_t>(p) & 15) == 0) {
+#pragma unroll
+        for (int c = 0; c < N; c += V) {
+            uint4 u;
+            T* e = reinterpret_cast<T*>(&u);
+#pragma unroll
+            for (int i = 0; i < V; ++i) store_as(e + i, x[c + i]);
+            *reinterpret_cast<uint4*>(p + c) = u;
+        }
+    } else {
+#pragma unroll
+        for (int c = 0; c < N; ++c) store_as(p + c, x[c]);
+    }
+}
+
 template <int D, class T, class A>
 __device__ __forceinline__ void load_head(const void* base, long long sb, long long sn, long long b, long long t,
                                           long long h, A (&x)[D]) {
-    const T* p = static_cast<const T*>(base) + b * sb + t * sn + h * D;
-#pragma unroll
-    for (int c = 0; c < D; ++c) x[c] = to_acc<A>(p[c]);
+    load_row<D>(static_cast<const T*>(base) + b * sb + t * sn + h * D, x);
 }
 
 template <int D, class T, class A>
 __device__ __forceinline__ void store_head(void* base, long long sb, long long sn, long long b, long long t,
                                            long long h, const A (&x)[D]) {
-    T* p = static_cast<T*>(base) + b * sb + t * sn + h * D;
-#pragma unroll
-    for (int c = 0; c < D; ++c) store_as(p + c, x[c]);
+    store_row<D>(static_cast<T*>(base) + b * sb + t * sn + h * D, x);
 }
 
 // The token's cos / sin entries: entry i rotates pair (2i, 2i+1) of each half.
@@ -103,11 +146,8 @@ template <int D, class A>
 struct Rope {
     A cs[D / 2], sn[D / 2];
     __device__ __forceinline__ Rope(const void* cos, const void* sin, long long t) {
-#pragma unroll
-        for (int i = 0; i < D / 2; ++i) {
-            cs[i] = static_cast<const A*>(cos)[t * (D / 2) + i];
-            sn[i] = static_cast<const A*>(sin)[t * (D / 2) + i];
-        }
+        load_row<D / 2>(static_cast<const A*>(cos) + t * (D / 2), cs);
+        load_row<D / 2>(static_cast<const A*>(sin) + t * (D / 2), sn);
     }
     // y = rot(x) on a 2d-wide map: a' = a cos - b sin, b' = a sin + b cos
     __device__ __forceinline__ void apply(const A (&x)[2 * D], A (&y)[2 * D]) const {
@@ -191,7 +231,7 @@ struct QueryParts {
         }
         const A per_token = (A(3) * (A(1) - th * th) * f2 - p * inv_n * f1) / (nrm > Consts<A>::tiny ? nrm : Consts<A>::tiny);
 #pragma unroll
-        for (int c = 0; c < D; ++c) dq[c] = p * gs[c] * (f[c] / (q[c] != A(0) ? q[c] : A(1))) + q[c] * per_token;
+        for (int c = 0; c < D; ++c) dq[c] = p * gs[c] * ddiv(f[c], q[c] != A(0) ? q[c] : A(1)) + q[c] * per_token;
     }
 };
 
@@ -265,22 +305,18 @@ __device__ __forceinline__ void stage_head(const void* mat, const void* vec, lon
 
 // One block's sums over its chunk of sum a^T b (2d x d) and sum c (2d), the tile's rows a (2d), b (d), c (2d)
 // staged in shared memory by one thread a token, column-major (token-minor: the threads' writes hit consecutive
-// banks, and a thread reads 4 tokens of a column in one vector load). Thread i owns matrix entries i,
-// i + REDUCE_THREADS, ... and, for i < 2d, vector entry i.
+// banks, and the sums read several tokens of a column in one load). Rows up to the next multiple of PAD are
+// staged zero (read by the last load or tensor-core step, adding nothing).
+
 template <int D, class A, int TILE>
-struct TileSums {
-    static constexpr int E = 2 * D, PER = (E * D + REDUCE_THREADS - 1) / REDUCE_THREADS;
+struct TileStage {
+    static constexpr int E = 2 * D;
     static constexpr int LD = TILE + 4;  // column stride: 16-byte aligned, and columns e, e + 1 in other banks
-    static_assert(REDUCE_THREADS >= E && TILE % 4 == 0, "a thread a vector entry; whole vector loads");
+    static_assert(TILE % PAD == 0, "whole vector loads and tensor-core steps");
     A* sa;
     A* sb;
     A* sc;
-    A mat[PER];
-    A vec = A(0);
-    __device__ __forceinline__ explicit TileSums(A* smem) : sa(smem), sb(smem + E * LD), sc(smem + (E + D) * LD) {
-#pragma unroll
-        for (int r = 0; r < PER; ++r) mat[r] = A(0);
-    }
+    __device__ __forceinline__ explicit TileStage(A* smem) : sa(smem), sb(smem + E * LD), sc(smem + (E + D) * LD) {}
     __host__ __device__ static constexpr int smem_elems() { return (2 * E + D) * LD; }
     __device__ __forceinline__ void stage(int row, const A (&a)[E], const A (&b)[D], const A (&c)[E]) {
 #pragma unroll
@@ -291,45 +327,156 @@ struct TileSums {
 #pragma unroll
         for (int j = 0; j < D; ++j) sb[j * LD + row] = b[j];
     }
-    // rows up to the next multiple of 4 are zero (read by the last vector load, adding nothing)
     __device__ __forceinline__ void stage_zero(int row) {
 #pragma unroll
         for (int e = 0; e < E; ++e) sa[e * LD + row] = sc[e * LD + row] = A(0);
 #pragma unroll
         for (int j = 0; j < D; ++j) sb[j * LD + row] = A(0);
     }
-    // after a __syncthreads: adds rows 0..rows-1 (staged up to a multiple of 4), in token order
+};
+
+// float64 (gradcheck): FMAs, thread i owns matrix entries i, i + REDUCE_THREADS, ... and, for i < 2d, vector
+// entry i, adding the tile's tokens in order.
+template <int D, class A, int TILE>
+struct TileSums : TileStage<D, A, TILE> {
+    using Base = TileStage<D, A, TILE>;
+    using Base::E;
+    using Base::LD;
+    static constexpr int PER = (E * D + REDUCE_THREADS - 1) / REDUCE_THREADS;
+    static_assert(REDUCE_THREADS >= E, "a thread a vector entry");
+    A mat[PER];
+    A vec = A(0);
+    __device__ __forceinline__ explicit TileSums(A* smem) : Base(smem) {
+#pragma unroll
+        for (int r = 0; r < PER; ++r) mat[r] = A(0);
+    }
+    // after a __syncthreads: adds rows 0..rows-1 (staged up to a multiple of PAD)
     __device__ __forceinline__ void accumulate(int rows) {
         const int i = threadIdx.x;
         for (int t = 0; t < rows; t += 4) {
             A b4[4];
-            load4(sb + (i % D) * LD + t, b4);
+            load4(this->sb + (i % D) * LD + t, b4);
 #pragma unroll
             for (int r = 0; r < PER; ++r) {
                 const int idx = i + r * REDUCE_THREADS;
                 if (idx < E * D) {
                     A a4[4];
-                    load4(sa + (idx / D) * LD + t, a4);
+                    load4(this->sa + (idx / D) * LD + t, a4);
 #pragma unroll
                     for (int u = 0; u < 4; ++u) mat[r] += a4[u] * b4[u];
                 }
             }
             if (i < E) {
                 A c4[4];
-                load4(sc + i * LD + t, c4);
+                load4(this->sc + i * LD + t, c4);
 #pragma unroll
                 for (int u = 0; u < 4; ++u) vec += c4[u];
             }
         }
     }
     // this block's row of the (B*h, chunks, 2d*d + 2d) partial sums
-    __device__ __forceinline__ void store(void* part, long long row) const {
+    __device__ __forceinline__ void store(void* part, long long row) {
         A* p = static_cast<A*>(part) + row * (E * D + E);
         const int i = threadIdx.x;
 #pragma unroll
         for (int r = 0; r < PER; ++r)
             if (i + r * REDUCE_THREADS < E * D) p[i + r * REDUCE_THREADS] = mat[r];
         if (i < E) p[E * D + i] = vec;
+    }
+};
+
+// C += A B on the tensor cores: m16n8k8, TF32 operands (their bits), float32 accumulators.
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// x = hi + lo, both TF32 (10-bit mantissa): hi hi + hi lo + lo hi ("3xTF32") keeps float32 accuracy (one pass,
+// as triton's bf16 DOT_MODE_16, would add ~2^-11 to each product: more than the 1e-4 output tolerance allows).
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(x));
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(lo) : "f"(x - __uint_as_float(hi)));
+}
+
+// float math: sum a^T b on the tensor cores. The tile's tokens are the MMA's k dimension: warp w takes the
+// 8-token steps w, w + WARPS, ... and keeps its own (2d x d) accumulators as C fragments (rows = entries of a,
+// 16 a tile; columns = entries of b, 8 a tile); lane l < 2d also sums entry l of c over the same tokens. The
+// warps' sums meet in shared memory at the end, added in warp order (deterministic). The FMA loop above spent
+// ~30 instructions a thread per 4 tokens (5 shared loads for 16 FMAs); this is ~60 a warp per 8 tokens.
+template <int D, int TILE>
+struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
+    using Base = TileStage<D, float, TILE>;
+    using Base::E;
+    using Base::LD;
+    static constexpr int WARPS = REDUCE_THREADS / 32, MT = E / 16, NT = D / 8, W = E * D + E;
+    static_assert(REDUCE_THREADS % 32 == 0 && E <= 32, "whole warps; a lane a vector entry");
+    static_assert(WARPS * W <= Base::smem_elems(), "the warps' sums fit the tile's shared memory");
+    float acc[MT][NT][4];
+    float vec = 0.f;
+    __device__ __forceinline__ explicit TileSums(float* smem) : Base(smem) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) acc[mt][nt][r] = 0.f;
+    }
+    __device__ __forceinline__ void accumulate(int rows) {
+        const int lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
+        for (int t = 8 * (threadIdx.x / 32); t < rows; t += 8 * WARPS) {
+            // fragments (PTX ISA, m16n8k8 .tf32): A[m][k] = a of token t + k, entry 16 mt + m: lane holds
+            // m = g + 8 (r & 1), k = tq + 4 (r >> 1); B[k][n] = b of token t + k, entry 8 nt + n: n = g, k = tq + 4 r
+            uint32_t ahi[MT][4], alo[MT][4], bhi[NT][2], blo[NT][2];
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+                    split_tf32(this->sa[(16 * mt + g + 8 * (r & 1)) * LD + t + tq + 4 * (r >> 1)], ahi[mt][r],
+                               alo[mt][r]);
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int r = 0; r < 2; ++r) split_tf32(this->sb[(8 * nt + g) * LD + t + tq + 4 * r], bhi[nt][r], blo[nt][r]);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt) {
+                    mma_tf32(acc[mt][nt], alo[mt], bhi[nt]);
+                    mma_tf32(acc[mt][nt], ahi[mt], blo[nt]);
+                    mma_tf32(acc[mt][nt], ahi[mt], bhi[nt]);
+                }
+            if (lane < E) {
+                float c4[4], c8[4];
+                load4(this->sc + lane * LD + t, c4);
+                load4(this->sc + lane * LD + t + 4, c8);
+#pragma unroll
+                for (int u = 0; u < 4; ++u) vec += c4[u] + c8[u];
+            }
+        }
+    }
+    // after the last tile's __syncthreads (the tile's shared memory is free): the warps' sums -> the block's row
+    // of the (B*h, chunks, 2d*d + 2d) partial sums, thread i storing entries i, i + REDUCE_THREADS, ...
+    __device__ __forceinline__ void store(void* part, long long row) {
+        const int lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
+        float* mine = this->sa + (threadIdx.x / 32) * W;
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int r = 0; r < 4; ++r)  // C[m][n]: m = g + 8 (r >> 1), n = 2 tq + (r & 1)
+                    mine[(16 * mt + g + 8 * (r >> 1)) * D + 8 * nt + 2 * tq + (r & 1)] = acc[mt][nt][r];
+        if (lane < E) mine[E * D + lane] = vec;
+        __syncthreads();
+        float* p = static_cast<float*>(part) + row * W;
+        for (int i = threadIdx.x; i < W; i += REDUCE_THREADS) {
+            float sum = this->sa[i];
+#pragma unroll
+            for (int w = 1; w < WARPS; ++w) sum += this->sa[w * W + i];
+            p[i] = sum;
+        }
     }
 };
 
@@ -368,7 +515,7 @@ __device__ __forceinline__ void reduce_chunk(const NalasrNalaArgs& a, const Chun
         const int tid = threadIdx.x;
         if (tid < rows)
             token(base + tid, sums);
-        else if (tid < ((rows + 3) & ~3))
+        else if (tid < (rows + PAD - 1) / PAD * PAD)
             sums.stage_zero(tid);
         __syncthreads();
         sums.accumulate(rows);
