@@ -88,8 +88,9 @@ def check_vec_width():
 
 
 SWEEP_LAYOUTS = [{}, dict(FWD_TILE_H=16, FWD_TILE_W=16), dict(FWD_TILE_H=8, FWD_TILE_W=32, FWD_ROWS=2),
-                 dict(BWD_TILE_H=16, BWD_ROWS=8, BWD_TILE_W=8), dict(BWD_TILES_PER_BLOCK=1),
-                 dict(FWD_MAX_THREADS=512, BWD_MAX_THREADS=512), dict(FWD_ROWS=8, BWD_ROWS=2)]
+                 dict(BWD_TILES_PER_BLOCK=1),
+                 dict(FWD_MAX_THREADS=512, BWD_MAX_THREADS=512), dict(FWD_ROWS=8, BWD_ROWS=2),
+                 dict(BWD_TILE_W=8, BWD_MAX_THREADS=128)]
 SHAPES = [(1, 1, 6, 16), (2, 6, 1, 80), (2, 3, 2, 8), (1, 5, 7, 5), (1, 9, 31, 48), (2, 33, 17, 128),
           (32, 64, 64, 64), (32, 64, 64, 128), (4, 64, 64, 12), (1, 2160, 3840, 64)]
 
@@ -125,7 +126,7 @@ def layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size):
         "channels covered": lay["grid_y"] * lay["cb"] >= c > (lay["grid_y"] - 1) * lay["cb"],
         "patches covered": lay["grid_x"] * lay["tiles_per_block"] >= n_tiles
         and (lay["grid_x"] - 1) * lay["tiles_per_block"] < n_tiles,
-        "smem": lay["smem"] >= (2 if backward else 1) * halo and lay["smem"] <= cd.SMEM_LIMIT,
+        "smem": lay["smem"] >= (4 if backward else 1) * halo and lay["smem"] <= cd.SMEM_LIMIT,
     }
     if backward:
         slots = lay["threads"] // max(32, ncg)
@@ -146,17 +147,32 @@ def tile_at(t, h, w, th, tw):
     return b, (r // tiles_x) * th, (r % tiles_x) * tw
 
 
-def load_halo(src, b, ybase, xbase, c0, cb, rows, cols):
-    """tile[row, col, channel] as load_halo stores it (zero outside the image and past C)."""
+def load_halo(src, b, ybase, xbase, c0, ncg, vec, threads, rows, cols):
+    """tile[row, col, channel] as load_halo stores it (zero outside the image and past C), walking each
+    thread's elements i = tid, tid + threads, ... with the kernel's division-free (row, col) steps; every
+    vector of the tile must be written exactly once."""
     _, h, w, c = src.shape
-    tile = torch.zeros(rows, cols, cb, dtype=src.dtype)
-    for row in range(rows):
-        for col in range(cols):
+    cb = ncg * vec
+    tile = torch.full((rows * cols * ncg, vec), float("nan"), dtype=src.dtype)
+    writes = torch.zeros(rows * cols * ncg, dtype=torch.int32)
+    step = threads // ncg
+    drow, dcol = divmod(step, cols)
+    for tid in range(threads):
+        cg, p = tid % ncg, tid // ncg
+        row, col = divmod(p, cols)
+        cc = c0 + cg * vec
+        for i in range(tid, rows * cols * ncg, threads):
             yy, xx = ybase + row, xbase + col
-            if 0 <= yy < h and 0 <= xx < w:
-                n = max(0, min(cb, c - c0))
-                tile[row, col, :n] = src[b, yy, xx, c0:c0 + n]
-    return tile
+            val = torch.zeros(vec, dtype=src.dtype)
+            if cc < c and 0 <= yy < h and 0 <= xx < w:
+                val[:min(vec, c - cc)] = src[b, yy, xx, cc:cc + vec]  # past C only with vec 1 (C % vec == 0)
+            tile[i] = val
+            writes[i] += 1
+            row, col = row + drow, col + dcol
+            if col >= cols:
+                col, row = col - cols, row + 1
+    assert bool((writes == 1).all()), "halo slots not written exactly once"
+    return tile.reshape(rows, cols, cb)
 
 
 def thread_pixels(tid, ncg, vec, tw, rows):
@@ -195,7 +211,7 @@ def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
         for by in range(lay["grid_y"]):
             b, y0, x0 = tile_at(bx, h, w, th, tw)
             c0 = by * cb
-            tile = load_halo(x, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
+            tile = load_halo(x, b, y0 - k // 2, x0 - k // 2, c0, ncg, vec, lay["threads"], th + k - 1, tw + k - 1)
             for tid in range(lay["threads"]):
                 cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                 cc = c0 + cg * vec
@@ -238,8 +254,8 @@ def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count):
                 if t >= n_tiles:
                     break
                 b, y0, x0 = tile_at(t, h, w, th, tw)
-                xs = load_halo(x, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
-                ds = load_halo(dy, b, y0 - k // 2, x0 - k // 2, c0, cb, th + k - 1, tw + k - 1)
+                xs, ds = (load_halo(src, b, y0 - k // 2, x0 - k // 2, c0, ncg, vec, lay["threads"], th + k - 1,
+                                    tw + k - 1) for src in (x, dy))
                 for tid in range(lay["threads"]):
                     cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                     cc = c0 + cg * vec
@@ -269,6 +285,7 @@ EMU_CASES = [  # (B, H, W, C, k, residual, strided, constants)
     (2, 6, 1, 5, 5, True, False, {}), (1, 9, 19, 24, 3, False, True, dict(FWD_TILE_H=4, FWD_TILE_W=8,
                                                                            BWD_TILE_H=4, BWD_TILE_W=8)),
     (3, 10, 9, 8, 7, True, False, dict(BWD_TILES_PER_BLOCK=3, FWD_ROWS=2)),
+    (2, 11, 13, 16, 5, True, False, dict(BWD_TILE_W=8, BWD_MAX_THREADS=128, BWD_TILES_PER_BLOCK=3)),
 ]
 
 

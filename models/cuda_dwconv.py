@@ -9,9 +9,11 @@ arch: ~/.cache/nalasr_cuda_ext or $NALASR_CUDA_EXT_CACHE) and loads it with ctyp
 buffer with torch (so the caching allocator and CUDA-graph capture work; the CUDA code allocates nothing).
 
   forward   a block = TILE_H x TILE_W pixels of one image x (ncg * vec) channels: the halo staged in shared
-            memory, each thread ROWS output pixels x vec channels with its k*k weights in registers.
-  backward  one kernel: per patch it stages the x and dy halos, writes dx (the forward's convolution of dy with
-            flipped taps, + dy with the residual) and adds x_shifted * dy (and dy) into per-thread sums; after
+            memory (cp.async: all of its copies in flight at once), each thread ROWS output pixels x vec
+            channels with its k*k weights in registers.
+  backward  one kernel: per patch it stages the x and dy halos (double-buffered: the next patch's copies are in
+            flight meanwhile), writes dx (the forward's convolution of dy with flipped taps, + dy with the
+            residual) and adds x_shifted * dy (and dy) into per-thread sums; after
             BWD_TILES_PER_BLOCK patches the block reduces them in a fixed order into a row of partial sums
             (blocks, k*k + 1, C); a finish kernel sums the rows in a fixed order. No atomics: deterministic.
 
@@ -41,16 +43,20 @@ FWD_TILE_H = 8
 FWD_TILE_W = 16
 FWD_ROWS = 4
 FWD_MAX_THREADS = 256
-FWD_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (2 caps registers at 128: spills at vec 8)
-# Elements a thread loads per vector, by k: the k*k weights of vec channels are registers (bf16 3x3: vec 8
-# 145 registers a thread, vec 4 80 -> 3 blocks an SM instead of 1; nvcc 13, sm_90).
-FWD_VEC = {3: 4, 5: 2, 7: 2}
+# __launch_bounds__ minimum blocks an SM. The halo copies are in flight while a block waits for them, so
+# resident blocks = bytes in flight: 3 caps registers at 80 (bf16 3x3 vec 4: 92 -> 80, 5x5 vec 2: 92 -> 80, no
+# spills; 7x7 vec 2 would spill 576 B, hence vec 1 there) -> 3 blocks (24 warps) an SM instead of 2.
+FWD_MIN_BLOCKS = 3
+# Elements a thread loads per vector, by k: the k*k weights of vec channels are registers.
+FWD_VEC = {3: 4, 5: 2, 7: 1}
 BWD_TILE_H = 8
 BWD_TILE_W = 16
 BWD_ROWS = 4
 BWD_MAX_THREADS = 256
 BWD_MIN_BLOCKS = 1
-# backward: weights + (k*k + 1) sums of vec channels in registers (bf16 3x3 vec 4: 158 registers, 5x5 vec 2: 193)
+# backward: weights + (k*k + 1) sums of vec channels in registers (nvcc 13, sm_90, bf16: 3x3 vec 4 158
+# registers, 5x5 vec 2 190 -> 1 block of 8 warps an SM; 3x3 vec 2 94 -> 2 blocks). The double-buffered halos
+# keep the next patch's copies in flight while a block computes, which 1 block an SM did not do before.
 BWD_VEC = {3: 4, 5: 2, 7: 1}
 # Patches a backward block walks before it writes its partial-sum row: at B 32 x 64^2 and 8 x 16 patches,
 # 256 blocks a channel block, a (256, k*k + 1, C) float32 partial buffer (655 kB at 3x3, C 64).
@@ -125,17 +131,20 @@ def conv_layout(bsz, h, w, c, k, esize, vec, backward, acc_size=4):
     groups = tw * (th // rows)
     assert groups <= max_threads, "more pixel groups than threads a block"
     ncg = min(_pow2_ceil(-(-c // vec)), _pow2_floor(max_threads // groups))
+    pixel_bytes = (th + k - 1) * (tw + k - 1) * vec * esize  # a halo, per channel group
+    while backward and ncg > 1 and 4 * ncg * pixel_bytes > SMEM_LIMIT and (ncg // 2 * groups) % 32 == 0:
+        ncg //= 2  # the double-buffered x and dy halos must fit (float64 at 512 threads)
     if backward:  # the reduction's warp shuffles need whole warps
         assert (ncg * groups) % 32 == 0, "backward blocks must be whole warps (TILE_W * TILE_H / ROWS * ncg)"
     cb = ncg * vec
     n_tiles = bsz * -(-h // th) * -(-w // tw)
-    halo = (th + k - 1) * (tw + k - 1) * cb * esize
+    halo = ncg * pixel_bytes
     lay = dict(tile_h=th, tile_w=tw, ncg=ncg, cb=cb, threads=ncg * groups, grid_y=-(-c // cb), n_tiles=n_tiles)
     if backward:
         tiles = max(1, min(BWD_TILES_PER_BLOCK, n_tiles))
         slots = lay["threads"] // max(32, ncg)
         lay.update(tiles_per_block=tiles, grid_x=-(-n_tiles // tiles),
-                   smem=max(2 * halo, slots * (k * k + 1) * cb * acc_size))
+                   smem=max(4 * halo, slots * (k * k + 1) * cb * acc_size))  # x + dy halos, double-buffered
     else:
         lay.update(tiles_per_block=1, grid_x=n_tiles, smem=halo)
     assert n_tiles < 2 ** 31, "patch indices are int32 in the kernels"

@@ -10,9 +10,14 @@
 //             dx = the same kernel on dy with the taps flipped (flip = 1), no bias, + dy with the residual.
 //   backward  one block walks tiles_per_block patches: stages the x and dy halos, writes dx (as above), and
 //             adds x_shifted * dy per tap (and dy for the bias) into per-thread registers across its patches.
+//             The halos are double-buffered: patch i + 1's copies are in flight while patch i is computed.
 //             At the end the block reduces them (warp shuffles, then a fixed-order sum over warps in smem)
 //             into one row of partial sums part[block, k*k + 1, C]; finish_kernel sums the rows in a fixed
 //             order. No atomics: the gradients are bit-reproducible.
+// Halos are staged with cp.async (sm_80+, vectors of 4, 8 or 16 bytes; zero-fill outside the image): every copy
+// of a halo is in flight at once. Session 7 (H100) measured the first version, whose halo loop held one
+// synchronous load a thread in flight (a global load, then its smem store), at 3-5x the HBM time: with 1-2
+// blocks an SM that is ~2-4 kB in flight an SM where ~25 kB are needed (Little's law at ~1 us loaded latency).
 // Element types: bf16, fp16, fp32 (float32 math) and fp64 (float64 math). Weights/bias come in the math type,
 // contiguous (C, k*k). V > 1 needs C, the pixel strides and the base pointers to be multiples of V elements.
 #include "../cuda_ext.cuh"  // DT_ element type codes, DeviceGuard
@@ -56,7 +61,7 @@
 #define BWD_VEC_K7 1
 #endif
 #define FINISH_COLS 32
-#define FINISH_SEGS 8
+#define FINISH_SEGS 32  // 1024 threads a block: a thread sums rows / 32 partial rows (8 at 256 rows)
 
 extern "C" {
 // Every field is 8 bytes, so the layout has no padding (mirrored by cuda_dwconv.py's ctypes Structure).
@@ -119,26 +124,71 @@ __device__ __forceinline__ Tile tile_at(int t, int H, int W, int th, int tw) {
     return {b, (r / tiles_x) * th, (r % tiles_x) * tw};
 }
 
+// Copies V elements global -> shared: cp.async where the hardware has it (sm_80+; 4, 8 or 16 bytes; .cg skips
+// L1 for 16), else a load and a store. !valid zero-fills (cp.async with src-size 0 reads nothing).
+template <class S, int V>
+__device__ __forceinline__ void copy_vec(S* dst, const S* src, bool valid) {
+    constexpr int BYTES = sizeof(S) * V;
+#if __CUDA_ARCH__ >= 800
+    constexpr bool ASYNC = BYTES >= 4;
+#else
+    constexpr bool ASYNC = false;
+#endif
+    if constexpr (ASYNC) {
+        const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+        if constexpr (BYTES == 16)
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+        else
+            asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(BYTES),
+                         "r"(valid ? BYTES : 0));
+    } else {
+        Vec<S, V> val;
+#pragma unroll
+        for (int e = 0; e < V; ++e) val.v[e] = 0;
+        if (valid) val = *reinterpret_cast<const Vec<S, V>*>(src);
+        *reinterpret_cast<Vec<S, V>*>(dst) = val;
+    }
+}
+
+// The thread's copy_vec calls since the last commit form a group; wait until at most N groups are pending.
+__device__ __forceinline__ void copy_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void copy_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
 // (rows x cols) pixels from (ybase, xbase) of image b, channels c0 .. c0 + ncg*V - 1, into tile[(row*cols +
-// col) * ncg*V + channel]; zero outside the image and past C.
+// col) * ncg*V + channel]; zero outside the image and past C. Issues the copies only (copy_commit / copy_wait
+// and a barrier make them visible). Element i = p * ncg + cg (pixel p, channel group cg) goes to thread
+// i % blockDim.x; blockDim.x is a multiple of ncg, so a thread keeps cg = tid % ncg and its pixel advances by
+// step = blockDim.x / ncg: (row, col) move by (step / cols, step % cols), no division in the loop.
 template <class Tr, int V>
 __device__ __forceinline__ void load_halo(typename Tr::S* tile, const typename Tr::S* __restrict__ src,
                                           long long sb, long long sh, long long sw, int b, int ybase, int xbase,
                                           int c0, int H, int W, int C, int rows, int cols, int ncg) {
-    using Vt = Vec<typename Tr::S, V>;
     const int n = rows * cols * ncg;
-    const typename Tr::S* img = src + static_cast<long long>(b) * sb + c0;
+    const int cg = threadIdx.x % ncg, p = threadIdx.x / ncg, step = blockDim.x / ncg;
+    const int drow = step / cols, dcol = step - drow * cols;
+    int row = p / cols, col = p - row * cols;
+    const bool c_ok = c0 + cg * V < C;
+    const typename Tr::S* img = src + static_cast<long long>(b) * sb + c0 + cg * V;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const int cg = i % ncg;
-        const int p = i / ncg;
-        const int yy = ybase + p / cols;
-        const int xx = xbase + p % cols;
-        Vt val;
-#pragma unroll
-        for (int e = 0; e < V; ++e) val.v[e] = 0;
-        if (yy >= 0 && yy < H && xx >= 0 && xx < W && c0 + cg * V < C)
-            val = *reinterpret_cast<const Vt*>(img + yy * sh + xx * sw + cg * V);
-        *reinterpret_cast<Vt*>(tile + static_cast<long long>(i) * V) = val;
+        const int yy = ybase + row, xx = xbase + col;
+        const bool ok = c_ok && yy >= 0 && yy < H && xx >= 0 && xx < W;
+        copy_vec<typename Tr::S, V>(tile + static_cast<long long>(i) * V, ok ? img + yy * sh + xx * sw : src, ok);
+        row += drow;
+        col += dcol;
+        if (col >= cols) {
+            col -= cols;
+            ++row;
+        }
     }
 }
 
@@ -204,8 +254,16 @@ __device__ __forceinline__ void store_rows(typename Tr::S* __restrict__ out, lon
     }
 }
 
+// Minimum blocks an SM for __launch_bounds__: float64 (the checks' math) keeps 1, as its doubles would spill
+// under the register cap that FWD_MIN_BLOCKS / BWD_MIN_BLOCKS set for the training types.
+template <class Tr>
+constexpr int min_blocks(int n) {
+    return sizeof(typename Tr::A) == 8 ? 1 : n;
+}
+
 template <class Tr, int K, int V>
-__global__ void __launch_bounds__(FWD_MAX_THREADS, FWD_MIN_BLOCKS) fwd_kernel(const NalasrDwArgs a) {
+__global__ void __launch_bounds__(FWD_MAX_THREADS, min_blocks<Tr>(FWD_MIN_BLOCKS))
+    fwd_kernel(const NalasrDwArgs a) {
     using S = typename Tr::S;
     using A = typename Tr::A;
     constexpr int R = FWD_ROWS;
@@ -227,6 +285,8 @@ __global__ void __launch_bounds__(FWD_MAX_THREADS, FWD_MIN_BLOCKS) fwd_kernel(co
 #pragma unroll
     for (int e = 0; e < V; ++e)
         bv[e] = a.bias != nullptr && c + e < C ? static_cast<const A*>(a.bias)[c + e] : A(0);
+    copy_commit();  // the weight loads above overlap the halo copies
+    copy_wait<0>();
     __syncthreads();
     A acc[R][V] = {};
     conv_rows<Tr, K, V, R>(tile, cols, cb, ty0, tx, cg, wr, acc);
@@ -235,7 +295,8 @@ __global__ void __launch_bounds__(FWD_MAX_THREADS, FWD_MIN_BLOCKS) fwd_kernel(co
 }
 
 template <class Tr, int K, int V>
-__global__ void __launch_bounds__(BWD_MAX_THREADS, BWD_MIN_BLOCKS) bwd_kernel(const NalasrDwArgs a) {
+__global__ void __launch_bounds__(BWD_MAX_THREADS, min_blocks<Tr>(BWD_MIN_BLOCKS))
+    bwd_kernel(const NalasrDwArgs a) {
     using S = typename Tr::S;
     using A = typename Tr::A;
     constexpr int R = BWD_ROWS;
@@ -243,28 +304,42 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, BWD_MIN_BLOCKS) bwd_kernel(co
     extern __shared__ __align__(16) unsigned char smem_raw[];
     const int H = a.H, W = a.W, C = a.C, th = a.tile_h, tw = a.tile_w, ncg = a.ncg;
     const int cb = ncg * V, rows = th + K - 1, cols = tw + K - 1;
-    S* xs = reinterpret_cast<S*>(smem_raw);
-    S* ds = xs + rows * cols * cb;
+    const int halo = rows * cols * cb;  // smem: x halo, dy halo of buffer 0, then of buffer 1
+    S* const bufs = reinterpret_cast<S*>(smem_raw);
     const int c0 = blockIdx.y * cb;
     const int cg = threadIdx.x % ncg;
     const int pg = threadIdx.x / ncg;
     const int tx = pg % tw, ty0 = (pg / tw) * R;
     const int c = c0 + cg * V;
     const int n_tiles = a.B * ((H + th - 1) / th) * ((W + tw - 1) / tw);
+    const int first = static_cast<int>(blockIdx.x * a.tiles_per_block);
+    const int count = min(static_cast<int>(a.tiles_per_block), n_tiles - first);  // >= 1: grid_x = ceil
+    // Issues the copies of patch i's x and dy halos into buffer i % 2, as one cp.async group.
+    const auto stage = [&](int i) {
+        const Tile t = tile_at(first + i, H, W, th, tw);
+        S* xs = bufs + (i & 1) * 2 * halo;
+        load_halo<Tr, V>(xs, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
+                         H, W, C, rows, cols, ncg);
+        load_halo<Tr, V>(xs + halo, static_cast<const S*>(a.dy), a.sdb, a.sdh, a.sdw, t.b, t.y0 - K / 2,
+                         t.x0 - K / 2, c0, H, W, C, rows, cols, ncg);
+        copy_commit();
+    };
+    stage(0);
     A wr[KK][V];
     load_weights<Tr, K, V>(static_cast<const A*>(a.w), c, C, true, wr);
     const A zero[V] = {};
     A wacc[KK + 1][V] = {};  // rows 0 .. KK-1: sum of x_shifted * dy per tap; row KK: sum of dy
-    for (int i = 0; i < a.tiles_per_block; ++i) {
-        const int tile_idx = static_cast<int>(blockIdx.x * a.tiles_per_block + i);
-        if (tile_idx >= n_tiles) break;  // the same for the whole block
-        const Tile t = tile_at(tile_idx, H, W, th, tw);
-        __syncthreads();  // the previous patch's readers are done with xs / ds
-        load_halo<Tr, V>(xs, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
-                         H, W, C, rows, cols, ncg);
-        load_halo<Tr, V>(ds, static_cast<const S*>(a.dy), a.sdb, a.sdh, a.sdw, t.b, t.y0 - K / 2, t.x0 - K / 2,
-                         c0, H, W, C, rows, cols, ncg);
-        __syncthreads();
+    for (int i = 0; i < count; ++i) {
+        if (i + 1 < count) {  // buffer (i + 1) % 2 is free: the barrier ending iteration i - 1
+            stage(i + 1);
+            copy_wait<1>();  // patch i's group has landed, patch i + 1's may still be in flight
+        } else {
+            copy_wait<0>();
+        }
+        __syncthreads();  // every thread's copies of patch i are visible
+        const Tile t = tile_at(first + i, H, W, th, tw);
+        const S* xs = bufs + (i & 1) * 2 * halo;
+        const S* ds = xs + halo;
         A acc[R][V] = {};
         conv_rows<Tr, K, V, R>(ds, cols, cb, ty0, tx, cg, wr, acc);
         store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, ds, cols, cb, ty0, tx,
@@ -296,6 +371,7 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, BWD_MIN_BLOCKS) bwd_kernel(co
                 }
             }
         }
+        __syncthreads();  // the readers of buffer i % 2 are done: stage(i + 2) and red overwrite it
     }
     // Block reduction in a fixed order. Threads tid and tid ^ m (m a multiple of ncg) hold the same channels:
     // within a warp the butterfly sums them; then slot s = tid / max(32, ncg) (a warp, or for ncg >= 32 one
@@ -306,7 +382,6 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, BWD_MIN_BLOCKS) bwd_kernel(co
 #pragma unroll
         for (int e = 0; e < V; ++e)
             for (int m = ncg; m < 32; m <<= 1) wacc[j][e] += __shfl_xor_sync(0xffffffffu, wacc[j][e], m);
-    __syncthreads();  // the last patch's readers are done: red aliases xs / ds
     A* red = reinterpret_cast<A*>(smem_raw);
     const int slots = blockDim.x / span;
     const int s = threadIdx.x / span;
