@@ -36,8 +36,8 @@ TOKEN_THREADS = 128
 REDUCE_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (qbwd uses 254 registers; 3 caps it at 168: spills)
 TOKEN_MIN_BLOCKS = 1
 # float math: the per-token products of out / qbwd / kbwd on the tensor cores, 16 tokens a warp step (1), or v2's
-# thread a token with FMA loops (0; kept for the GPU A/B only: check_cuda_attention --sweep)
-TOKEN_MMA = 1
+# thread a token with FMA loops (0). 0 won on an H100 (session 8 sweep: 346 us a block fwd + bwd against 368).
+TOKEN_MMA = 0
 TOKEN_TILES = 4  # TOKEN_MMA: 16-token tiles a warp of an out / kbwd block (TOKEN_THREADS / 32 x 16 x 4 tokens a block)
 CHUNK = 256  # tokens a block of the reducing kernels (runtime: partial sums (B*h, ceil(N / CHUNK), 2d*d + 2d))
 

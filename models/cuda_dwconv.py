@@ -59,8 +59,9 @@ BWD_MIN_BLOCKS = 1
 # keep the next patch's copies in flight while a block computes, which 1 block an SM did not do before.
 BWD_VEC = {3: 4, 5: 2, 7: 1}
 # Patches a backward block walks before it writes its partial-sum row: at B 32 x 64^2 and 8 x 16 patches,
-# 256 blocks a channel block, a (256, k*k + 1, C) float32 partial buffer (655 kB at 3x3, C 64).
-BWD_TILES_PER_BLOCK = 4
+# 64 blocks a channel block, a (64, k*k + 1, C) float32 partial buffer (164 kB at 3x3, C 64). 16 was the best
+# of 1-16 on an H100 (session 8 sweep: a block's convs 472 us fwd + bwd against 535 at 4).
+BWD_TILES_PER_BLOCK = 16
 SMEM_LIMIT = 227 * 1024  # H100 / H200 opt-in maximum a block; above 48 kB the launcher opts in
 
 

@@ -78,11 +78,11 @@ def parse_args(argv=None):
     ap.add_argument("--save-every", type=float, default=3.0, help="minutes between safety checkpoints")
     ap.add_argument("--compile", default="regional", choices=("off", "regional"))
     ap.add_argument("--compile-mode", default="default")
-    ap.add_argument("--depthwise", default="triton", choices=("cudnn", "shift", "triton", "cuda"),
+    ap.add_argument("--depthwise", default="cuda", choices=("cudnn", "shift", "triton", "cuda"),
                     help="depthwise convs: cudnn, shift (shifted sums, compiled), triton (kernels of "
                          "triton_dwconv.py) or cuda (kernels of cuda_dwconv.py); triton and cuda are used only "
                          "if their self-check passes on this machine, else shift")
-    ap.add_argument("--attention-impl", default="triton", choices=("fast", "triton", "cuda"),
+    ap.add_argument("--attention-impl", default="cuda", choices=("fast", "triton", "cuda"),
                     help="attention core: fast (PyTorch), triton (fused kernels of triton_attention.py) or cuda (NaLa "
                          "on the CUDA kernels of cuda_attention.py, Pola on Triton's); triton / cuda are used only if "
                          "their self-check passes on this machine, else fast")
