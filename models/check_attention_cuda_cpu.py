@@ -6,12 +6,11 @@
   3. make_args on chunks of one qkvg tensor: pointers at the chunks' offsets, token strides 4C; chunk counts and
      partial-sum shapes; the tiles of the reducing kernels fit the static shared memory for every instantiation
   4. a torch emulation of the kernels (nala_emulation.py: the same blocks, tiles, per-thread entries and
-     per-token loops over channels, for float math the quad layout's lanes, slots and MMA fragments, reading
-     through the args' pointers and strides) in float64 (also in the float kernels' structure) vs
+     per-token loops over channels, reading through the args' pointers and strides) in float64 (also in the
+     float kernels' structure: the tensor-core sums split over the warps) vs
      attention_math.nala_plain: o, dq, dk, dv; every element of every output and partial-sum row stored once
   5. nalasr_model / train.py without CUDA: formulation "cuda" raises, --attention-impl cuda falls back to fast
-  6. with --nvcc: the .cu compiles for sm_80 and sm_90 (and with TOKEN_MMA 0, the v2 A/B variant, for sm_90)
-     without warnings; registers / spills per kernel
+  6. with --nvcc: the .cu compiles for sm_80 and sm_90 without warnings; registers / spills per kernel
 Usage: /usr/bin/python3 models/check_attention_cuda_cpu.py [--nvcc]   (exit 1 on a failure)
 """
 import argparse
@@ -119,19 +118,18 @@ def check_args():
 def check_emulation():
     # (b, (h, w), heads, d, dtype, chunk, threads, token_threads, other Geometry fields): ragged chunks, tiles and
     # blocks; the reducing kernels need threads >= 2d (a thread a vector entry), whole warps for float math;
-    # float_structure: the float kernels' structure (tensor-core sums, quad layout) in float64 arithmetic
-    quad64 = dict(float_structure=True)
+    # float_structure: the float kernels' structure (tensor-core sums split over the warps) in float64 arithmetic
+    fs64 = dict(float_structure=True)
     cases = [
         (2, (5, 7), 2, 8, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, {}),
         (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, {}),
         (2, (9, 17), 2, 16, torch.float64, 70, 32, 16, {}),  # several chunks, tiles a chunk, ragged everything
-        # the quad layout: chunks ending inside a 16-token group, 1-warp blocks of one tile, the last ragged
-        (2, (9, 17), 2, 16, torch.float64, 70, 32, 32, dict(quad64, token_tiles=1)),
-        (2, (5, 7), 2, 8, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, quad64),  # warps past N
-        (1, (9, 31), 4, 16, torch.float64, 40, 64, 64, dict(quad64, token_tiles=3)),
-        (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS,
-         dict(quad64, token_mma=False)),  # TOKEN_MMA 0 (the v2 A/B): tensor-core sums, a thread a token
-        (1, (7, 9), 1, 8, torch.float32, 40, 32, 32, dict(token_tiles=2)),  # float math: TF32 splits emulated
+        # the tensor-core sums: chunks ending inside an 8-token step, 1-warp reducing blocks, the last tile ragged
+        (2, (9, 17), 2, 16, torch.float64, 70, 32, 32, fs64),
+        (2, (5, 7), 2, 8, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, fs64),  # warps past N
+        (1, (9, 31), 4, 16, torch.float64, 40, 64, 64, fs64),
+        (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, fs64),
+        (1, (7, 9), 1, 8, torch.float32, 40, 32, 8, {}),  # float math: the tensor-core sums run whole warps
         (1, (8, 12), 4, 16, torch.bfloat16, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, {}),
     ]
     for b, hw, heads, d, dtype, chunk, threads, token_threads, extra in cases:
@@ -152,10 +150,9 @@ def check_emulation():
         g0 = torch.autograd.grad(o0, x64, go)
         errs = [rel(o, o0)] + [rel(x, y) for x, y in zip((dq, dk, dv), g0)]
         tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 4e-3}[dtype]  # bf16: dq, dk, dv stored
-        layout = ("quad" if emu.quad(emu._acc(ca.make_args(q, heads, 0)), geo) else "thread a token") + (
-            " (float structure)" if geo.float_structure else "")
+        structure = " (float structure)" if geo.float_structure else ""
         report(f"emulation {dtype} B {b}, {hw[0]}x{hw[1]}, {heads} heads, d {d}, chunk {chunk}, threads "
-               f"{threads}/{token_threads}x{geo.token_tiles}, {layout} vs plain float64", all(e < tol for e in errs) and counts_ok,
+               f"{threads}/{token_threads}{structure} vs plain float64", all(e < tol for e in errs) and counts_ok,
                "out {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}".format(*errs) + ("" if counts_ok else "; store counts wrong"))
 
 
@@ -173,16 +170,14 @@ def check_model_without_cuda():
 
 
 def check_nvcc():
-    # the defaults for both archs, and the v2 A/B variant of check_cuda_attention's SWEEP (TOKEN_MMA 0) for sm_90
-    for arch, defines in (((8, 0), {}), ((9, 0), {}), ((9, 0), dict(TOKEN_MMA=0))):
+    for arch in ((8, 0), (9, 0)):
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = cuda_ext.nvcc_command(arch, ca.SOURCE, os.path.join(tmp, "lib.so"),
-                                        dict(ca.compile_defines(), **defines))
+            cmd = cuda_ext.nvcc_command(arch, ca.SOURCE, os.path.join(tmp, "lib.so"), ca.compile_defines())
             res = subprocess.run(cmd + ["-Xptxas", "-v"], capture_output=True, text=True)
         log = res.stdout + res.stderr
         warnings = [line for line in log.splitlines() if "warning" in line.lower()]
-        report(f"nvcc sm_{arch[0]}{arch[1]} {defines or ''} compiles without warnings",
-               res.returncode == 0 and not warnings, "; ".join(warnings[:3]) or log[-500:] * (res.returncode != 0))
+        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
+               "; ".join(warnings[:3]) or log[-500:] * (res.returncode != 0))
         pattern = (r"Compiling entry function '_Z\d+(\w+?)I(\w+?)EEv.*?(\d+) bytes spill stores, (\d+) bytes spill "
                    r"loads.*?Used (\d+) registers")
         for m in re.finditer(pattern, log, re.S):

@@ -27,18 +27,13 @@ from device_check import FAILS, exit_with_status, rel, report, require_triton
 # --sweep: launch constants of cuda_attention.py; compile-time ones build another library (~40 s each)
 SWEEP = {
     "default": {},
-    # the A/B of the tensor-core per-token products (v3) against v2's thread a token with FMA loops: when the GPU
-    # has picked, delete this entry and TOKEN_MMA (and, if v3 wins, the float path through per_token / vec_mat)
-    "v2 thread a token": dict(TOKEN_MMA=0),
     "chunk 128": dict(CHUNK=128),
     "chunk 512": dict(CHUNK=512),
-    "token tiles 2": dict(TOKEN_TILES=2),
-    "token tiles 8": dict(TOKEN_TILES=8),
     "token threads 64": dict(TOKEN_THREADS=64),
     "token threads 256": dict(TOKEN_THREADS=256),
-    # kbwd at 128 registers (155 free; ptxas: 60 B spill loads) for 4 blocks (16 warps) an SM instead of 3; out 107
+    # out / kbwd at <= 128 registers (127 / 128, no spills; 133 / 148 free) for 4 blocks (16 warps) an SM instead of 3
     "token 4 blocks an SM": dict(TOKEN_MIN_BLOCKS=4),
-    # qbwd at 168 registers (233 free; ptxas: 172 B spills) for 3 blocks an SM instead of 2
+    # qbwd at 168 registers (253 free; ptxas: 228 B spills) for 3 blocks an SM instead of 2
     "reduce 3 blocks an SM": dict(REDUCE_MIN_BLOCKS=3),
 }
 SIZE = dict(b=32, hw=(64, 64), heads=4, c=64)
@@ -60,7 +55,7 @@ def stage_comparison():
     _, o_c, g_c, mid_c = cfa.nala_stage_calls(ca.STAGES, *args)
     names = "S m dS dm o dq dk dv".split()
     errs = [rel(x, y) for x, y in zip(mid_c + [o_c] + g_c, mid_t + [o_t] + g_t)]
-    # triton's bf16 products take one TF32 pass (~1e-3 relative), the CUDA kernels 3xTF32 products and sums
+    # triton's bf16 products take one TF32 pass (~1e-3 relative), the CUDA kernels float32 FMAs and 3xTF32 sums
     report("cuda stages vs triton stages (bf16 inputs, training size)", max(errs) < 1e-2,
            ", ".join(f"{n} {e:.1e}" for n, e in zip(names, errs)))
 

@@ -3,11 +3,12 @@
 Same op, kernel split, results and saved tensors as triton_attention.py's NaLa (spec: attention_math.nala_plain):
   forward   state  partial sums of rot(phi_k)^T v and phi_k per chunk of CHUNK tokens, summed in a fixed order
                    by a finish kernel -> S, m (already / N)
-            out    o = rot(phi_q) S / (phi_q . m + eps)
+            out    o = rot(phi_q) S / (phi_q . m + eps), one thread a token
   backward  qbwd   dq; partial sums of rot(phi_q)^T dnum, phi_q dden -> dS, dm (sums, not / N)
-            kbwd   dk, dv from dS / N, dm / N
-Float math runs the per-token products (x S, S y) of out, qbwd and kbwd on the tensor cores (3xTF32, 16 tokens a
-warp step, four lanes a token); float64 one thread a token with FMA loops.
+            kbwd   dk, dv from dS / N, dm / N, one thread a token
+The token sums of state and qbwd run on the tensor cores (3xTF32; float64: FMAs); the per-token products (x S,
+S y) of out, qbwd and kbwd are FMA loops, one thread a token (on the tensor cores, four lanes a token, they were
+slower on an H100: session 8, 367.6 against 346.3 us a block forward + backward).
 Built for the running GPU on first use by cuda_ext (nvcc, cached; ctypes, no torch C++ extension); every buffer
 is allocated here with torch, the CUDA code only launches. Inputs q, k, v: (B, N, C) of one dtype, bf16 / fp16 /
 fp32 (float32 math) or fp64 (float64 math), any token strides with channel stride 1 (e.g. chunks of the qkvg
@@ -35,10 +36,6 @@ REDUCE_THREADS = 128
 TOKEN_THREADS = 128
 REDUCE_MIN_BLOCKS = 1  # __launch_bounds__ minimum blocks an SM (qbwd uses 254 registers; 3 caps it at 168: spills)
 TOKEN_MIN_BLOCKS = 1
-# float math: the per-token products of out / qbwd / kbwd on the tensor cores, 16 tokens a warp step (1), or v2's
-# thread a token with FMA loops (0). 0 won on an H100 (session 8 sweep: 346 us a block fwd + bwd against 368).
-TOKEN_MMA = 0
-TOKEN_TILES = 4  # TOKEN_MMA: 16-token tiles a warp of an out / kbwd block (TOKEN_THREADS / 32 x 16 x 4 tokens a block)
 CHUNK = 256  # tokens a block of the reducing kernels (runtime: partial sums (B*h, ceil(N / CHUNK), 2d*d + 2d))
 
 _FUNCTIONS = ("nalasr_nala_state", "nalasr_nala_out", "nalasr_nala_qbwd", "nalasr_nala_kbwd")
@@ -58,7 +55,7 @@ class NalaArgs(ctypes.Structure):
 
 def compile_defines():
     return dict(REDUCE_THREADS=REDUCE_THREADS, TOKEN_THREADS=TOKEN_THREADS, REDUCE_MIN_BLOCKS=REDUCE_MIN_BLOCKS,
-                TOKEN_MIN_BLOCKS=TOKEN_MIN_BLOCKS, TOKEN_MMA=TOKEN_MMA, TOKEN_TILES=TOKEN_TILES)
+                TOKEN_MIN_BLOCKS=TOKEN_MIN_BLOCKS)
 
 
 def library(device):

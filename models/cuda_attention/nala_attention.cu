@@ -7,12 +7,12 @@
 //          to sum rot(phi_k)^T v (2d x d) on the tensor cores (3xTF32; float64: FMAs) and to sum phi_k.
 //          Per-chunk partial sums go to `part`; finish_kernel sums them over the chunks in a fixed order
 //          (deterministic, no atomics).
-//   out    o = rot(phi_q) S / (phi_q . m + eps) per token.
+//   out    one thread a token, its head's S and m in shared memory: o = rot(phi_q) S / (phi_q . m + eps).
 //   qbwd   as state, on the query side: per token dq; partial sums of rot(phi_q)^T dnum and phi_q dden.
 //   kbwd   as out: per token dk, dv from dS / N, dm / N.
-//   Float math (TOKEN_MMA): out / qbwd / kbwd run 16 tokens a warp step, four lanes a token, their per-token
-//   products x S and S y on the tensor cores with S in registers ("per-token products on the tensor cores");
-//   float64 (and TOKEN_MMA 0): one thread a token, S and m in shared memory, FMA loops.
+//   Their per-token products x S and S y are FMA loops: on the tensor cores (3xTF32 m16n8k8, four lanes a token,
+//   S in registers) out / qbwd / kbwd measured slower on an H100 (session 8: a block's forward + backward 367.6
+//   against 346.3 us), so that path was removed.
 // RoPE rotates the adjacent pairs (2i, 2i+1) of each d-wide half of a feature map by entry i of the token's
 // (d/2)-wide cos / sin rows (rows y for the first d/2 channels of a half, columns x for the rest).
 // Elements: q, k, v (and dq, dk, dv) bf16 / fp16 / fp32 with float32 math, or fp64 with float64 math; the
@@ -32,12 +32,6 @@
 #endif
 #ifndef TOKEN_MIN_BLOCKS
 #define TOKEN_MIN_BLOCKS 1
-#endif
-#ifndef TOKEN_MMA  // 1: float math's per-token products on the tensor cores (quad layout); 0: v2's thread a token
-#define TOKEN_MMA 1
-#endif
-#ifndef TOKEN_TILES  // quad layout: tiles of 16 tokens a warp of an out / kbwd block
-#define TOKEN_TILES 4
 #endif
 #define FINISH_THREADS 256
 #define SMEM_BYTES 49152  // static shared memory limit a block
@@ -99,19 +93,13 @@ __host__ __device__ constexpr int tile_tokens(int extra) {
 
 // ------------------------------------------------------------------------------------------ per-token math
 
-// N consecutive elements from p (math type A) as vectors of the widest of 16 / 8 / 4 bytes that divides the row
-// where p is aligned to it (every row is when the base pointer and the strides are, e.g. chunks of the qkvg output),
-// else one by one. A warp's rows lie in different cache lines, so each load instruction costs about one L1
-// wavefront a line touched whatever its width: one 16-byte load for 8 bf16 / 4 floats instead of 8 / 4 scalar
-// loads is what keeps these kernels off the L1 limit.
-template <int N, class T>
-__host__ __device__ constexpr int vec_bytes() {
-    constexpr int row = N * static_cast<int>(sizeof(T));
-    return row % 16 == 0 ? 16 : row % 8 == 0 ? 8 : row % 4 == 0 && sizeof(T) < 4 ? 4 : 0;
-}
+// N consecutive elements from p (math type A), as 16-byte vectors where p is 16-byte aligned (every row is when
+// the base pointer and the strides are, e.g. chunks of the qkvg output), else one by one. A warp's rows lie 32
+// cache lines apart, so each load instruction costs ~32 L1 wavefronts whatever its width: one 16-byte load
+// for 8 bf16 / 4 floats instead of 8 / 4 scalar loads is what keeps these kernels off the L1 limit.
 
-// Elements <-> 32-bit words, by value (no type punning through memory: LLVM splits a punned 16-byte vector into
-// scalar or 2-element stores, as it did for v2's bf16 rows and the quad layout's float rows).
+// Elements <-> 32-bit words, by value (no type punning through memory: LLVM split punned 16-byte vectors into
+// 2-element stores of bf16 rows and scalar stores of float rows).
 __device__ __forceinline__ uint32_t bits16(__nv_bfloat16 x) { return __bfloat16_as_ushort(x); }
 __device__ __forceinline__ uint32_t bits16(__half x) { return __half_as_ushort(x); }
 template <class T>
@@ -123,12 +111,12 @@ __device__ __forceinline__ __nv_bfloat16 from_bits16<__nv_bfloat16>(uint32_t u) 
 template <>
 __device__ __forceinline__ __half from_bits16<__half>(uint32_t u) { return __ushort_as_half(static_cast<unsigned short>(u)); }
 
-// V elements of type T (math type A) <-> V * sizeof(T) / 4 words
-template <class T, int V, class A>
-__device__ __forceinline__ void to_words(const A* x, uint32_t* w) {
+// 16 bytes of elements of type T (16 / sizeof(T) of them, math type A) <-> 4 words
+template <class T, class A>
+__device__ __forceinline__ void to_words(const A* x, uint32_t (&w)[4]) {
     if constexpr (sizeof(T) == 2) {
 #pragma unroll
-        for (int i = 0; i < V / 2; ++i) {
+        for (int i = 0; i < 4; ++i) {
             T lo, hi;
             store_as(&lo, x[2 * i]);
             store_as(&hi, x[2 * i + 1]);
@@ -136,92 +124,72 @@ __device__ __forceinline__ void to_words(const A* x, uint32_t* w) {
         }
     } else if constexpr (sizeof(T) == 4) {
 #pragma unroll
-        for (int i = 0; i < V; ++i) w[i] = __float_as_uint(static_cast<float>(x[i]));
+        for (int i = 0; i < 4; ++i) w[i] = __float_as_uint(static_cast<float>(x[i]));
     } else {
 #pragma unroll
-        for (int i = 0; i < V; ++i) {
+        for (int i = 0; i < 2; ++i) {
             w[2 * i] = static_cast<uint32_t>(__double2loint(static_cast<double>(x[i])));
             w[2 * i + 1] = static_cast<uint32_t>(__double2hiint(static_cast<double>(x[i])));
         }
     }
 }
-template <class T, int V, class A>
-__device__ __forceinline__ void from_words(const uint32_t* w, A* x) {
+template <class T, class A>
+__device__ __forceinline__ void from_words(const uint32_t (&w)[4], A* x) {
     if constexpr (sizeof(T) == 2) {
 #pragma unroll
-        for (int i = 0; i < V / 2; ++i) {
+        for (int i = 0; i < 4; ++i) {
             x[2 * i] = to_acc<A>(from_bits16<T>(w[i] & 0xffffu));
             x[2 * i + 1] = to_acc<A>(from_bits16<T>(w[i] >> 16));
         }
     } else if constexpr (sizeof(T) == 4) {
 #pragma unroll
-        for (int i = 0; i < V; ++i) x[i] = A(__uint_as_float(w[i]));
+        for (int i = 0; i < 4; ++i) x[i] = A(__uint_as_float(w[i]));
     } else {
 #pragma unroll
-        for (int i = 0; i < V; ++i) x[i] = A(__hiloint2double(static_cast<int>(w[2 * i + 1]), static_cast<int>(w[2 * i])));
+        for (int i = 0; i < 2; ++i) x[i] = A(__hiloint2double(static_cast<int>(w[2 * i + 1]), static_cast<int>(w[2 * i])));
     }
 }
 
-template <int BYTES>
-__device__ __forceinline__ void load_words(const void* p, uint32_t (&w)[BYTES / 4]) {
-    if constexpr (BYTES == 16) {
-        const uint4 u = *static_cast<const uint4*>(p);
-        w[0] = u.x, w[1] = u.y, w[2] = u.z, w[3] = u.w;
-    } else if constexpr (BYTES == 8) {
-        const uint2 u = *static_cast<const uint2*>(p);
-        w[0] = u.x, w[1] = u.y;
-    } else {
-        w[0] = *static_cast<const uint32_t*>(p);
-    }
-}
-// One vector store instruction (p in global memory, aligned to BYTES): written in PTX because LLVM turned a
-// uint4 store of float bits into four scalar stores where the alignment was only known from the run-time check.
-// The outputs stored are never read back by the kernel, so no memory clobber is needed.
-template <int BYTES>
-__device__ __forceinline__ void store_words(void* p, const uint32_t (&w)[BYTES / 4]) {
+// One 16-byte store instruction (p in global memory, 16-byte aligned): written in PTX because LLVM turned a uint4
+// store of float bits into four scalar stores where the alignment was only known from the run-time check. The
+// outputs stored are never read back by the kernel, so no memory clobber is needed.
+__device__ __forceinline__ void store_words(void* p, const uint32_t (&w)[4]) {
     const size_t g = __cvta_generic_to_global(p);
-    if constexpr (BYTES == 16)
-        asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(g), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]));
-    else if constexpr (BYTES == 8)
-        asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(g), "r"(w[0]), "r"(w[1]));
-    else
-        asm volatile("st.global.b32 [%0], %1;" ::"l"(g), "r"(w[0]));
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(g), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]));
 }
 
 template <int N, class T, class A>
 __device__ __forceinline__ void load_row(const T* p, A (&x)[N]) {
-    constexpr int BYTES = vec_bytes<N, T>(), V = BYTES / static_cast<int>(sizeof(T));
-    if constexpr (BYTES > 0) {
-        if ((reinterpret_cast<uintptr_t>(p) & (BYTES - 1)) == 0) {
+    constexpr int V = 16 / static_cast<int>(sizeof(T));
+    static_assert(N % V == 0, "rows of whole 16-byte vectors (head widths 8 and 16, their cos / sin rows)");
+    if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
 #pragma unroll
-            for (int c = 0; c < N; c += V) {
-                uint32_t w[BYTES / 4];
-                load_words<BYTES>(p + c, w);
-                from_words<T, V>(w, x + c);
-            }
-            return;
+        for (int c = 0; c < N; c += V) {
+            const uint4 u = *reinterpret_cast<const uint4*>(p + c);
+            const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+            from_words<T>(w, x + c);
         }
-    }
+    } else {
 #pragma unroll
-    for (int c = 0; c < N; ++c) x[c] = to_acc<A>(p[c]);
+        for (int c = 0; c < N; ++c) x[c] = to_acc<A>(p[c]);
+    }
 }
 
 template <int N, class T, class A>
 __device__ __forceinline__ void store_row(T* p, const A (&x)[N]) {
-    constexpr int BYTES = vec_bytes<N, T>(), V = BYTES / static_cast<int>(sizeof(T));
-    if constexpr (BYTES > 0) {
-        if ((reinterpret_cast<uintptr_t>(p) & (BYTES - 1)) == 0) {
+    constexpr int V = 16 / static_cast<int>(sizeof(T));
+    static_assert(N % V == 0, "rows of whole 16-byte vectors");
+    if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
 #pragma unroll
-            for (int c = 0; c < N; c += V) {
-                uint32_t w[BYTES / 4];
-                to_words<T, V>(x + c, w);
-                store_words<BYTES>(p + c, w);
-            }
-            return;
+        for (int c = 0; c < N; c += V) {
+            uint32_t w[4];
+            to_words<T>(x + c, w);
+            store_words(p + c, w);
         }
-    }
+    } else {
 #pragma unroll
-    for (int c = 0; c < N; ++c) store_as(p + c, x[c]);
+        for (int c = 0; c < N; ++c) store_as(p + c, x[c]);
+    }
 }
 
 template <int D, class T, class A>
@@ -236,19 +204,15 @@ __device__ __forceinline__ void store_head(void* base, long long sb, long long s
     store_row<D>(static_cast<T*>(base) + b * sb + t * sn + h * D, x);
 }
 
-// D / 2 consecutive cos / sin entries of the (N, d/2) tables from element `offset` (the token's row: t d/2, plus
-// the first pair of the lane's channels in the tensor-core layout): entry i rotates pair (2i, 2i+1) of each half of
-// a 2D-wide map (D = d, or d / 4 channels a lane).
+// The token's cos / sin entries: entry i rotates pair (2i, 2i+1) of each half.
 template <int D, class A>
 struct Rope {
     A cs[D / 2], sn[D / 2];
-    Rope() = default;
-    __device__ __forceinline__ Rope(const void* cos, const void* sin, long long offset) { load(cos, sin, offset); }
-    __device__ __forceinline__ void load(const void* cos, const void* sin, long long offset) {
-        load_row<D / 2>(static_cast<const A*>(cos) + offset, cs);
-        load_row<D / 2>(static_cast<const A*>(sin) + offset, sn);
+    __device__ __forceinline__ Rope(const void* cos, const void* sin, long long t) {
+        load_row<D / 2>(static_cast<const A*>(cos) + t * (D / 2), cs);
+        load_row<D / 2>(static_cast<const A*>(sin) + t * (D / 2), sn);
     }
-    // y = rot(x) on a 2D-wide map: a' = a cos - b sin, b' = a sin + b cos
+    // y = rot(x) on a 2d-wide map: a' = a cos - b sin, b' = a sin + b cos
     __device__ __forceinline__ void apply(const A (&x)[2 * D], A (&y)[2 * D]) const {
 #pragma unroll
         for (int e = 0; e < 2 * D; e += 2) {
@@ -289,29 +253,15 @@ __device__ __forceinline__ void key_map_bwd(const A (&k)[D], const A (&g)[2 * D]
     }
 }
 
-// x summed over the four lanes of a quad (lanes 4i ... 4i + 3: a token in the tensor-core layout) if QUAD; the
-// butterfly gives the four lanes the same bits (each add commutes).
-template <bool QUAD, class A>
-__device__ __forceinline__ A quad_sum(A x) {
-    if constexpr (QUAD) {
-        x += __shfl_xor_sync(0xffffffffu, x, 1);
-        x += __shfl_xor_sync(0xffffffffu, x, 2);
-    }
-    return x;
-}
-
-// With QUAD, D is the channels of a lane (d / 4) and the sums over a token's channels are quad sums.
 // |q|, 1/n (n = |q| + eps), tanh n, p = 3 (0.5 + tanh n); per channel log(|q|/n) and f = (|q|/n)^p (0 at 0).
-template <int D, class A, bool QUAD = false>
+template <int D, class A>
 struct QueryParts {
     A nrm, inv_n, th, p, logu[D], f[D];
-    QueryParts() = default;
-    __device__ __forceinline__ explicit QueryParts(const A (&q)[D]) { init(q); }
-    __device__ __forceinline__ void init(const A (&q)[D]) {
+    __device__ __forceinline__ explicit QueryParts(const A (&q)[D]) {
         A ss = A(0);
 #pragma unroll
         for (int c = 0; c < D; ++c) ss += q[c] * q[c];
-        nrm = dsqrt(quad_sum<QUAD>(ss));
+        nrm = dsqrt(ss);
         const A n = nrm + Consts<A>::eps;
         inv_n = A(1) / n;
         th = dtanh(n);
@@ -342,8 +292,6 @@ struct QueryParts {
             f1 += gf;
             f2 += gf * logu[c];
         }
-        f1 = quad_sum<QUAD>(f1);
-        f2 = quad_sum<QUAD>(f2);
         const A per_token = (A(3) * (A(1) - th * th) * f2 - p * inv_n * f1) / (nrm > Consts<A>::tiny ? nrm : Consts<A>::tiny);
 #pragma unroll
         for (int c = 0; c < D; ++c) dq[c] = p * gs[c] * ddiv(f[c], q[c] != A(0) ? q[c] : A(1)) + q[c] * per_token;
@@ -441,20 +389,6 @@ struct TileStage {
         }
 #pragma unroll
         for (int j = 0; j < D; ++j) sb[j * LD + row] = b[j];
-    }
-    // the tensor-core layout (QuadLane): a lane's feature slots f (entry (f / C) d + C tq + f % C) and channel
-    // slots c (entry C tq + c) of one token, C = d / 4
-    template <int C>
-    __device__ __forceinline__ void stage_slots(int row, int tq, const A (&a)[2 * C], const A (&b)[C], const A (&c)[2 * C]) {
-        static_assert(4 * C == D, "d / 4 channels a lane");
-#pragma unroll
-        for (int f = 0; f < 2 * C; ++f) {
-            const int e = (f / C) * D + C * tq + f % C;
-            sa[e * LD + row] = a[f];
-            sc[e * LD + row] = c[f];
-        }
-#pragma unroll
-        for (int j = 0; j < C; ++j) sb[(C * tq + j) * LD + row] = b[j];
     }
     __device__ __forceinline__ void stage_zero(int row) {
 #pragma unroll
@@ -609,181 +543,6 @@ struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
     }
 };
 
-// ------------------------------------------------------------------ per-token products on the tensor cores
-
-// Float math with TOKEN_MMA (the default): out, qbwd and kbwd compute their per-token products x S (2d -> d) and
-// S y (d -> 2d) as 3xTF32 m16n8k8 MMAs over 16 tokens at a time (float64, or TOKEN_MMA 0: a thread a token, the
-// FMA loops vec_mat / mat_vec above). Layout ("quad"): lane l of a warp (g = l / 4, tq = l % 4) holds tokens
-// g and g + 8 of the warp's 16 (h = 0, 1) and, of each, the channels C tq + c (C = d / 4, c < C: "channel slots")
-// and the entries half d + C tq + c of its 2d-wide maps (half = 0, 1: "feature slot" half C + c). So the four
-// lanes of a quad hold one token, a RoPE pair (2i, 2i + 1) stays in one lane, and the sums over a token's
-// channels (|q|, the normaliser, dout . num, the query backward's F1 / F2) are quad sums (quad_sum).
-// PTX ISA fragments of mma.m16n8k8 .tf32 (r = register index):
-//   A (16 x 8, row): a_r = A[g + 8 (r & 1)][tq + 4 (r >> 1)]   B (8 x 8, col): b_r = B[tq + 4 r][g]
-//   C (16 x 8):      c_r = C[g + 8 (r >> 1)][2 tq + (r & 1)]
-// Rows m = token g + 8 h. The k and n indices are permuted so that a lane's fragments are its own slots:
-//   x S  (XTimesS): k step s (of d / 4) holds feature slots (s / P) C + 2 (s % P) + {0 at k = tq, 1 at k = tq + 4}
-//        (P = d / 8: a RoPE pair), n tile nt (of d / 8) the channels C (n / 2) + 2 nt + n % 2, so
-//        a_r = x[h = r & 1][slot (s / P) C + 2 (s % P) + (r >> 1)] and c_r = y[r >> 1][channel slot 2 nt + (r & 1)]
-//   S y  (STimesY): k step s (of d / 8) holds channel slots 2 s + {0, 1}, n tile nt (of d / 4) the features
-//        (nt / P) d + C (n / 2) + 2 (nt % P) + n % 2, so a_r = y[r & 1][2 s + (r >> 1)] and
-//        c_r = x[r >> 1][feature slot (nt / P) C + 2 (nt % P) + (r & 1)]
-// S's B fragments (b_r = S[e][j] at the permuted k, n) are split into TF32 hi + lo once a warp and stay in
-// registers; every product is lo hi + hi lo + hi hi (3xTF32, float32 accuracy: one TF32 pass would add ~2^-11 to
-// each product, over the 1e-4 output tolerance), the small terms first.
-
-template <class A>
-struct QuadOf {
-    static constexpr bool value = false;
-};
-template <>
-struct QuadOf<float> {
-    static constexpr bool value = TOKEN_MMA != 0;
-};
-
-template <int D>
-struct XTimesS {
-    static constexpr int C = D / 4, P = D / 8, KS = D / 4, NT = D / 8;
-    uint32_t hi[KS][NT][2], lo[KS][NT][2];
-    // S (2d x d, row-major) [/ divisor]
-    __device__ __forceinline__ XTimesS(const float* s, long long divisor, int g, int tq) {
-#pragma unroll
-        for (int k = 0; k < KS; ++k)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    const int e = (k / P) * D + C * tq + 2 * (k % P) + r, j = C * (g / 2) + 2 * nt + g % 2;
-                    const float x = s[e * D + j];
-                    split_tf32(divisor > 0 ? x / float(divisor) : x, hi[k][nt][r], lo[k][nt][r]);
-                }
-    }
-    // y[h][channel slot] = sum over the token's 2d features of x S
-    __device__ __forceinline__ void mul(const float (&x)[2][2 * C], float (&y)[2][C]) const {
-        float acc[NT][4];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int r = 0; r < 4; ++r) acc[nt][r] = 0.f;
-#pragma unroll
-        for (int k = 0; k < KS; ++k) {
-            uint32_t ahi[4], alo[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) split_tf32(x[r & 1][(k / P) * C + 2 * (k % P) + (r >> 1)], ahi[r], alo[r]);
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                mma_tf32(acc[nt], alo, hi[k][nt]);
-                mma_tf32(acc[nt], ahi, lo[k][nt]);
-                mma_tf32(acc[nt], ahi, hi[k][nt]);
-            }
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int r = 0; r < 4; ++r) y[r >> 1][2 * nt + (r & 1)] = acc[nt][r];
-    }
-};
-
-template <int D>
-struct STimesY {
-    static constexpr int C = D / 4, P = D / 8, KS = D / 8, NT = D / 4;
-    uint32_t hi[KS][NT][2], lo[KS][NT][2];
-    __device__ __forceinline__ STimesY(const float* s, long long divisor, int g, int tq) {
-#pragma unroll
-        for (int k = 0; k < KS; ++k)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    const int e = (nt / P) * D + C * (g / 2) + 2 * (nt % P) + g % 2, j = C * tq + 2 * k + r;
-                    const float x = s[e * D + j];
-                    split_tf32(divisor > 0 ? x / float(divisor) : x, hi[k][nt][r], lo[k][nt][r]);
-                }
-    }
-    // x[h][feature slot] = sum over the token's d channels of S y; EXACT: y is TF32 already (bf16 / fp16 inputs),
-    // so its lo part is 0 and the lo hi pass is left out
-    template <bool EXACT = false>
-    __device__ __forceinline__ void mul(const float (&y)[2][C], float (&x)[2][2 * C]) const {
-        float acc[NT][4];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int r = 0; r < 4; ++r) acc[nt][r] = 0.f;
-#pragma unroll
-        for (int k = 0; k < KS; ++k) {
-            uint32_t ahi[4], alo[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                if constexpr (EXACT)
-                    ahi[r] = __float_as_uint(y[r & 1][2 * k + (r >> 1)]);
-                else
-                    split_tf32(y[r & 1][2 * k + (r >> 1)], ahi[r], alo[r]);
-            }
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                if constexpr (!EXACT) mma_tf32(acc[nt], alo, hi[k][nt]);
-                mma_tf32(acc[nt], ahi, lo[k][nt]);
-                mma_tf32(acc[nt], ahi, hi[k][nt]);
-            }
-        }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int r = 0; r < 4; ++r) x[r >> 1][(nt / P) * C + 2 * (nt % P) + (r & 1)] = acc[nt][r];
-    }
-};
-
-// A lane of the quad layout: its two tokens of the warp's 16 from `first` (t[h] = first + g + 8 h; valid below
-// `end`), the (b, head) row offsets and its slots.
-template <int D>
-struct QuadLane {
-    static constexpr int C = D / 4, P = D / 8;
-    int g, tq;
-    long long b, head;
-    __device__ __forceinline__ QuadLane(long long b_, long long head_) : b(b_), head(head_) {
-        g = (threadIdx.x % 32) / 4;
-        tq = threadIdx.x % 4;
-    }
-    // the lane's 2d-vector entries (feature slots) of vec (B*h, 2d) [/ divisor]
-    __device__ __forceinline__ void vec_slots(const void* vec, long long bh, long long divisor, float (&x)[2 * C]) const {
-        const float* v = static_cast<const float*>(vec) + bh * 2 * D;
-#pragma unroll
-        for (int f = 0; f < 2 * C; ++f) {
-            const float y = v[(f / C) * D + C * tq + f % C];
-            x[f] = divisor > 0 ? y / float(divisor) : y;
-        }
-    }
-    // the lane's channels of a token's head row (zero for a token past the end)
-    template <class T>
-    __device__ __forceinline__ void load(const void* base, long long sb, long long sn, long long t, bool valid,
-                                         float (&x)[C]) const {
-        if (valid) {
-            load_row<C>(static_cast<const T*>(base) + b * sb + t * sn + head * D + C * tq, x);
-        } else {
-#pragma unroll
-            for (int c = 0; c < C; ++c) x[c] = 0.f;
-        }
-    }
-    template <class T>
-    __device__ __forceinline__ void store(void* base, long long sb, long long sn, long long t, const float (&x)[C]) const {
-        store_row<C>(static_cast<T*>(base) + b * sb + t * sn + head * D + C * tq, x);
-    }
-    // the cos / sin entries of the lane's pairs (token t, a valid one for a token past the end)
-    __device__ __forceinline__ void rope(const NalasrNalaArgs& a, long long t, Rope<C, float>& r) const {
-        r.load(a.cos, a.sin, t * (D / 2) + P * tq);
-    }
-};
-
-template <int D>
-__device__ __forceinline__ float slot_dot(const float (&x)[D], const float (&y)[D]) {
-    float s = 0.f;
-#pragma unroll
-    for (int f = 0; f < D; ++f) s += x[f] * y[f];
-    return s;
-}
-
-// ------------------------------------------------------------------------------------- block -> tokens
-
 // Block b (of B*h x chunks) -> (b, h) and its token range [t0, t1).
 struct ChunkOf {
     long long b, h, bh, chunk, t0, t1;
@@ -797,24 +556,15 @@ struct ChunkOf {
     }
 };
 
-// Tokens a block of out / kbwd: a thread a token, or in the quad layout TOKEN_TILES tiles of 16 tokens a warp.
-template <class A>
-__host__ __device__ constexpr int block_tokens() {
-    return QuadOf<A>::value ? TOKEN_THREADS / 32 * 16 * TOKEN_TILES : TOKEN_THREADS;
-}
-
-// Block b (of B*h x ceil(N / PER)) -> (b, h), its first token t0 and this thread's token t = t0 + thread (may be
-// >= N).
-template <int PER>
+// Block b (of B*h x ceil(N / TOKEN_THREADS)) -> (b, h) and this thread's token t (may be >= N).
 struct TokenOf {
-    long long b, h, bh, t0, t;
+    long long b, h, bh, t;
     __device__ __forceinline__ explicit TokenOf(const NalasrNalaArgs& a) {
-        const long long blocks = (a.N + PER - 1) / PER;
+        const long long blocks = (a.N + TOKEN_THREADS - 1) / TOKEN_THREADS;
         bh = blockIdx.x / blocks;
         b = bh / a.heads;
         h = bh % a.heads;
-        t0 = (blockIdx.x % blocks) * PER;
-        t = t0 + threadIdx.x;
+        t = (blockIdx.x % blocks) * TOKEN_THREADS + threadIdx.x;
     }
 };
 
@@ -842,168 +592,10 @@ template <int D, class A, class TokenFn>
 __device__ __forceinline__ void per_token(const NalasrNalaArgs& a, long long divisor, TokenFn token) {
     __shared__ __align__(16) A s_mat[2 * D * D];  // read 4 entries a load
     __shared__ __align__(16) A s_vec[2 * D];
-    const TokenOf<TOKEN_THREADS> tok(a);
+    const TokenOf tok(a);
     stage_head<D>(a.s_in, a.m_in, tok.bh, divisor, s_mat, s_vec);
     __syncthreads();
     if (tok.t < a.N) token(tok, s_mat, s_vec);
-}
-
-// Quad layout, out / kbwd: warp w of the block takes the tiles w, w + warps, ... (TOKEN_TILES of them) of 16 tokens
-// from the block's first; tile(first) runs whole warps (first < N; its tokens past N load zeros, store nothing).
-template <class TileFn>
-__device__ __forceinline__ void quad_tiles(const NalasrNalaArgs& a, long long t0, TileFn tile) {
-    static_assert(TOKEN_THREADS % 32 == 0, "whole warps");
-#pragma unroll 1
-    for (int i = 0; i < TOKEN_TILES; ++i) {
-        const long long first = t0 + 16LL * (i * (TOKEN_THREADS / 32) + static_cast<int>(threadIdx.x / 32));
-        if (first >= a.N) break;
-        tile(first);
-    }
-}
-
-// Quad-layout bodies of out, qbwd and kbwd (float math, TOKEN_MMA): see "per-token products on the tensor cores".
-
-// o = rot(phi_q) S / (phi_q . m + eps) for the warps' tiles of 16 tokens
-template <class T, int D>
-__device__ __forceinline__ void out_quad(const NalasrNalaArgs& a) {
-    constexpr int C = D / 4;
-    const TokenOf<block_tokens<float>()> tok(a);
-    const QuadLane<D> ln(tok.b, tok.h);
-    const XTimesS<D> xs(static_cast<const float*>(a.s_in) + tok.bh * 2 * D * D, 0, ln.g, ln.tq);
-    float m[2 * C];
-    ln.vec_slots(a.m_in, tok.bh, 0, m);
-    quad_tiles(a, tok.t0, [&](long long first) {
-        float rphi[2][2 * C], inv_den[2], num[2][C];
-        long long t[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            t[h] = first + ln.g + 8 * h;
-            float q[C], phi[2 * C];
-            ln.template load<T>(a.q, a.sqb, a.sqn, t[h], t[h] < a.N, q);
-            const QueryParts<C, float, true> qp(q);
-            qp.halves(q, phi);
-            Rope<C, float> rope;
-            ln.rope(a, t[h] < a.N ? t[h] : first, rope);
-            rope.apply(phi, rphi[h]);
-            inv_den[h] = 1.f / (quad_sum<true>(slot_dot(phi, m)) + Consts<float>::eps);
-        }
-        xs.mul(rphi, num);
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-#pragma unroll
-            for (int c = 0; c < C; ++c) num[h][c] *= inv_den[h];
-            if (t[h] < a.N) ln.template store<float>(a.out, a.sob, a.son, t[h], num[h]);
-        }
-    });
-}
-
-// dk, dv from dS / N, dm / N for the warps' tiles of 16 tokens
-template <class T, int D>
-__device__ __forceinline__ void kbwd_quad(const NalasrNalaArgs& a) {
-    constexpr int C = D / 4;
-    const TokenOf<block_tokens<float>()> tok(a);
-    const QuadLane<D> ln(tok.b, tok.h);
-    const float* s = static_cast<const float*>(a.s_in) + tok.bh * 2 * D * D;
-    const XTimesS<D> xs(s, a.N, ln.g, ln.tq);
-    const STimesY<D> sy(s, a.N, ln.g, ln.tq);
-    float m[2 * C];
-    ln.vec_slots(a.m_in, tok.bh, a.N, m);
-    quad_tiles(a, tok.t0, [&](long long first) {
-        float k[2][C], v[2][C], rphi[2][2 * C], dv[2][C], gs[2][2 * C];
-        Rope<C, float> rope[2];
-        long long t[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            t[h] = first + ln.g + 8 * h;
-            ln.template load<T>(a.k, a.skb, a.skn, t[h], t[h] < a.N, k[h]);
-            ln.template load<T>(a.v, a.svb, a.svn, t[h], t[h] < a.N, v[h]);
-            float phi[2 * C];
-            key_map(k[h], phi);
-            ln.rope(a, t[h] < a.N ? t[h] : first, rope[h]);
-            rope[h].apply(phi, rphi[h]);
-        }
-        xs.mul(rphi, dv);
-#pragma unroll
-        for (int h = 0; h < 2; ++h)  // dv out first: fewer live registers through the second product
-            if (t[h] < a.N) ln.template store<T>(a.dv, a.sdvb, a.sdvn, t[h], dv[h]);
-        sy.template mul<sizeof(T) == 2>(v, gs);  // v of bf16 / fp16 inputs is exact in TF32
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            float g[2 * C], dk[C];
-            rope[h].apply_t(gs[h], g);
-#pragma unroll
-            for (int f = 0; f < 2 * C; ++f) g[f] += m[f];
-            key_map_bwd(k[h], g, dk);
-            if (t[h] < a.N) ln.template store<T>(a.dk, a.sdkb, a.sdkn, t[h], dk);
-        }
-    });
-}
-
-// dq and the block's partial sums of rot(phi_q)^T dnum, phi_q dden: the chunk in tiles of TILE tokens, warp w
-// taking the tile's 16-token groups w, w + warps, ... (tokens past the chunk load zeros: their staged rows are 0)
-template <class T, int D>
-__device__ __forceinline__ void qbwd_quad(const NalasrNalaArgs& a) {
-    constexpr int C = D / 4, TILE = tile_tokens<float, D>(0), WARPS = REDUCE_THREADS / 32;
-    static_assert(TILE % 16 == 0 && REDUCE_THREADS % 32 == 0, "whole 16-token groups, whole warps");
-    __shared__ __align__(16) float smem[TileSums<D, float, TILE>::smem_elems()];
-    const ChunkOf ch(a);
-    const QuadLane<D> ln(ch.b, ch.h);
-    const float* s = static_cast<const float*>(a.s_in) + ch.bh * 2 * D * D;
-    const XTimesS<D> xs(s, 0, ln.g, ln.tq);
-    const STimesY<D> sy(s, 0, ln.g, ln.tq);
-    float m[2 * C];
-    ln.vec_slots(a.m_in, ch.bh, 0, m);
-    TileSums<D, float, TILE> sums(smem);
-    for (long long base = ch.t0; base < ch.t1; base += TILE) {
-        const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
-#pragma unroll 1
-        for (int grp = threadIdx.x / 32; grp * 16 < rows; grp += WARPS) {
-            const long long first = base + 16 * grp;
-            float q[2][C], dout[2][C], phi[2][2 * C], rphi[2][2 * C], inv_den[2], num[2][C], gs[2][2 * C];
-            QueryParts<C, float, true> qp[2];
-            Rope<C, float> rope[2];
-            long long t[2];
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                t[h] = first + ln.g + 8 * h;
-                ln.template load<T>(a.q, a.sqb, a.sqn, t[h], t[h] < ch.t1, q[h]);
-                ln.template load<float>(a.dout, a.sdob, a.sdon, t[h], t[h] < ch.t1, dout[h]);
-                qp[h].init(q[h]);
-                qp[h].halves(q[h], phi[h]);
-                ln.rope(a, t[h] < ch.t1 ? t[h] : first, rope[h]);
-                rope[h].apply(phi[h], rphi[h]);
-                inv_den[h] = 1.f / (quad_sum<true>(slot_dot(phi[h], m)) + Consts<float>::eps);
-            }
-            xs.mul(rphi, num);
-            float dden[2];
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const float do_num = quad_sum<true>(slot_dot(dout[h], num[h]));
-#pragma unroll
-                for (int c = 0; c < C; ++c) num[h][c] = dout[h][c] * inv_den[h];  // now dnum
-                dden[h] = -do_num * inv_den[h] * inv_den[h];
-            }
-            sy.mul(num, gs);
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                // gradient reaching phi_q: rot^T(S dnum) + m dden
-                float g[2 * C], dq[C];
-                rope[h].apply_t(gs[h], g);
-#pragma unroll
-                for (int f = 0; f < 2 * C; ++f) {
-                    g[f] += m[f] * dden[h];
-                    phi[h][f] *= dden[h];  // now the token's term of dm
-                }
-                qp[h].backward(q[h], g, dq);
-                if (t[h] < ch.t1) ln.template store<T>(a.dq, a.sdqb, a.sdqn, t[h], dq);
-                sums.template stage_slots<C>(16 * grp + ln.g + 8 * h, ln.tq, rphi[h], num[h], phi[h]);
-            }
-        }
-        __syncthreads();
-        sums.accumulate(rows);
-        __syncthreads();
-    }
-    sums.store(a.part, blockIdx.x);
 }
 
 // ------------------------------------------------------------------------------------------------ kernels
@@ -1018,101 +610,89 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_
         load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
         load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
         key_map(k, phi);
-        Rope<D, A>(a.cos, a.sin, t * (D / 2)).apply(phi, rphi);
+        Rope<D, A>(a.cos, a.sin, t).apply(phi, rphi);
         sums.stage(threadIdx.x, rphi, v, phi);
     });
 }
 
 template <class T, class A, int D>
 __global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_out_kernel(const NalasrNalaArgs a) {
-    if constexpr (QuadOf<A>::value) {
-        out_quad<T, D>(a);
-    } else {
-        per_token<D, A>(a, 0, [&](const auto& tok, const A* s_mat, const A* s_vec) {
-            A q[D], phi[2 * D], rphi[2 * D], num[D];
-            load_head<D, T>(a.q, a.sqb, a.sqn, tok.b, tok.t, tok.h, q);
-            const QueryParts<D, A> qp(q);
-            qp.halves(q, phi);
-            Rope<D, A>(a.cos, a.sin, tok.t * (D / 2)).apply(phi, rphi);
-            vec_mat<D>(rphi, s_mat, num);
-            const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+    per_token<D, A>(a, 0, [&](const TokenOf& tok, const A* s_mat, const A* s_vec) {
+        A q[D], phi[2 * D], rphi[2 * D], num[D];
+        load_head<D, T>(a.q, a.sqb, a.sqn, tok.b, tok.t, tok.h, q);
+        const QueryParts<D, A> qp(q);
+        qp.halves(q, phi);
+        Rope<D, A>(a.cos, a.sin, tok.t).apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, num);
+        const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
 #pragma unroll
-            for (int j = 0; j < D; ++j) num[j] *= inv_den;
-            store_head<D, A>(a.out, a.sob, a.son, tok.b, tok.t, tok.h, num);
-        });
-    }
+        for (int j = 0; j < D; ++j) num[j] *= inv_den;
+        store_head<D, A>(a.out, a.sob, a.son, tok.b, tok.t, tok.h, num);
+    });
 }
 
 template <class T, class A, int D>
 __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_kernel(const NalasrNalaArgs a) {
-    if constexpr (QuadOf<A>::value) {
-        qbwd_quad<T, D>(a);
-    } else {
-        constexpr int HEAD = (2 * D * D + 2 * D) * static_cast<int>(sizeof(A));
-        constexpr int TILE = tile_tokens<A, D>(HEAD);
-        __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
-        __shared__ __align__(16) A s_mat[2 * D * D];  // read 4 entries a load
-        __shared__ __align__(16) A s_vec[2 * D];
-        const ChunkOf ch(a);
-        stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
-        __syncthreads();
-        reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
-            A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
-            load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
-            load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
-            const QueryParts<D, A> qp(q);
-            qp.halves(q, phi);
-            const Rope<D, A> rope(a.cos, a.sin, t * (D / 2));
-            rope.apply(phi, rphi);
-            vec_mat<D>(rphi, s_mat, num);
-            const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
-            A do_num = A(0);
+    constexpr int HEAD = (2 * D * D + 2 * D) * static_cast<int>(sizeof(A));
+    constexpr int TILE = tile_tokens<A, D>(HEAD);
+    __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
+    __shared__ __align__(16) A s_mat[2 * D * D];  // read 4 entries a load
+    __shared__ __align__(16) A s_vec[2 * D];
+    const ChunkOf ch(a);
+    stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
+    __syncthreads();
+    reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
+        A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
+        load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
+        load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
+        const QueryParts<D, A> qp(q);
+        qp.halves(q, phi);
+        const Rope<D, A> rope(a.cos, a.sin, t);
+        rope.apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, num);
+        const A inv_den = A(1) / (dot2d<D>(phi, s_vec) + Consts<A>::eps);
+        A do_num = A(0);
 #pragma unroll
-            for (int j = 0; j < D; ++j) {
-                do_num += dout[j] * num[j];
-                num[j] = dout[j] * inv_den;  // now dnum
-            }
-            const A dden = -do_num * inv_den * inv_den;
-            // gradient reaching phi_q: rot^T(S dnum) + m dden
-            A gs[2 * D];
-            // reload S from shared memory: keeping the 2d x d entries of vec_mat live for this product spills
-            asm volatile("" ::: "memory");
-            mat_vec<D>(s_mat, num, gs);
-            rope.apply_t(gs, g);
+        for (int j = 0; j < D; ++j) {
+            do_num += dout[j] * num[j];
+            num[j] = dout[j] * inv_den;  // now dnum
+        }
+        const A dden = -do_num * inv_den * inv_den;
+        // gradient reaching phi_q: rot^T(S dnum) + m dden
+        A gs[2 * D];
+        // reload S from shared memory: keeping the 2d x d entries of vec_mat live for this product spills
+        asm volatile("" ::: "memory");
+        mat_vec<D>(s_mat, num, gs);
+        rope.apply_t(gs, g);
 #pragma unroll
-            for (int e = 0; e < 2 * D; ++e) {
-                g[e] += s_vec[e] * dden;
-                phi[e] *= dden;  // now the token's term of dm
-            }
-            qp.backward(q, g, dq);
-            store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
-            sums.stage(threadIdx.x, rphi, num, phi);
-        });
-    }
+        for (int e = 0; e < 2 * D; ++e) {
+            g[e] += s_vec[e] * dden;
+            phi[e] *= dden;  // now the token's term of dm
+        }
+        qp.backward(q, g, dq);
+        store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
+        sums.stage(threadIdx.x, rphi, num, phi);
+    });
 }
 
 template <class T, class A, int D>
 __global__ void __launch_bounds__(TOKEN_THREADS, TOKEN_MIN_BLOCKS) nala_kbwd_kernel(const NalasrNalaArgs a) {
-    if constexpr (QuadOf<A>::value) {
-        kbwd_quad<T, D>(a);
-    } else {
-        per_token<D, A>(a, a.N, [&](const auto& tok, const A* s_mat, const A* s_vec) {
-            A k[D], v[D], phi[2 * D], rphi[2 * D], dv[D], gs[2 * D], g[2 * D], dk[D];
-            load_head<D, T>(a.k, a.skb, a.skn, tok.b, tok.t, tok.h, k);
-            load_head<D, T>(a.v, a.svb, a.svn, tok.b, tok.t, tok.h, v);
-            key_map(k, phi);
-            const Rope<D, A> rope(a.cos, a.sin, tok.t * (D / 2));
-            rope.apply(phi, rphi);
-            vec_mat<D>(rphi, s_mat, dv);
-            mat_vec<D>(s_mat, v, gs);
-            rope.apply_t(gs, g);
+    per_token<D, A>(a, a.N, [&](const TokenOf& tok, const A* s_mat, const A* s_vec) {
+        A k[D], v[D], phi[2 * D], rphi[2 * D], dv[D], gs[2 * D], g[2 * D], dk[D];
+        load_head<D, T>(a.k, a.skb, a.skn, tok.b, tok.t, tok.h, k);
+        load_head<D, T>(a.v, a.svb, a.svn, tok.b, tok.t, tok.h, v);
+        key_map(k, phi);
+        const Rope<D, A> rope(a.cos, a.sin, tok.t);
+        rope.apply(phi, rphi);
+        vec_mat<D>(rphi, s_mat, dv);
+        mat_vec<D>(s_mat, v, gs);
+        rope.apply_t(gs, g);
 #pragma unroll
-            for (int e = 0; e < 2 * D; ++e) g[e] += s_vec[e];
-            key_map_bwd(k, g, dk);
-            store_head<D, T>(a.dk, a.sdkb, a.sdkn, tok.b, tok.t, tok.h, dk);
-            store_head<D, T>(a.dv, a.sdvb, a.sdvn, tok.b, tok.t, tok.h, dv);
-        });
-    }
+        for (int e = 0; e < 2 * D; ++e) g[e] += s_vec[e];
+        key_map_bwd(k, g, dk);
+        store_head<D, T>(a.dk, a.sdkb, a.sdkn, tok.b, tok.t, tok.h, dk);
+        store_head<D, T>(a.dv, a.sdvb, a.sdvn, tok.b, tok.t, tok.h, dv);
+    });
 }
 
 // part (rows, chunks, wm + wv) -> s_out (rows, wm), m_out (rows, wv): sums over chunks in order [/ divisor]
@@ -1151,7 +731,7 @@ static int launch(Op op, const NalasrNalaArgs& a) {
     const auto st = static_cast<cudaStream_t>(a.stream);
     const long long bh = a.B * a.heads;
     const auto reduce_grid = static_cast<unsigned>(bh * a.chunks);
-    const auto token_grid = static_cast<unsigned>(bh * ((a.N + block_tokens<A>() - 1) / block_tokens<A>()));
+    const auto token_grid = static_cast<unsigned>(bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS));
     int err;
     switch (op) {
         case OP_STATE:
@@ -1183,9 +763,8 @@ static int dispatch_d(Op op, const NalasrNalaArgs& a) {
 
 static bool geometry_ok(const NalasrNalaArgs& a) {
     const long long bh = a.B * a.heads, max_grid = 0x7fffffffLL;
-    const long long per = block_tokens<float>() < block_tokens<double>() ? block_tokens<float>() : block_tokens<double>();
     return a.B > 0 && a.heads > 0 && a.N > 0 && a.chunk > 0 && a.chunks == (a.N + a.chunk - 1) / a.chunk &&
-           bh * a.chunks <= max_grid && bh * ((a.N + per - 1) / per) <= max_grid;
+           bh * a.chunks <= max_grid && bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS) <= max_grid;
 }
 
 static int dispatch(Op op, const NalasrNalaArgs* a) {
