@@ -1,9 +1,10 @@
 """Training pairs on the GPU: images decoded once, LR made once, batches cut by index gathers.
 
 All HR images (modcropped to the scale) live in one flat uint8 buffer on the device and their MATLAB-bicubic
-LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each,
-made in a handful of batched ops: the dihedral transform is applied to the crop's coordinate grid, and one
-gather per buffer reads the transformed crops directly (no per-sample Python loop).
+LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each
+(and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
+transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
+(no per-sample Python loop).
 """
 import glob
 import os
@@ -14,6 +15,7 @@ import torch
 from matlab_resize import imresize_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+CHANNEL_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 
 
 def list_images(root):
@@ -36,14 +38,17 @@ def modcrop(img, scale):
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
-    def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1):
+    def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
         wherever one crop still fits: the same scenes at other scales, more distinct patches.
         phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
-        of scale / k HR pixels): the same scene sampled at other phases, k*k times the pairs."""
+        of scale / k HR pixels): the same scene sampled at other phases, k*k times the pairs.
+        rgb_perm: each crop also gets a random order of its colour channels (the same for LR and HR): the
+        textures of a scene in other colours, 6 times the pairs, made per batch (no memory)."""
         if not 1 <= phases <= scale:
             raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
-        self.scale, self.patch, self.device = scale, lr_patch, device
+        self.scale, self.patch, self.device, self.rgb_perm = scale, lr_patch, device, rgb_perm
+        self.channel_orders = torch.tensor(CHANNEL_ORDERS, device=device)
         offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
         hr_list, lr_list, sizes = [], [], []
         for path in list_images(root):
@@ -72,8 +77,9 @@ class PairBank:
         self.weights = ((lr_h - lr_patch + 1) * (lr_w - lr_patch + 1)).double()
         self.hr_pixels = int(self.hr.numel() // 3)
 
-    def _gather(self, buf, base, width, y0, x0, flip_y, flip_x, swap, size):
-        """Crops (B, size, size, 3) at (y0, x0) of images (base, width), dihedral-transformed."""
+    def _gather(self, buf, base, width, y0, x0, flip_y, flip_x, swap, channels, size):
+        """Crops (B, size, size, 3) at (y0, x0) of images (base, width), dihedral-transformed, their colour
+        channels read in the order `channels` (B, 3)."""
         r = torch.arange(size, device=self.device)
         u = r.view(1, size, 1).expand(y0.shape[0], size, size)  # output row
         v = r.view(1, 1, size).expand(y0.shape[0], size, size)  # output column
@@ -82,15 +88,17 @@ class PairBank:
         su = torch.where(flip_y.view(-1, 1, 1), size - 1 - su, su)
         sv = torch.where(flip_x.view(-1, 1, 1), size - 1 - sv, sv)
         pix = (y0.view(-1, 1, 1) + su) * width.view(-1, 1, 1) + (x0.view(-1, 1, 1) + sv)
-        idx = base.view(-1, 1, 1, 1) + pix.unsqueeze(-1) * 3 + torch.arange(3, device=self.device)
+        idx = base.view(-1, 1, 1, 1) + pix.unsqueeze(-1) * 3 + channels.view(-1, 1, 1, 3)
         return buf[idx]
 
-    def crops(self, img, y0, x0, bits):
-        """Aligned crops of images `img` at LR corners (y0, x0); bit 0 flips rows, 1 columns, 2 transposes."""
+    def crops(self, img, y0, x0, bits, order):
+        """Aligned crops of images `img` at LR corners (y0, x0); bit 0 flips rows, 1 columns, 2 transposes;
+        colour channels in CHANNEL_ORDERS[order]."""
         p, s = self.patch, self.scale
         flips = (bits & 1 > 0, bits & 2 > 0, bits & 4 > 0)
-        lr = self._gather(self.lr, self.lr_base[img], self.lr_w[img], y0, x0, *flips, p)
-        hr = self._gather(self.hr, self.hr_base[img], self.lr_w[img] * s, y0 * s, x0 * s, *flips, p * s)
+        channels = self.channel_orders[order]
+        lr = self._gather(self.lr, self.lr_base[img], self.lr_w[img], y0, x0, *flips, channels, p)
+        hr = self._gather(self.hr, self.hr_base[img], self.lr_w[img] * s, y0 * s, x0 * s, *flips, channels, p * s)
         return lr, hr
 
     def batch(self, batch_size, gen):
@@ -101,5 +109,9 @@ class PairBank:
         y0 = (rnd[:, 0] * (self.lr_h[img] - p + 1)).long()
         x0 = (rnd[:, 1] * (self.lr_w[img] - p + 1)).long()
         bits = torch.randint(0, 8, (batch_size,), device=self.device, generator=gen)
-        lr, hr = self.crops(img, y0, x0, bits)
+        if self.rgb_perm:
+            order = torch.randint(0, len(CHANNEL_ORDERS), (batch_size,), device=self.device, generator=gen)
+        else:
+            order = torch.zeros(batch_size, dtype=torch.long, device=self.device)
+        lr, hr = self.crops(img, y0, x0, bits, order)
         return lr.float().div_(255), hr.float().div_(255)

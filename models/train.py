@@ -42,6 +42,8 @@ def parse_args(argv=None):
                     help="comma list of factors < 1: each training image also downscaled by them (e.g. 0.8,0.6)")
     ap.add_argument("--phase-aug", type=int, default=1, metavar="K",
                     help="LR of every image version also made at K x K sampling phases (HR shifted by scale/K px)")
+    ap.add_argument("--rgb-perm", action="store_true",
+                    help="each crop with a random order of its colour channels (the same for LR and HR)")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="decay of an exponential moving average of the weights (e.g. 0.999), evaluated and "
                          "exported instead of the last weights; 0: off")
@@ -257,6 +259,8 @@ def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
     if args.phase_aug > 1:
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
+    if args.rgb_perm:
+        extra += "; colour channels in random order"
     if args.ema:
         extra += f"; weights averaged (EMA, decay {args.ema})"
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
@@ -417,7 +421,7 @@ def main():
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
-    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug)
+    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
@@ -475,7 +479,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
