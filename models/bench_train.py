@@ -5,7 +5,7 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   plain-compiled  plain formulation, regional compilation of the blocks
   fast-cudnn      fast attention formulation, regional compilation
   fast            fast attention + shifted-sum depthwise convs, regional compilation
-  fast-graph      fast, with the whole step captured in a CUDA graph (what train.py runs)
+  fast-graph      fast, with the whole step captured in a CUDA graph
   triton          as fast, with the fused Triton attention kernels (triton_attention.py; train.py --attention-impl)
   triton-graph    as fast-graph, with the fused Triton attention kernels
   triton-dw       as triton, with the Triton depthwise convs too (triton_dwconv.py; train.py --depthwise triton)
@@ -15,7 +15,7 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   triton-cudadw-graph as triton-dw-graph, with the CUDA depthwise kernels (cuda_dwconv.py; --depthwise cuda)
   cudaattn-dw-graph as triton-dw-graph, with the CUDA NaLa attention kernels (cuda_attention.py; train.py
                   --attention-impl cuda)
-  cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise)
+  cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise): what train.py runs
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -140,7 +140,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--variants", default="fast-graph,fast,fast-cudnn,plain-eager,plain-compiled")
+    ap.add_argument("--variants", default="plain-eager,plain-compiled,triton-dw-graph,cuda-graph")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=14, help="kernels listed by --profile")
     ap.add_argument("--json", default="")
