@@ -235,3 +235,16 @@ def main():
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def guarded_self_check(op, available, unavailable, what, device):
+    """self_check_op of `op` as (ok, message), never raising: train.py runs it before switching the depthwise
+    convs to a kernel set and keeps "shift" if it fails (a failed build or launch lands here too)."""
+    try:
+        if not available:
+            return False, unavailable
+        worst = self_check_op(op, device)
+        return worst < 1e-5, f"{what} vs float64 F.conv2d, max relative error {worst:.2e}"
+    except Exception as exc:  # noqa: BLE001 -- any failure means: do not use the kernels
+        return False, f"{type(exc).__name__}: {str(exc)[:300]}"
+

@@ -346,10 +346,5 @@ def self_check(device="cuda"):
     """Small float32 forward + backward of the kernels (3x3 with residual, 5x5 without; ragged tiles; a channel
     chunk as input) vs F.conv2d in float64 -> (ok, message). Never raises: train.py calls it before switching
     the depthwise convs to the kernels and keeps "shift" if it fails."""
-    try:
-        if not AVAILABLE:
-            return False, "triton or torch.library.custom_op not available"
-        worst = dwconv_ref.self_check_op(dwconv_triton, device)
-        return worst < 1e-5, f"float32 kernels vs float64 F.conv2d, max relative error {worst:.2e}"
-    except Exception as exc:  # noqa: BLE001 -- any failure means: do not use the kernels
-        return False, f"{type(exc).__name__}: {str(exc)[:300]}"
+    return dwconv_ref.guarded_self_check(dwconv_triton, AVAILABLE, "triton or torch.library.custom_op not available",
+                                         "float32 kernels", device)
