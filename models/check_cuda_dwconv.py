@@ -5,7 +5,8 @@ the Triton kernels (triton_dwconv.py). One PASS/FAIL line per check, exit 1 on a
      on check_triton_dwconv's SMALL cases (1x6, 6x1, 3x2, 5x7, 9x31, 33x17, 64x64; C 8-128; k 3, 5; residual
      on/off; strided x) plus EXTRA (k 7, C 5 / 12 / 24: scalar and narrow vectors, a channel slice at an odd
      offset: misaligned, scalar loads, many backward blocks); fp16 inputs; gradcheck in float64; repeated
-     backward bit-identical (no atomics)
+     backward bit-identical (no atomics); the backward's out / accumulate arguments (dx into a channel slice,
+     added to its contents: cuda_branch.py)
   2. bf16 at training size (B 32, 64x64, C 64 / 128, k 3 / 5): as close to float64 as the Triton op
   3. torch.compile(fullgraph=True) == eager; CUDA-graph capture + replay on new inputs == eager (check_triton's
      Small module with depthwise "cuda")
@@ -84,6 +85,27 @@ def deterministic(device):
     runs = [cdw.dwconv_backward(dy.to(device, torch.bfloat16), x, w, True) for _ in range(3)]
     same = all(torch.equal(r[0], runs[0][0]) and torch.equal(r[1], runs[0][1]) for r in runs[1:])
     report("backward bit-identical over 3 runs (no atomics)", same, "")
+
+
+def accumulate(device):
+    """The backward's accumulate flag (cuda_branch.py adds dlepe's dv into the dv slice of d(qkvg)): dx written into
+    a channel slice of a wider tensor, added to its prior contents; the rest of that tensor untouched."""
+    for dtype, tol in ((torch.float64, 1e-13), (torch.bfloat16, 1e-2)):
+        (x, weight, _), dy = ref.random_case(2, 19, 23, 64, 5, seed=9)
+        x, weight = x.detach(), weight.detach()
+        dx_ref, sums_ref = ref.backward(dy, x, weight, False)
+        wide = torch.randn(2, 19, 23, 256, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        init = wide.clone()
+        wide_d = wide.to(device, dtype)
+        before = wide_d.clone()
+        _, sums = cdw.dwconv_backward(dy.to(device, dtype), x.to(device, dtype), weight.to(device), False,
+                                      out=wide_d[..., 128:192], accumulate=True)
+        want = init[..., 128:192] + dx_ref
+        untouched = torch.equal(wide_d[..., :128], before[..., :128]) and torch.equal(wide_d[..., 192:], before[..., 192:])
+        errs = [rel(wide_d[..., 128:192].cpu(), want), rel(sums.cpu(), sums_ref)]
+        report(f"backward with out = a channel slice and accumulate ({dtype}, C 64 of 256, k 5)",
+               max(errs) < tol and untouched, f"dx / sums {errs[0]:.1e} / {errs[1]:.1e}; other channels untouched: "
+               f"{untouched}")
 
 
 def training_size(device):
@@ -286,6 +308,7 @@ def main():
                                         cases(device, torch.float32, EXTRA, 50), misaligned(device))),
              ("float16 cases", lambda: cases(device, torch.float16, ctd.SMALL[:4], 80)),
              ("gradcheck", lambda: gradcheck(device)), ("determinism", lambda: deterministic(device)),
+             ("accumulate", lambda: accumulate(device)),
              ("training size", lambda: training_size(device)), ("compile and graph", lambda: compile_and_graph(device)),
              ("model check", lambda: model_check(device, graph=not args.quick))]
     if not args.quick:

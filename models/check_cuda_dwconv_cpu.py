@@ -9,7 +9,8 @@
      channel, smem holds the halos and the reduction slots
   5. an emulation of the kernels' index arithmetic (tile_at, halo origin, thread -> pixels and channels, taps,
      flip, residual centre, partial rows) in torch on small shapes vs dwconv_ref: every output element stored
-     exactly once, every partial-sum entry written once, values equal to the reference (float64)
+     exactly once, every partial-sum entry written once, values equal to the reference (float64); the
+     backward's accumulate flag (dx added to the prior contents of out)
   6. nalasr_model / train.py without CUDA: set_depthwise("cuda") raises, --depthwise cuda falls back to shift
   7. with --nvcc: the .cu compiles for sm_80 and sm_90 with no warnings; prints registers / spills per kernel
 Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc]   (exit 1 on a failure)
@@ -220,7 +221,7 @@ def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
     return y
 
 
-def store_rows(out, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual):
+def store_rows(out, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual, accumulate=False):
     _, h, w, c = out.shape
     xx = x0 + tx
     if xx >= w or cc >= c:
@@ -234,15 +235,17 @@ def store_rows(out, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, 
             val += bias[cc:cc + vec]
         if residual:
             val += tile[ty0 + o + k // 2, tx + k // 2, cg * vec:(cg + 1) * vec]
+        if accumulate:  # read-modify-write: each element is stored once, so this reads out's initial value
+            val += out[b, yy, xx, cc:cc + vec]
         out[b, yy, xx, cc:cc + vec] = val
         count[b, yy, xx, cc:cc + vec] += 1
 
 
-def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count):
+def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count, init=None):
     bsz, h, w, c = x.shape
     th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.BWD_ROWS
     kk = k * k
-    dx = torch.zeros_like(x)
+    dx = torch.zeros_like(x) if init is None else init.clone()  # init: the accumulate flag's prior contents
     part = torch.zeros(lay["grid_x"], kk + 1, c, dtype=x.dtype)
     n_tiles = lay["n_tiles"]
     for bx in range(lay["grid_x"]):
@@ -260,7 +263,8 @@ def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count):
                     cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                     cc = c0 + cg * vec
                     acc = conv_rows(ds, weights(w2, cc, vec, c, True, k), ty0, tx, cg, vec, k, rows)
-                    store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual)
+                    store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual,
+                               accumulate=init is not None)
                     g = ds[ty0 + k // 2:ty0 + k // 2 + rows, tx + k // 2, cg * vec:(cg + 1) * vec]
                     wacc[tid, kk] += g.sum(0)
                     for rr in range(rows + k - 1):
@@ -316,6 +320,23 @@ def check_emulation():
                "y / dx / sums " + " / ".join(f"{e:.1e}" for e in errs) + f"; each element stored once: {once}")
 
 
+def check_accumulate():
+    """The backward's accumulate flag (dx added to what out holds: cuda_branch.py adds dlepe's dv to dv there)."""
+    b, h, w, c, k = 2, 9, 11, 16, 5
+    (x, weight, bias), dy = ref.random_case(b, h, w, c, k, seed=5)
+    x, weight = x.detach(), weight.detach()
+    init = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+    dx_ref, sums_ref = ref.backward(dy, x, weight, False)
+    vb = cd.vec_width(c, 2, cd.BWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
+    lb = cd.conv_layout(b, h, w, c, k, 2, vb, backward=True)
+    count = torch.zeros(x.shape, dtype=torch.int32)
+    count_part = torch.zeros(lb["grid_x"], k * k + 1, c, dtype=torch.int32)
+    dx, sums = emulate_backward(x, dy, weight.reshape(c, k * k), False, lb, vb, k, count, count_part, init=init)
+    errs = [ref.rel(dx, init + dx_ref), ref.rel(sums, sums_ref)]
+    report("emulated backward with accumulate: out = prior contents + dx", max(errs) < 1e-12 and bool((count == 1).all()),
+           "dx / sums " + " / ".join(f"{e:.1e}" for e in errs))
+
+
 def check_model_without_cuda():
     import nalasr_model as nm
     import train
@@ -363,6 +384,7 @@ def main():
     check_vec_width()
     check_layouts()
     check_emulation()
+    check_accumulate()
     check_model_without_cuda()
     if args.nvcc:
         check_nvcc()

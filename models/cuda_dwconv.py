@@ -87,7 +87,7 @@ class DwArgs(ctypes.Structure):
                 + [(name, ctypes.c_longlong) for name in (
                     "sxb", "sxh", "sxw", "sdb", "sdh", "sdw", "sob", "soh", "sow",
                     "B", "H", "W", "C", "k", "dtype", "vec", "tile_h", "tile_w", "ncg", "tiles_per_block", "flip",
-                    "residual", "grid_x", "grid_y", "threads", "smem", "device")])
+                    "residual", "grid_x", "grid_y", "threads", "smem", "device", "accumulate")])
 
 
 def library(device):
@@ -213,15 +213,19 @@ def dwconv_forward(x, weight, bias, residual):
     return y
 
 
-def dwconv_backward(dy, x, weight, residual):
+def dwconv_backward(dy, x, weight, residual, out=None, accumulate=False):
     """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x): rows
-    0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums makes the parameter gradients)."""
+    0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums makes the parameter gradients).
+    out: where dx goes instead (x's shape and dtype, channel stride 1, e.g. the dv slice of d(qkvg)); with
+    accumulate, dx is added to what out holds (cuda_branch.py). Returns out as dx then."""
     k = _check(x, weight)
     bsz, h, w, c = x.shape
     acc = _acc(x.dtype)
-    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    if out is not None:
+        assert out.shape == x.shape and out.dtype == x.dtype and out.stride(3) == 1, "out: x's shape, dtype"
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if out is None else out
     if bsz * h * w == 0 or c == 0:
-        return dx.zero_(), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
+        return (dx if accumulate else dx.zero_()), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
     x, sx = dwconv_ref.pixels(x)
     dy, sd = dwconv_ref.pixels(dy.to(x.dtype))
     w2, _ = _params(weight, None, acc)
@@ -232,7 +236,7 @@ def dwconv_backward(dy, x, weight, residual):
     part = torch.empty(lay["grid_x"], k * k + 1, c, dtype=acc, device=x.device)
     args = DwArgs(x=x.data_ptr(), dy=dy.data_ptr(), w=w2.data_ptr(), part=part.data_ptr(),
                   sxb=sx[0], sxh=sx[1], sxw=sx[2], sdb=sd[0], sdh=sd[1], sdw=sd[2],
-                  **_base_args(x, dx, c, k, vec, lay, residual, flip=True))
+                  accumulate=int(accumulate), **_base_args(x, dx, c, k, vec, lay, residual, flip=True))
     lib = library(x.device)
     _check_code(lib, lib.nalasr_dwconv_bwd(ctypes.byref(args)), "backward")
     return dx, _finish_sums(lib, part)

@@ -76,6 +76,7 @@ typedef struct {
     long long sxb, sxh, sxw, sdb, sdh, sdw, sob, soh, sow;  // pixel strides in elements (channel stride 1)
     long long B, H, W, C, k, dtype, vec, tile_h, tile_w, ncg, tiles_per_block, flip, residual;
     long long grid_x, grid_y, threads, smem, device;
+    long long accumulate;  // 1: out += the result (read-modify-write; cuda_branch.py adds dlepe's dv to dv)
 } NalasrDwArgs;
 }
 
@@ -226,13 +227,13 @@ __device__ __forceinline__ void load_weights(const typename Tr::A* __restrict__ 
                                  : typename Tr::A(0);
 }
 
-// out[pixel] = acc (+ bias) (+ the centre of the halo tile: x for the forward, dy for dx) for the thread's
-// ROWS pixels that lie inside the image.
+// out[pixel] = acc (+ bias) (+ the centre of the halo tile: x for the forward, dy for dx) (+ out[pixel] itself
+// with accumulate) for the thread's ROWS pixels that lie inside the image.
 template <class Tr, int K, int V, int R>
 __device__ __forceinline__ void store_rows(typename Tr::S* __restrict__ out, long long sb, long long sh,
                                            long long sw, const Tile& t, int H, int W, int C, int c,
                                            const typename Tr::S* tile, int cols, int cb, int ty0, int tx, int cg,
-                                           const typename Tr::A (&bv)[V], bool residual,
+                                           const typename Tr::A (&bv)[V], bool residual, bool accumulate,
                                            const typename Tr::A (&acc)[R][V]) {
     using Vt = Vec<typename Tr::S, V>;
     constexpr int P = K / 2;
@@ -243,14 +244,18 @@ __device__ __forceinline__ void store_rows(typename Tr::S* __restrict__ out, lon
         const int yy = t.y0 + ty0 + o;
         if (yy >= H) break;
         const Vt centre = *reinterpret_cast<const Vt*>(tile + ((ty0 + o + P) * cols + tx + P) * cb + cg * V);
+        Vt* const dst = reinterpret_cast<Vt*>(out + static_cast<long long>(t.b) * sb + yy * sh + xx * sw + c);
+        Vt prev;
+        if (accumulate) prev = *dst;
         Vt res;
 #pragma unroll
         for (int e = 0; e < V; ++e) {
             typename Tr::A s = acc[o][e] + bv[e];
             if (residual) s += Tr::load(centre.v[e]);
+            if (accumulate) s += Tr::load(prev.v[e]);
             res.v[e] = Tr::store(s);
         }
-        *reinterpret_cast<Vt*>(out + static_cast<long long>(t.b) * sb + yy * sh + xx * sw + c) = res;
+        *dst = res;
     }
 }
 
@@ -291,7 +296,7 @@ __global__ void __launch_bounds__(FWD_MAX_THREADS, min_blocks<Tr>(FWD_MIN_BLOCKS
     A acc[R][V] = {};
     conv_rows<Tr, K, V, R>(tile, cols, cb, ty0, tx, cg, wr, acc);
     store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, tile, cols, cb, ty0, tx, cg,
-                            bv, a.residual != 0, acc);
+                            bv, a.residual != 0, false, acc);  // accumulate: backward only (registers)
 }
 
 template <class Tr, int K, int V>
@@ -343,7 +348,7 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, min_blocks<Tr>(BWD_MIN_BLOCKS
         A acc[R][V] = {};
         conv_rows<Tr, K, V, R>(ds, cols, cb, ty0, tx, cg, wr, acc);
         store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, ds, cols, cb, ty0, tx,
-                                cg, zero, a.residual != 0, acc);
+                                cg, zero, a.residual != 0, a.accumulate != 0, acc);
         // dW: dy at the thread's pixels (zero outside the image) times x shifted by each tap
         using Vt = Vec<S, V>;
         A g[R][V];
