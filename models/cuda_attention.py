@@ -149,25 +149,32 @@ def nala_out(q, state, mean, cos, sin, heads):
     return o
 
 
-def nala_query_bwd(do, q, cos, sin, state, mean, heads):
-    """Backward pass 1 -> dq, dstate, dmean (sums over tokens, not yet / N)."""
+def _out_view(t, like, name):
+    """A given output tensor (e.g. a slice of cuda_branch's d(qkvg)): like's shape and dtype, channel stride 1."""
+    assert t.shape == like.shape and t.dtype == like.dtype and t.stride(2) == 1, f"{name}: shape, dtype, strides"
+    return t
+
+
+def nala_query_bwd(do, q, cos, sin, state, mean, heads, dq=None):
+    """Backward pass 1 -> dq, dstate, dmean (sums over tokens, not yet / N). dq: where to write it (else new)."""
     b, n, _, d = _check(q, heads)
     acc = acc_dtype(q)
     q, do = attention_ops.tokens(q, do.to(acc))
     cos, sin = _tables(cos, sin, acc)
-    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device) if dq is None else _out_view(dq, q, "dq")
     part, dstate, dmean = _reduce_buffers(b, heads, n, d, acc, q.device)
     _launch("nalasr_nala_qbwd", q, heads, q=q, dout=do, cos=cos, sin=sin, s_in=state.contiguous(),
             m_in=mean.contiguous(), dq=dq, part=part, s_out=dstate, m_out=dmean)
     return dq, dstate, dmean
 
 
-def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads):
-    """Backward pass 2 -> dk, dv."""
+def nala_key_bwd(k, v, cos, sin, dstate, dmean, heads, dk=None, dv=None):
+    """Backward pass 2 -> dk, dv (written into dk, dv where given)."""
     _check(k, heads, v)
     k, v = attention_ops.tokens(k, v)
     cos, sin = _tables(cos, sin, acc_dtype(k))
-    dk, dv = (torch.empty(t.shape, dtype=t.dtype, device=t.device) for t in (k, v))
+    dk = torch.empty(k.shape, dtype=k.dtype, device=k.device) if dk is None else _out_view(dk, k, "dk")
+    dv = torch.empty(v.shape, dtype=v.dtype, device=v.device) if dv is None else _out_view(dv, v, "dv")
     _launch("nalasr_nala_kbwd", k, heads, k=k, v=v, cos=cos, sin=sin, s_in=dstate.contiguous(),
             m_in=dmean.contiguous(), dk=dk, dv=dv)
     return dk, dv
