@@ -16,6 +16,9 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   cudaattn-dw-graph as triton-dw-graph, with the CUDA NaLa attention kernels (cuda_attention.py; train.py
                   --attention-impl cuda)
   cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise): what train.py runs
+  cuda-branch-graph as cuda-graph, with NaLa's branch between the qkvg and proj GEMMs as one custom op
+                  (cuda_branch.py: the LayerNorm / SiLU gate in CUDA, d(qkvg) written in place; train.py
+                  --attention-branch cuda)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -37,7 +40,7 @@ from cuda_timing import cuda_time_ms
 from data import PairBank
 from graphed_step import GraphedStep
 from nalasr_model import ModelConfig
-from train import build_model, compile_blocks, make_optimizer, train_step
+from train import build_model, compile_blocks, make_optimizer, train_step, use_attention_branch
 
 
 def first_call_s(fn):
@@ -49,10 +52,12 @@ def first_call_s(fn):
     return time.time() - t, result
 
 
-def bench_variant(name, formulation, compiled, depthwise, graph, bank, args):
+def bench_variant(name, formulation, compiled, depthwise, graph, bank, args, branch="inductor"):
     torch.manual_seed(0)
     model = build_model(ModelConfig(attention=args.kind), "cuda", depthwise)
     model.set_formulation(formulation)
+    if branch != "inductor" and use_attention_branch(model, branch, "cuda") != branch:
+        raise RuntimeError(f"attention branch {branch}: self-check failed")
     if compiled:
         compile_blocks(model, args.compile_mode)
     opt_args = argparse.Namespace(lr=1e-3, weight_decay=1e-4, device="cuda", cuda_graph="on" if graph else "off")
@@ -164,15 +169,17 @@ def main():
                 "triton-cudnn-graph": ("triton", True, "cudnn", True),
                 "triton-cudadw-graph": ("triton", True, "cuda", True),
                 "cudaattn-dw-graph": ("cuda", True, "triton", True),
-                "cuda-graph": ("cuda", True, "cuda", True)}
+                "cuda-graph": ("cuda", True, "cuda", True),
+                "cuda-branch-graph": ("cuda", True, "cuda", True, "cuda")}
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
             raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
         try:
-            model, opt, batches, ms = bench_variant(variant, *variants[variant], bank, args)
+            model, opt, batches, ms = bench_variant(variant, *variants[variant][:4], bank, args,
+                                                    *variants[variant][4:])
         except Exception as exc:  # noqa: BLE001 -- a kernel failure must not cost the other variants
-            if "triton" not in variant and "-dw" not in variant:
+            if "triton" not in variant and "-dw" not in variant and "branch" not in variant:
                 raise
             print(f"{variant:<26s} FAILED: {type(exc).__name__}: {str(exc)[:400]}", flush=True)
             torch.compiler.reset()

@@ -13,12 +13,17 @@ import torch.nn.functional as F
 
 import attention_math as am
 import cuda_attention
+import cuda_branch
 import triton_attention as tri
 
 # "triton": the fused kernels of triton_attention.py (GPU, opt-in; softmax runs "fast" there); "cuda": NaLa on
 # the CUDA kernels of cuda_attention.py, Pola on the Triton ones (no CUDA Pola), softmax "fast"
 FORMULATIONS = ("plain", "fast", "quadratic", "triton", "cuda")
 FUSED = ("triton", "cuda")
+# Who computes NaLa's branch between the qkvg and proj GEMMs: "inductor" (the custom attention op + lepe conv +
+# the compiled LayerNorm / SiLU gate) or "cuda" (cuda_branch.py: one custom op with the gate in CUDA and d(qkvg)
+# written in place; NaLa with the "cuda" formulation only). Same math.
+ATTENTION_BRANCHES = ("inductor", "cuda")
 
 
 @dataclasses.dataclass
@@ -157,6 +162,7 @@ class NalaAttention(nn.Module):
         self.heads = cfg.heads
         self.softmax = cfg.attention == "softmax"
         self.formulation = "fast"
+        self.branch = "inductor"
         self.qkvg = nn.Linear(c, 4 * c)
         self.lepe = depthwise(c, 5)
         self.norm = nn.LayerNorm(c, eps=1e-5)
@@ -180,6 +186,8 @@ class NalaAttention(nn.Module):
 
     def forward(self, x, rope):
         b, h, w, c = x.shape
+        if self.branch == "cuda" and self.formulation == "cuda" and not self.softmax:
+            return self.proj(cuda_branch.nala_branch(self.qkvg(x), self, *rope))
         q, k, v, g = self.qkvg(x).chunk(4, dim=-1)
         lepe = self.lepe(v)
         with float32_region(x):
@@ -319,6 +327,18 @@ class NalaSR(nn.Module):
                                  f"{cuda_attention.HEAD_DIMS}")
         for m in self.attention_modules():
             m.formulation = formulation
+
+    def set_attention_branch(self, impl):
+        """ATTENTION_BRANCHES; "cuda" needs NaLa, CUDA and custom ops, and applies with the "cuda" formulation."""
+        if impl not in ATTENTION_BRANCHES:
+            raise ValueError(f"attention branch must be one of {ATTENTION_BRANCHES}")
+        if impl == "cuda":
+            if self.cfg.attention != "nala" or not cuda_branch.AVAILABLE:
+                raise RuntimeError("attention branch 'cuda' needs NaLa, CUDA and torch.library.custom_op")
+            if self.cfg.channels not in cuda_branch.GATE_CHANNELS:
+                raise ValueError(f"attention branch 'cuda': C {self.cfg.channels} not in {cuda_branch.GATE_CHANNELS}")
+        for m in self.attention_modules():
+            m.branch = impl
 
     def set_depthwise(self, impl):
         if impl not in DEPTHWISE_IMPLS:

@@ -88,6 +88,10 @@ def parse_args(argv=None):
                     help="attention core: fast (PyTorch), triton (fused kernels of triton_attention.py) or cuda (NaLa "
                          "on the CUDA kernels of cuda_attention.py, Pola on Triton's); triton / cuda are used only if "
                          "their self-check passes on this machine, else fast")
+    ap.add_argument("--attention-branch", default="inductor", choices=("inductor", "cuda"),
+                    help="NaLa's branch between the qkvg and proj GEMMs: inductor (compiled LayerNorm / SiLU gate "
+                         "around the attention op) or cuda (cuda_branch.py: the gate in CUDA, d(qkvg) written in "
+                         "place; with --attention-impl cuda only, after its self-check passes, else inductor)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
@@ -139,6 +143,22 @@ def use_attention_impl(model, impl, device):
     if ok:
         model.set_formulation(impl)
     return impl if ok else "fast"
+
+
+def use_attention_branch(model, impl, device):
+    """Switches NaLa's branch to cuda_branch.py's op after its self-check passes here (else inductor); only with
+    the "cuda" attention formulation."""
+    if impl != "cuda":
+        return "inductor"
+    if model.cfg.attention != "nala" or any(m.formulation != "cuda" for m in model.attention_modules()):
+        print("attention branch cuda: needs NaLa with --attention-impl cuda, keeping inductor")
+        return "inductor"
+    import cuda_branch
+    ok, message = cuda_branch.self_check(device)
+    print(f"attention branch cuda: self-check {'passed' if ok else 'FAILED, keeping inductor'} ({message})")
+    if ok:
+        model.set_attention_branch("cuda")
+    return "cuda" if ok else "inductor"
 
 
 def use_depthwise(model, impl, device):
@@ -427,6 +447,7 @@ def main():
     model = build_model(cfg, device, "shift")
     use_depthwise(model, args.depthwise, device)
     use_attention_impl(model, args.attention_impl, device)
+    use_attention_branch(model, args.attention_branch, device)
     opt = make_optimizer(model, args)
     data_gen = torch.Generator(device=device)
     data_gen.manual_seed(args.seed)
