@@ -222,10 +222,11 @@ def _sms(device):
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def _gate_args(lepe, **tensors):
-    t, c = lepe.shape[0], lepe.shape[1]
-    args = GateArgs(T=t, C=c, dtype=cuda_ext.DTYPES[lepe.dtype], eps_bits=eps_bits(EPS), threads=GATE_THREADS,
-                    device=lepe.device.index or 0, stream=cuda_ext.stream_of(lepe))
+def _gate_args(like, **tensors):
+    """The kernels' argument struct: T, C, dtype, device and stream from `like` (T, C), then each tensor's pointer."""
+    t, c = like.shape[0], like.shape[1]
+    args = GateArgs(T=t, C=c, dtype=cuda_ext.DTYPES[like.dtype], eps_bits=eps_bits(EPS), threads=GATE_THREADS,
+                    device=like.device.index or 0, stream=cuda_ext.stream_of(like))
     strides = dict(o="so", lepe="slepe", g="sg", da="sda", a="sa", dout="sdout", dlepe="sdlepe", dg="sdg")
     for name, x in tensors.items():
         assert x.data_ptr() % 16 == 0, f"gate: {name} not 16-byte aligned"
