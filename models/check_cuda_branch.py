@@ -126,14 +126,19 @@ def training_case():
         return out
 
     eager = [step().detach().clone(), xs.grad.clone()]
+    # The graph first: captured after the torch.compile below, this eager step failed on an H100 (session 9,
+    # cudaErrorStreamCaptureInvalidated), while captured alone it passes (the eager op is not what failed).
+    try:
+        graph_us(step, repeats=3)  # warm-up, capture, replays: xs.grad is then the graph's own output
+        report("CUDA-graph replay == eager", torch.equal(xs.grad, eager[1]), "d(qkvg) bit-identical")
+    except Exception as exc:  # noqa: BLE001
+        report("CUDA-graph replay == eager", False, f"{type(exc).__name__}: {str(exc)[:300]}")
     compiled_fn = torch.compile(lambda x: op_call(attn, x, rope32), fullgraph=True, dynamic=False)
     xc = qkvg.clone().requires_grad_()
     oc = compiled_fn(xc)
     oc.backward(da64.bfloat16())
     report("torch.compile(fullgraph) == eager", torch.equal(oc.detach(), eager[0]) and torch.equal(xc.grad, eager[1]),
            "a and d(qkvg) bit-identical")
-    graph_us(step, repeats=3)  # warm-up, capture, replays: xs.grad is then the graph's own output
-    report("CUDA-graph replay == eager", torch.equal(xs.grad, eager[1]), "d(qkvg) bit-identical")
     return attn, qkvg, da64.bfloat16(), rope32
 
 
