@@ -4,7 +4,7 @@ All HR images (modcropped to the scale) live in one flat uint8 buffer on the dev
 LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each
 (and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
 transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
-(no per-sample Python loop).
+(no per-sample Python loop). With mixup, crop pairs are then blended with other pairs of the batch in two lerps.
 """
 import glob
 import os
@@ -38,16 +38,22 @@ def modcrop(img, scale):
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
-    def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False):
+    def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False, mixup=0.0,
+                 mixup_beta=0.2):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
         wherever one crop still fits: the same scenes at other scales, more distinct patches.
         phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
         of scale / k HR pixels): the same scene sampled at other phases, k*k times the pairs.
         rgb_perm: each crop also gets a random order of its colour channels (the same for LR and HR): the
-        textures of a scene in other colours, 6 times the pairs, made per batch (no memory)."""
+        textures of a scene in other colours, 6 times the pairs, made per batch (no memory).
+        mixup p: with probability p each crop pair (LR, HR) becomes a * itself + (1 - a) * another pair of the
+        batch, a ~ Beta(mixup_beta, mixup_beta) (the same a and partner for LR and HR). Still an exact pair: the
+        bicubic downscaling is linear, so the blend of the LRs is the LR of the blend (up to their uint8 storage).
+        0: off, and no random numbers drawn for it."""
         if not 1 <= phases <= scale:
             raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
         self.scale, self.patch, self.device, self.rgb_perm = scale, lr_patch, device, rgb_perm
+        self.mixup, self.mixup_beta = mixup, mixup_beta
         self.channel_orders = torch.tensor(CHANNEL_ORDERS, device=device)
         offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
         hr_list, lr_list, sizes = [], [], []
@@ -113,5 +119,22 @@ class PairBank:
             order = torch.randint(0, len(CHANNEL_ORDERS), (batch_size,), device=self.device, generator=gen)
         else:
             order = torch.zeros(batch_size, dtype=torch.long, device=self.device)
-        lr, hr = self.crops(img, y0, x0, bits, order)
-        return lr.float().div_(255), hr.float().div_(255)
+        lr, hr = (t.float().div_(255) for t in self.crops(img, y0, x0, bits, order))
+        if self.mixup:
+            a, j = self.mixup_draws(batch_size, gen)
+            a = a.view(-1, 1, 1, 1)
+            lr, hr = torch.lerp(lr[j], lr, a), torch.lerp(hr[j], hr, a)  # a * own + (1 - a) * partner's
+        return lr, hr
+
+    def mixup_draws(self, batch_size, gen):
+        """-> (a, j), (B,) each: crop i is to become a[i] * crop i + (1 - a[i]) * crop j[i], j[i] != i; a[i] = 1
+        (unmixed) with probability 1 - mixup."""
+        dev = self.device
+        mixed = torch.rand(batch_size, device=dev, generator=gen) < self.mixup
+        j = (torch.arange(batch_size, device=dev)
+             + torch.randint(1, batch_size, (batch_size,), device=dev, generator=gen)) % batch_size
+        # Beta(b, b) is the first coordinate of Dirichlet(b, b), drawn by the op behind torch.distributions (which
+        # itself takes no generator).
+        conc = torch.full((batch_size, 2), self.mixup_beta, device=dev)
+        a = torch._sample_dirichlet(conc, generator=gen)[:, 0]
+        return torch.where(mixed, a, torch.ones_like(a)), j

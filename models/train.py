@@ -44,6 +44,11 @@ def parse_args(argv=None):
                     help="LR of every image version also made at K x K sampling phases (HR shifted by scale/K px)")
     ap.add_argument("--rgb-perm", action="store_true",
                     help="each crop with a random order of its colour channels (the same for LR and HR)")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="P",
+                    help="with probability P each crop pair becomes a * itself + (1 - a) * another pair of the batch "
+                         "(LR and HR alike), a ~ Beta(--mixup-beta, --mixup-beta); 0: off")
+    ap.add_argument("--mixup-beta", type=float, default=0.2,
+                    help="both parameters of mixup's Beta distribution (0.2: a mostly near 0 or 1)")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="decay of an exponential moving average of the weights (e.g. 0.999), evaluated and "
                          "exported instead of the last weights; 0: off")
@@ -99,7 +104,10 @@ def parse_args(argv=None):
                          "(L1 in YCbCr, chroma at half weight)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.mixup and args.batch < 2:
+        ap.error("--mixup needs --batch 2 or more (a crop is mixed with another crop of its batch)")
+    return args
 
 
 def learning_rate(step, args):
@@ -281,6 +289,9 @@ def provenance(args, bank, step, history, results):
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
     if args.rgb_perm:
         extra += "; colour channels in random order"
+    if args.mixup:
+        extra += (f"; mixup: with probability {args.mixup} a crop pair blended with another of its batch, "
+                  f"weight ~ Beta({args.mixup_beta}, {args.mixup_beta})")
     if args.ema:
         extra += f"; weights averaged (EMA, decay {args.ema})"
     return {"trained_on": f"{bank.count} images of {args.train} (random {args.patch}px LR crops, flips, rotations; "
@@ -441,7 +452,8 @@ def main():
     cfg = ModelConfig(**ckpt["config"]) if ckpt else ModelConfig(scale=args.scale, attention=args.kind,
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
-    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm)
+    bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm,
+                    args.mixup, args.mixup_beta)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
@@ -500,7 +512,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
