@@ -1,7 +1,8 @@
 // TTA (UpscaleParams::tta, core/src/tta.h) on the CPU backend with a small random-weight model: the result is the
 // mean over the 8 dihedral transforms, computed here from plain run_network() passes with transforms written out
 // independently (rotations by 90° and a mirror); progress, cancellation between passes, the memory check of both
-// orientations and the float path on a backend that converts samples itself, with fake backends.
+// orientations, the float path on a backend that converts samples itself, and the one call with its memory check on
+// a backend that runs TTA itself (CUDA), with fake backends.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "sample_convert.h"
 #include "test_util.h"
 #include "tiny_model.h"
+#include "tta.h"
 
 namespace nalasr::test {
 namespace {
@@ -175,28 +177,35 @@ INSTANTIATE_TEST_SUITE_P(Scales, TtaTest, ::testing::Values(2, 3),
 
 // A ×2 backend by pixel repetition with scripted memory figures: the planner's peak depends on the width only
 // (predict(w, h) = w · `bytes_per_column`), so the two orientations differ. With `converts`, it takes 8- and 16-bit
-// images itself, as the CUDA backend does. Counts its calls.
+// images itself, as the CUDA backend does; with `runs_tta`, it takes TTA as one call (pixel repetition commutes with
+// every transform, so its TTA is its plain result), reporting the progress of 8 passes. Counts its calls.
 class ScriptedBackend final : public Backend {
 public:
-    ScriptedBackend(std::size_t bytes_per_column, std::size_t available, bool host, bool converts = false)
-        : bytes_per_column_(bytes_per_column), available_(available), host_(host), converts_(converts) {}
+    ScriptedBackend(std::size_t bytes_per_column, std::size_t available, bool host, bool converts = false,
+                    bool runs_tta = false)
+        : bytes_per_column_(bytes_per_column), available_(available), host_(host), converts_(converts),
+          runs_tta_(runs_tta) {}
 
-    mutable std::atomic<int> float_calls{0}, sample_calls{0};
+    mutable std::atomic<int> float_calls{0}, sample_calls{0}, tta_calls{0};
 
     std::string name() const override { return "scripted"; }
     bool host_memory() const override { return host_; }
+    bool runs_tta() const override { return runs_tta_; }
     bool converts_samples(SampleType type) const override { return converts_ && type != SampleType::F32; }
     std::size_t predict_peak_bytes(int width, int) const override { return width * bytes_per_column_; }
     std::size_t available_bytes() const override { return available_; }
 
-    Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl&,
+    Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
                    ForwardStats*) const override {
         ++float_calls;
+        tta(control);
         repeat(rgb, width, height, out);
         return Status::ok();
     }
-    Status forward_samples(const Image& in, Image* out, const ForwardControl&, ForwardStats*) const override {
+    Status forward_samples(const Image& in, Image* out, const ForwardControl& control,
+                           ForwardStats*) const override {
         ++sample_calls;
+        tta(control);
         std::vector<float> floats;
         repeat(colour_to_rgb(in).data(), in.width, in.height, &floats);
         rgb_to_image(floats, {}, in.width * 2, in.height * 2, in.channels, in.type, out);
@@ -204,6 +213,13 @@ public:
     }
 
 private:
+    void tta(const ForwardControl& control) const {
+        if (!control.tta) return;
+        ++tta_calls;
+        if (control.report)
+            for (int pass = 0; pass < kDihedralTransforms; ++pass)
+                for (double f : {0.0, 0.5, 1.0}) control.report((pass + f) / kDihedralTransforms);
+    }
     static void repeat(const float* rgb, int width, int height, std::vector<float>* out) {
         out->assign(std::size_t(width) * height * 4 * 3, 0.0f);
         for (int y = 0; y < height * 2; ++y)
@@ -212,7 +228,7 @@ private:
                             &(*out)[(std::size_t(y) * width * 2 + x) * 3]);
     }
     std::size_t bytes_per_column_, available_;
-    bool host_, converts_;
+    bool host_, converts_, runs_tta_;
 };
 
 struct Scripted {
@@ -220,8 +236,9 @@ struct Scripted {
     std::unique_ptr<Engine> engine;
 };
 
-Scripted scripted_engine(std::size_t bytes_per_column, std::size_t available, bool host, bool converts = false) {
-    auto backend = std::make_unique<ScriptedBackend>(bytes_per_column, available, host, converts);
+Scripted scripted_engine(std::size_t bytes_per_column, std::size_t available, bool host, bool converts = false,
+                         bool runs_tta = false) {
+    auto backend = std::make_unique<ScriptedBackend>(bytes_per_column, available, host, converts, runs_tta);
     const ScriptedBackend* raw = backend.get();
     return {raw, make_engine(tiny_config(2), std::move(backend), {})};
 }
@@ -292,6 +309,48 @@ TEST(Tta, TakesTheFloatPathWhereTheBackendConvertsSamples) {
     EXPECT_EQ(s.backend->float_calls, 8);
     EXPECT_EQ(tta.pixels, plain.pixels);  // pixel repetition commutes with every flip and rotation
     EXPECT_TRUE(has_stage(stats, "tta"));
+}
+
+// A backend that runs TTA itself (CUDA) gets it as one call with ForwardControl::tta, on its own 8- and 16-bit
+// samples; its progress over the 8 passes is named per pass, as the host TTA's is.
+TEST(Tta, ABackendThatRunsTtaGetsOneCallOnItsSamples) {
+    Scripted s = scripted_engine(0, std::size_t(1) << 30, false, true, true);
+    const Image in = random_image(9, 5, 3, SampleType::U16, 8);
+    Image plain, tta;
+    ASSERT_TRUE(s.engine->upscale(in, &plain, {}, nullptr));
+    EXPECT_EQ(s.backend->tta_calls, 0);
+    std::vector<std::string> passes;  // the pass stages in the order they first appear
+    UpscaleParams params = tta_params();
+    params.progress = [&](double, const char* stage) {
+        if (std::string(stage).rfind("network", 0) == 0 && (passes.empty() || passes.back() != stage))
+            passes.push_back(stage);
+    };
+    ASSERT_TRUE(s.engine->upscale(in, &tta, params, nullptr));
+    EXPECT_EQ(s.backend->sample_calls, 2);
+    EXPECT_EQ(s.backend->float_calls, 0);
+    EXPECT_EQ(s.backend->tta_calls, 1);
+    EXPECT_EQ(tta.pixels, plain.pixels);
+    ASSERT_EQ(passes.size(), 8u);
+    for (int k = 0; k < 8; ++k) EXPECT_EQ(passes[k], "network (TTA " + std::to_string(k + 1) + "/8)");
+
+    const std::vector<float> rgb = colour_to_rgb(in);  // float RGB: one forward() call
+    std::vector<float> out;
+    ASSERT_TRUE(s.engine->run_network(rgb.data(), in.width, in.height, &out, tta_params(), nullptr));
+    EXPECT_EQ(s.backend->float_calls, 1);
+    EXPECT_EQ(s.backend->tta_calls, 2);
+}
+
+// A backend that runs TTA itself holds the accumulator and the input beside its pass, in its own memory.
+TEST(Tta, BuffersCountOnABackendThatRunsTta) {
+    // 10×10 ×2: the accumulator (4800 bytes) and the input (1200 bytes).
+    const Image in = random_image(10, 10, 3, SampleType::U8, 7);
+    Image out;
+    Scripted tight = scripted_engine(0, 5999, false, true, true);
+    EXPECT_EQ(tight.engine->upscale(in, &out, tta_params(), nullptr).code(), StatusCode::OutOfMemory);
+    EXPECT_EQ(tight.backend->sample_calls, 0);
+    Scripted enough = scripted_engine(0, 6000, false, true, true);
+    EXPECT_TRUE(enough.engine->upscale(in, &out, tta_params(), nullptr));
+    EXPECT_EQ(enough.backend->tta_calls, 1);
 }
 
 }  // namespace

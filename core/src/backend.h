@@ -23,8 +23,8 @@ namespace nalasr {
 struct ForwardStats {
     std::size_t planned_peak_bytes = 0;   // the planner's figure for this size
     std::size_t observed_peak_bytes = 0;  // measured: arena high-water mark (CPU), cudaMemGetInfo delta (CUDA)
-    // e.g. upload / network / download; CUDA adds "wait": for another call's GPU work or staging buffer (and,
-    // the first time, for allocating that buffer)
+    // e.g. upload / network / download (and "tta" for a backend's own TTA); CUDA adds "wait": for another call's GPU
+    // work or staging buffer (and, the first time, for allocating that buffer)
     std::vector<StageTime> stages;
     // The check of the network's float output, before any conversion to samples (where NaN would become 0):
     // how many values are NaN or ±Inf, and the largest finite value (0 when none is positive). Backends that
@@ -34,11 +34,16 @@ struct ForwardStats {
     float max_output = 0.0f;
 };
 
-// Progress and cancellation for one forward pass. `report` receives a fraction in [0, 1] of the network;
+// Progress, cancellation and TTA for one forward call. `report` receives a fraction in [0, 1] of the network;
 // `cancelled` is polled between blocks (at least every ~100 ms of work) and stops the pass with Cancelled.
 struct ForwardControl {
     std::function<void(double fraction)> report;
     std::function<bool()> cancelled;
+    // Only for a backend whose runs_tta() is true: the call's result is TTA's mean over the passes on the 8
+    // dihedral transforms (tta.h), pass k spanning [k/8, (k+1)/8] of `report`, `cancelled` also polled between
+    // passes. Its stats: each stage summed over the passes plus "tta" (transforms and averaging), the largest
+    // planned and observed peak, and an output check that rejects the result when any pass's would have been.
+    bool tta = false;
 };
 
 class Backend {
@@ -75,6 +80,11 @@ public:
     // Whether this backend computes in reduced precision (CUDA: float16 activations), so that the Engine redoes an
     // image whose output is non-finite or black on a float32 CPU backend (docs/robustness.md).
     virtual bool reduced_precision() const { return false; }
+
+    // (optional) Whether forward() and forward_samples() run TTA themselves when ForwardControl::tta asks (CUDA: on
+    // device buffers, so 8- and 16-bit images keep the GPU's sample conversion). For the others the Engine runs
+    // TTA on the host around plain forward() passes (run_tta, tta.h).
+    virtual bool runs_tta() const { return false; }
 
     // Whether this backend's working memory is host memory (the CPU backend), so that the Engine's own host buffers
     // (e.g. the TTA accumulator, tta.h) count against available_bytes() too.

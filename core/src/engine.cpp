@@ -139,9 +139,10 @@ private:
 
         // Backends that convert samples themselves (CUDA, for 8- and 16-bit images) take the image as it is;
         // for the others the colour is converted to float RGB here and back after the network. Keeping the
-        // input's colours and TTA work on float RGB here, so they take the float path on every backend.
+        // input's colours works on float RGB here, and so does TTA on a backend that does not run it itself.
         const bool keep_colours = params.keep_input_colours && in.channels >= 3;  // grey stays grey anyway
-        bool backend_converts = !keep_colours && !params.tta && backend_->converts_samples(in.type);
+        bool backend_converts = !keep_colours && (!params.tta || backend_->runs_tta()) &&
+                                backend_->converts_samples(in.type);
         auto t = Clock::now();
         report(0.0, "prepare");
         std::vector<float> rgb = backend_converts ? std::vector<float>() : colour_to_rgb(in);
@@ -214,49 +215,57 @@ private:
     }
 
     // The network on float RGB → `out`, its progress mapped onto [begin, end]: one pass, or with params.tta the mean
-    // of the 8 TTA passes (tta.h), whose memory is checked first.
+    // of the 8 TTA passes (tta.h), whose memory is checked first: one call of a backend that runs TTA itself, else
+    // 8 passes around which the host turns and averages the images.
     Status network(const float* rgb, int width, int height, std::vector<float>* out, const UpscaleParams& params,
                    double begin, double end, UpscaleStats* stats) const {
-        if (!params.tta) return network_pass(rgb, width, height, out, params, begin, end, "network", stats);
+        if (!params.tta) return network_pass(rgb, width, height, out, params, begin, end, "network", false, stats);
         if (Status st = check_tta_memory(*backend_, width, height, config_.scale); !st) return st;
+        if (backend_->runs_tta())
+            return network_pass(rgb, width, height, out, params, begin, end, "network", true, stats);
         auto pass = [&](const float* image, int w, int h, std::vector<float>* result, double from, double to,
                         const char* stage, UpscaleStats* pass_stats) {
-            return network_pass(image, w, h, result, params, from, to, stage, pass_stats);
+            return network_pass(image, w, h, result, params, from, to, stage, false, pass_stats);
         };
         return run_tta(rgb, width, height, config_.scale, pass, params.should_abort, begin, end, out, stats);
     }
 
-    // One forward pass on float RGB and the output check of its result (a rejected half-precision result is redone
-    // in float32), progress mapped onto [begin, end] under `stage`.
+    // One forward call on float RGB (with `tta`, the backend's own TTA) and the output check of its result (a
+    // rejected half-precision result is redone in float32), progress mapped onto [begin, end] under `stage`.
     Status network_pass(const float* rgb, int width, int height, std::vector<float>* out, const UpscaleParams& params,
-                        double begin, double end, const char* stage, UpscaleStats* stats) const {
+                        double begin, double end, const char* stage, bool tta, UpscaleStats* stats) const {
         auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
             return backend_->forward(rgb, width, height, out, control, forward_stats);
         };
         ForwardStats forward_stats;
-        if (Status st = run_backend(forward, params, begin, end, stage, stats, &forward_stats); !st) return st;
+        if (Status st = run_backend(forward, params, begin, end, stage, tta, stats, &forward_stats); !st) return st;
         if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
         const std::size_t pixels = std::size_t(width) * height;
         auto input_max = [&] { return max_value(rgb, pixels * 3); };
         auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
             ForwardStats redo_stats;
-            if (Status st = backend.forward(rgb, width, height, out, control, &redo_stats); !st) return st;
+            if (Status st = redo_forward(backend, rgb, width, height, out, control, tta, &redo_stats); !st) return st;
             *redo_check = checked(redo_stats, *out);
             return Status::ok();
         };
         return check_output(checked(forward_stats, *out), out->size(), input_max, redo, params, begin, end, stats);
     }
 
-    // The network on the image's own samples, for a backend that converts them (Backend::forward_samples): `result`
-    // gets the output samples. A rejected half-precision result is redone in float32 on float RGB into `upscaled`,
-    // and *converted becomes false.
+    // The network on the image's own samples, for a backend that converts them (Backend::forward_samples; with
+    // params.tta it runs TTA itself): `result` gets the output samples. A rejected half-precision result is redone
+    // in float32 on float RGB into `upscaled`, and *converted becomes false.
     Status network_on_samples(const Image& in, Image* result, std::vector<float>* upscaled, bool* converted,
                               const UpscaleParams& params, UpscaleStats* stats) const {
+        if (Status st = params.tta ? check_tta_memory(*backend_, in.width, in.height, config_.scale) : Status::ok();
+            !st)
+            return st;
         auto forward = [&](const ForwardControl& control, ForwardStats* forward_stats) {
             return backend_->forward_samples(in, result, control, forward_stats);
         };
         ForwardStats forward_stats;
-        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, "network", stats, &forward_stats); !st)
+        if (Status st = run_backend(forward, params, kPrepareEnd, kNetworkEnd, "network", params.tta, stats,
+                                    &forward_stats);
+            !st)
             return st;
         if (cancelled(params)) return {StatusCode::Cancelled, "cancelled"};
         // A backend that converts samples and does not check its float output cannot be checked here.
@@ -273,7 +282,9 @@ private:
         auto redo = [&](const Backend& backend, const ForwardControl& control, OutputCheck* redo_check) {
             const std::vector<float>& image = input_rgb();
             ForwardStats redo_stats;
-            if (Status st = backend.forward(image.data(), in.width, in.height, upscaled, control, &redo_stats); !st)
+            if (Status st = redo_forward(backend, image.data(), in.width, in.height, upscaled, control, params.tta,
+                                         &redo_stats);
+                !st)
                 return st;
             *converted = false;  // the result is now `upscaled`
             *result = Image();
@@ -285,25 +296,38 @@ private:
                             kNetworkEnd, stats);
     }
 
+    // A float32 redo on `backend` of a forward call on float RGB; a result of the backend's own TTA is redone as a
+    // whole, the 8 passes turned and averaged on the host.
+    Status redo_forward(const Backend& backend, const float* rgb, int width, int height, std::vector<float>* out,
+                        const ForwardControl& control, bool tta, ForwardStats* stats) const {
+        if (tta) return run_tta_on_host(backend, rgb, width, height, config_.scale, out, control);
+        return backend.forward(rgb, width, height, out, control, stats);
+    }
+
     static bool cancelled(const UpscaleParams& params) { return params.should_abort && params.should_abort(); }
 
-    // Progress and cancellation of a forward pass: its progress mapped onto [begin, end] of the overall fraction.
-    static ForwardControl make_control(const UpscaleParams& params, double begin, double end, const char* stage) {
+    // Progress and cancellation of a forward call: its progress mapped onto [begin, end] of the overall fraction.
+    // With `tta` (the backend's own TTA) the stage names the pass, as the host TTA's do.
+    static ForwardControl make_control(const UpscaleParams& params, double begin, double end, const char* stage,
+                                       bool tta = false) {
         ForwardControl control;
+        control.tta = tta;
         if (params.progress)
-            control.report = [&params, begin, end, stage](double f) {
-                params.progress(begin + (end - begin) * f, stage);
+            control.report = [&params, begin, end, stage, tta](double f) {
+                // Pass k reports (k + its fraction) / 8: the end of pass k is still pass k.
+                const int pass = int(std::ceil(f * kDihedralTransforms)) - 1;
+                params.progress(begin + (end - begin) * f, tta ? tta_pass_stage(pass) : stage);
             };
         if (params.should_abort) control.cancelled = params.should_abort;
         return control;
     }
 
-    // Runs `forward(control, forward_stats)` (a forward pass of the backend), mapping its progress onto [begin, end]
-    // of the overall fraction under `stage`; its memory figures and stages go to `stats`.
+    // Runs `forward(control, forward_stats)` (a forward call of the backend; with `tta`, its own TTA), mapping its
+    // progress onto [begin, end] of the overall fraction under `stage`; its memory figures and stages go to `stats`.
     template <typename Forward>
     Status run_backend(Forward forward, const UpscaleParams& params, double begin, double end, const char* stage,
-                       UpscaleStats* stats, ForwardStats* forward_stats) const {
-        if (Status st = forward(make_control(params, begin, end, stage), forward_stats); !st) return st;
+                       bool tta, UpscaleStats* stats, ForwardStats* forward_stats) const {
+        if (Status st = forward(make_control(params, begin, end, stage, tta), forward_stats); !st) return st;
         stats->planned_peak_bytes = forward_stats->planned_peak_bytes;
         stats->observed_peak_bytes = forward_stats->observed_peak_bytes;
         stats->stages.insert(stats->stages.end(), forward_stats->stages.begin(), forward_stats->stages.end());

@@ -10,23 +10,6 @@ namespace {
 
 constexpr std::size_t kRgbBytes = 3 * sizeof(float);
 
-// Where pixel (x, y) of transform t of an image (width, height) comes from, as an index of that image's pixels.
-// The transform's size is (tw, th): (height, width) when it swaps the axes, else (width, height).
-struct DihedralMap {
-    int t, width, tw, th;
-    std::size_t source(int x, int y) const {
-        if (t & 1) x = tw - 1 - x;
-        if (t & 2) y = th - 1 - y;
-        if (dihedral_swaps_axes(t)) std::swap(x, y);
-        return std::size_t(y) * width + x;
-    }
-};
-
-DihedralMap dihedral_map(int t, int width, int height) {
-    const bool swap = dihedral_swaps_axes(t);
-    return {t, width, swap ? height : width, swap ? width : height};
-}
-
 // Adds `from` to `into`, stage by stage: a stage already there gets the time added.
 void add_stages(const std::vector<StageTime>& from, std::vector<StageTime>* into) {
     for (const StageTime& stage : from) {
@@ -61,7 +44,7 @@ void add_inverse_dihedral(const std::vector<float>& transformed, int width, int 
         }
 }
 
-std::size_t tta_host_bytes(int width, int height, int scale) {
+std::size_t tta_buffer_bytes(int width, int height, int scale) {
     return std::size_t(width) * height * (std::size_t(scale) * scale + 1) * kRgbBytes;
 }
 
@@ -69,18 +52,28 @@ Status check_tta_memory(const Backend& backend, int width, int height, int scale
     const std::size_t available = backend.available_bytes();
     if (available == 0) return Status::ok();  // unknown: the passes check for themselves
     const std::size_t s2 = std::size_t(scale) * scale;
-    // On a host-memory backend the pass's output, the accumulator and the transformed input share its memory.
-    const std::size_t host_per_pixel = backend.host_memory() ? s2 * kRgbBytes + tta_host_bytes(1, 1, scale) : 0;
-    const std::size_t needed = tta_peak_bytes(backend, width, height) + std::size_t(width) * height * host_per_pixel;
+    // On a host-memory backend the pass's output, the accumulator and the transformed input share its memory; a
+    // backend that runs TTA itself holds the accumulator and the input beside its pass.
+    const std::size_t per_pixel = backend.host_memory() ? s2 * kRgbBytes + tta_buffer_bytes(1, 1, scale)
+                                  : backend.runs_tta()  ? tta_buffer_bytes(1, 1, scale)
+                                                        : 0;
+    const std::size_t needed = tta_peak_bytes(backend, width, height) + std::size_t(width) * height * per_pixel;
     if (needed <= available) return Status::ok();
-    const int side = largest_square_that_fits(backend, available, host_per_pixel);
+    const int side = largest_square_that_fits(backend, available, per_pixel);
     return {StatusCode::OutOfMemory, "TTA on " + backend.name() + " for " + std::to_string(width) + "x" +
                                          std::to_string(height) + " needs " + gib(needed) +
                                          " (its larger orientation" +
-                                         (host_per_pixel ? std::string(" and the TTA accumulator") : std::string()) +
+                                         (per_pixel ? std::string(" and the TTA accumulator") : std::string()) +
                                          ") but only " + gib(available) +
                                          " is available; the largest square input that fits is about " +
                                          std::to_string(side) + "x" + std::to_string(side)};
+}
+
+const char* tta_pass_stage(int pass) {
+    static const char* const kStages[kDihedralTransforms] = {
+        "network (TTA 1/8)", "network (TTA 2/8)", "network (TTA 3/8)", "network (TTA 4/8)",
+        "network (TTA 5/8)", "network (TTA 6/8)", "network (TTA 7/8)", "network (TTA 8/8)"};
+    return kStages[std::clamp(pass, 0, kDihedralTransforms - 1)];
 }
 
 Status run_tta(const float* rgb, int width, int height, int scale, const NetworkPass& pass,
@@ -96,12 +89,10 @@ Status run_tta(const float* rgb, int width, int height, int scale, const Network
         tta_ms += ms_since(start);
 
         const bool swap = dihedral_swaps_axes(t);
-        const std::string stage = "network (TTA " + std::to_string(t + 1) + "/" +
-                                  std::to_string(kDihedralTransforms) + ")";
         const double step = (end - begin) / kDihedralTransforms;
         UpscaleStats pass_stats;
         if (Status st = pass(input.data(), swap ? height : width, swap ? width : height, &result, begin + step * t,
-                             begin + step * (t + 1), stage.c_str(), &pass_stats);
+                             begin + step * (t + 1), tta_pass_stage(t), &pass_stats);
             !st)
             return st;
         stats->planned_peak_bytes = std::max(stats->planned_peak_bytes, pass_stats.planned_peak_bytes);
@@ -120,6 +111,20 @@ Status run_tta(const float* rgb, int width, int height, int scale, const Network
     *out = std::move(sum);
     stats->stages.push_back({"tta", tta_ms + ms_since(start)});
     return Status::ok();
+}
+
+Status run_tta_on_host(const Backend& backend, const float* rgb, int width, int height, int scale,
+                       std::vector<float>* out, const ForwardControl& control) {
+    auto pass = [&](const float* image, int w, int h, std::vector<float>* result, double from, double to,
+                    const char*, UpscaleStats*) {
+        ForwardControl pass_control;
+        pass_control.cancelled = control.cancelled;
+        if (control.report) pass_control.report = [&](double f) { control.report(from + (to - from) * f); };
+        ForwardStats ignored;
+        return backend.forward(image, w, h, result, pass_control, &ignored);
+    };
+    UpscaleStats ignored;
+    return run_tta(rgb, width, height, scale, pass, control.cancelled, 0.0, 1.0, out, &ignored);
 }
 
 }  // namespace nalasr

@@ -1,12 +1,14 @@
 // TTA, the self-ensemble of UpscaleParams::tta: the network runs on the 8 dihedral transforms of the input (the
 // identity, the two mirrors, the three rotations by multiples of 90° and the two transposes); each result is turned
 // back to the input's orientation and the 8 are averaged in float32, always adding the passes in the order 0..7 so
-// the result is deterministic. It runs on the host on float RGB, around the backend's forward passes, so every
-// backend gets it the same way (engine.cpp).
+// the result is deterministic. A backend that runs TTA itself (Backend::runs_tta: CUDA, on device buffers) gets it
+// as one forward call; for the others it runs here, on the host on float RGB, around their forward passes
+// (engine.cpp). Both use the index math of dihedral.h.
 //
 // Cost: 8 forward passes (8× the network time). The device peak is that of one pass, the larger of the two
-// orientations (a rotation by 90° swaps width and height, and the planner's peak is not symmetric in them). The host
-// holds one transformed input and the float32 accumulator of the output beside what one pass needs.
+// orientations (a rotation by 90° swaps width and height, and the planner's peak is not symmetric in them). Beside
+// what one pass needs, TTA holds the float32 accumulator of the output and one input image: on the host, or on the
+// device of a backend that runs TTA itself.
 #pragma once
 
 #include <algorithm>
@@ -15,15 +17,9 @@
 #include <vector>
 
 #include "backend.h"
+#include "dihedral.h"
 
 namespace nalasr {
-
-constexpr int kDihedralTransforms = 8;
-
-// Transform t (0..7): bit 2 transposes (x ↔ y), then bit 0 mirrors left-right and bit 1 top-bottom. t = 0 is the
-// identity; 5 and 6 are the rotations by 90°, 3 the rotation by 180°. The passes run in this order, so 0–3 keep the
-// input's orientation and 4–7 swap it: a backend that keeps one arena per input size (CUDA) changes it once.
-inline bool dihedral_swaps_axes(int t) { return (t & 4) != 0; }
 
 // `out` becomes transform t of the float RGB image `rgb` (height, width, 3); its width and height are swapped when
 // dihedral_swaps_axes(t).
@@ -40,13 +36,17 @@ std::size_t tta_peak_bytes(const Planner& planner, int width, int height) {
     return width == height ? peak : std::max(peak, planner.predict_peak_bytes(height, width));
 }
 
-// The host memory TTA needs beside one pass: the float32 accumulator of the output and one transformed input.
-std::size_t tta_host_bytes(int width, int height, int scale);
+// The memory TTA needs beside one pass: the float32 accumulator of the output and one input image (on the host,
+// or on the device of a backend that runs TTA itself).
+std::size_t tta_buffer_bytes(int width, int height, int scale);
 
 // Refuses (OutOfMemory, with the largest square input that would fit) an input whose TTA passes cannot fit
-// backend.available_bytes(): the peak of tta_peak_bytes, plus, for a backend working in host memory, the output of
-// a pass and tta_host_bytes. Checked before the first pass, so no pass runs in vain.
+// backend.available_bytes(): the peak of tta_peak_bytes, plus tta_buffer_bytes for a backend working in host memory
+// (with the output of a pass) or running TTA itself. Checked before the first pass, so no pass runs in vain.
 Status check_tta_memory(const Backend& backend, int width, int height, int scale);
+
+// The progress stage name of pass `pass` (0..7): "network (TTA 1/8)" to "network (TTA 8/8)".
+const char* tta_pass_stage(int pass);
 
 // One forward pass on float RGB (width, height) → `out`, its output checked: progress mapped onto [begin, end] of
 // the overall fraction under the stage name `stage`, figures and stages into `stats`.
@@ -60,5 +60,10 @@ using NetworkPass = std::function<Status(const float* rgb, int width, int height
 Status run_tta(const float* rgb, int width, int height, int scale, const NetworkPass& pass,
                const std::function<bool()>& cancelled, double begin, double end, std::vector<float>* out,
                UpscaleStats* stats);
+
+// run_tta with plain forward passes of `backend` (no output checks): the float32 redo of a TTA result that a backend
+// computed itself. `control` spans the 8 passes; stats are not kept.
+Status run_tta_on_host(const Backend& backend, const float* rgb, int width, int height, int scale,
+                       std::vector<float>* out, const ForwardControl& control);
 
 }  // namespace nalasr

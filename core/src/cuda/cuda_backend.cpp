@@ -3,7 +3,9 @@
 // their own samples and are converted on the GPU (sample_io.cuh), through pinned staging buffers
 // (pinned_staging.h). Calls are serialised on the backend's stream by a mutex that covers only the GPU work and
 // the transfers; the host copies into and out of the staging buffers run outside it, so that while one call copies,
-// another call's network can run. Every CUDA or cuBLAS failure comes back as a Status.
+// another call's network can run. TTA (ForwardControl::tta) runs on device buffers too: the input goes up once and
+// the 8 passes' transforms and averaging are kernels (dihedral.cuh). Every CUDA or cuBLAS failure comes back as a
+// Status.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "backend.h"
@@ -20,6 +23,8 @@
 #include "cuda/cuda_plan.h"
 #include "cuda/cuda_weights.h"
 #include "cuda/pinned_staging.h"
+#include "dihedral.cuh"
+#include "dihedral.h"
 #include "dwconv.cuh"
 #include "finite_check.cuh"
 #include "linear_attention.cuh"
@@ -123,12 +128,24 @@ Status allocate_image(int width, int height, int channels, SampleType type, Imag
     return Status::ok();
 }
 
-// What one pass took: milliseconds per stage, the memory figures, and the output check.
+// What one pass (or TTA's 8) took: milliseconds per stage, the memory figures, and the output check.
 struct PassReport {
-    double wait_ms = 0, upload_ms = 0, network_ms = 0, download_ms = 0;
+    bool tta = false;  // TTA's passes: the stage "tta" (transforms and averaging) too
+    double wait_ms = 0, upload_ms = 0, network_ms = 0, download_ms = 0, tta_ms = 0;
     std::size_t planned_bytes = 0, observed_bytes = 0;
     std::size_t non_finite = 0;
     float max_output = 0.0f;
+
+    // Adds TTA's pass `pass`: times summed, the larger peaks. The check counts every pass's non-finite values and
+    // keeps the smallest maximum, so that the Engine rejects the result when it would have rejected any pass.
+    void add_tta_pass(const PassReport& pass, bool first) {
+        wait_ms += pass.wait_ms, upload_ms += pass.upload_ms, network_ms += pass.network_ms;
+        download_ms += pass.download_ms, tta_ms += pass.tta_ms;
+        planned_bytes = std::max(planned_bytes, pass.planned_bytes);
+        observed_bytes = std::max(observed_bytes, pass.observed_bytes);
+        non_finite += pass.non_finite;
+        max_output = first ? pass.max_output : std::min(max_output, pass.max_output);
+    }
 
     void write(ForwardStats* stats) const {
         if (!stats) return;
@@ -141,8 +158,28 @@ struct PassReport {
         stats->stages.push_back({"upload", upload_ms});
         stats->stages.push_back({"network", network_ms});
         stats->stages.push_back({"download", download_ms});
+        if (tta) stats->stages.push_back({"tta", tta_ms});
     }
 };
+
+// The steps a pass enqueues around the network, each given (plan, arena, stream); an empty one enqueues nothing.
+using PassStep = std::function<Status(const cuda::ForwardPlan&, std::byte*, cudaStream_t)>;
+struct PassSteps {
+    PassStep upload;      // fills Buf::Input ("upload")
+    PassStep transform;   // TTA: turns the image into Buf::Input ("tta")
+    PassStep accumulate;  // TTA: adds Buf::Output turned back to the accumulator ("tta")
+    PassStep download;    // the result's way to the host ("download")
+};
+
+// How forward() and forward_samples() move their image: `upload(rgb, …)` enqueues the float RGB input into the
+// device buffer rgb, `download(rgb, …)` the float RGB result in rgb to the host; both get the pass's (plan, arena,
+// stream) for the arena's sample buffers.
+using ImageUpload = std::function<Status(float* rgb, const cuda::ForwardPlan&, std::byte*, cudaStream_t)>;
+using ImageDownload = std::function<Status(const float* rgb, const cuda::ForwardPlan&, std::byte*, cudaStream_t)>;
+
+float* arena_floats(const cuda::ForwardPlan& plan, std::byte* arena, Buf buffer) {
+    return reinterpret_cast<float*>(arena + plan.offset(buffer));
+}
 
 // Where the output check (finite_check.cuh) lands: its device result, and a pinned host copy so that the copy is
 // enqueued like the download. Allocated once, at creation (pinned allocations synchronise the device, which must
@@ -167,9 +204,9 @@ private:
     kernels::FiniteCheck* host_ = nullptr;
 };
 
-// Four timing events, destroyed with the scope.
+// The timing events of a pass, destroyed with the scope.
 struct Events {
-    cudaEvent_t e[4] = {};
+    cudaEvent_t e[6] = {};
     ~Events() {
         for (cudaEvent_t ev : e)
             if (ev) cudaEventDestroy(ev);
@@ -210,29 +247,31 @@ public:
 
     bool reduced_precision() const override { return true; }
 
+    bool runs_tta() const override { return true; }
+
     Status forward(const float* rgb, int width, int height, std::vector<float>* out, const ForwardControl& control,
                    ForwardStats* stats) const override {
         if (!rgb || !out) return {StatusCode::InvalidArgument, "forward: null image or output"};
         NALASR_RETURN_IF_ERROR(check_input_size(width, height));
-        auto upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
-            NALASR_CUDA_CHECK(cudaMemcpyAsync(arena + plan.offset(Buf::Input), rgb,
-                                              plan.bytes[std::size_t(Buf::Input)], cudaMemcpyHostToDevice, s));
+        const std::size_t in_bytes = std::size_t(width) * height * 3 * sizeof(float),
+                          out_bytes = in_bytes * config_.scale * config_.scale;
+        auto upload = [&](float* image, const cuda::ForwardPlan&, std::byte*, cudaStream_t s) {
+            NALASR_CUDA_CHECK(cudaMemcpyAsync(image, rgb, in_bytes, cudaMemcpyHostToDevice, s));
             return Status::ok();
         };
-        auto download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) -> Status {
-            const std::size_t out_bytes = plan.bytes[std::size_t(Buf::Output)];
+        auto download = [&](const float* result, const cuda::ForwardPlan&, std::byte*, cudaStream_t s) -> Status {
             try {
                 out->resize(out_bytes / sizeof(float));
             } catch (const std::bad_alloc&) {
                 return {StatusCode::OutOfMemory,
                         "cannot allocate the " + mib(out_bytes) + " output image in host memory"};
             }
-            NALASR_CUDA_CHECK(
-                cudaMemcpyAsync(out->data(), arena + plan.offset(Buf::Output), out_bytes, cudaMemcpyDeviceToHost, s));
+            NALASR_CUDA_CHECK(cudaMemcpyAsync(out->data(), result, out_bytes, cudaMemcpyDeviceToHost, s));
             return Status::ok();
         };
         PassReport report;
-        NALASR_RETURN_IF_ERROR(run_pass(width, height, control, upload, download, &report));
+        NALASR_RETURN_IF_ERROR(control.tta ? run_tta(width, height, control, upload, download, &report)
+                                           : run_pass(width, height, control, upload, download, &report));
         report.write(stats);
         return Status::ok();
     }
@@ -261,17 +300,15 @@ public:
         const void* source = staging.data() ? static_cast<const void*>(staging.data()) : in.pixels.data();
 
         Image result;
-        auto upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+        auto upload = [&](float* image, const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
             std::byte* samples = arena + plan.offset(Buf::SamplesIn);
             NALASR_CUDA_CHECK(cudaMemcpyAsync(samples, source, in_bytes, cudaMemcpyHostToDevice, s));
-            NALASR_CUDA_CHECK(kernels::samples_to_rgb(samples, type, in.channels, in_pixels,
-                                                      reinterpret_cast<float*>(arena + plan.offset(Buf::Input)), s));
+            NALASR_CUDA_CHECK(kernels::samples_to_rgb(samples, type, in.channels, in_pixels, image, s));
             return Status::ok();
         };
-        auto download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+        auto download = [&](const float* rgb, const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
             std::byte* samples = arena + plan.offset(Buf::SamplesOut);
-            NALASR_CUDA_CHECK(kernels::rgb_to_samples(reinterpret_cast<const float*>(arena + plan.offset(Buf::Output)),
-                                                      out_pixels, in.channels, type, samples, s));
+            NALASR_CUDA_CHECK(kernels::rgb_to_samples(rgb, out_pixels, in.channels, type, samples, s));
             void* target = staging.data();
             if (!target) {  // no pinned buffer: straight into the result
                 NALASR_RETURN_IF_ERROR(allocate_image(out_w, out_h, in.channels, in.type, &result));
@@ -280,7 +317,8 @@ public:
             NALASR_CUDA_CHECK(cudaMemcpyAsync(target, samples, out_bytes, cudaMemcpyDeviceToHost, s));
             return Status::ok();
         };
-        NALASR_RETURN_IF_ERROR(run_pass(in.width, in.height, control, upload, download, &report));
+        NALASR_RETURN_IF_ERROR(control.tta ? run_tta(in.width, in.height, control, upload, download, &report)
+                                           : run_pass(in.width, in.height, control, upload, download, &report));
 
         clock = Clock::now();
         if (staging.data()) {
@@ -296,18 +334,90 @@ public:
     }
 
 private:
-    // One pass under the lock: the memory check, the arena, then `upload(plan, arena, stream)` (enqueues the input
-    // into Buf::Input), the network and the check of its float output (counted in "network"), `download(plan,
-    // arena, stream)` (enqueues Buf::Output's way to the host), each timed with events; returns once the download
-    // has landed. `report` gets the time waited for the lock added, the GPU stage times, the memory and the check.
-    template <typename Upload, typename Download>
-    Status run_pass(int width, int height, const ForwardControl& control, Upload upload, Download download,
-                    PassReport* report) const {
+    // Takes the lock that serialises the GPU work, adding the time waited for it to report->wait_ms.
+    std::unique_lock<std::mutex> acquire(PassReport* report) const {
         const auto wait_start = Clock::now();
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
         report->wait_ms += ms_since(wait_start);
-        NALASR_RETURN_IF_ERROR(ctx_.activate());
+        return lock;
+    }
 
+    // One plain pass: `upload` fills Buf::Input, `download` takes Buf::Output.
+    Status run_pass(int width, int height, const ForwardControl& control, const ImageUpload& upload,
+                    const ImageDownload& download, PassReport* report) const {
+        const auto lock = acquire(report);
+        NALASR_RETURN_IF_ERROR(ctx_.activate());
+        PassSteps steps;
+        steps.upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+            return upload(arena_floats(plan, arena, Buf::Input), plan, arena, s);
+        };
+        steps.download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+            return download(arena_floats(plan, arena, Buf::Output), plan, arena, s);
+        };
+        return run_pass_locked(width, height, control, steps, report);
+    }
+
+    // TTA (tta.h) on the GPU, holding the lock for all 8 passes (the buffers are this call's): `upload` puts the
+    // image once into a buffer of its own, each pass's Buf::Input is a transform of it (dihedral.cuh), each pass's
+    // checked Buf::Output is added turned back into a float32 accumulator in the order 0..7, and after the last pass
+    // the mean (× 1/8, exact) goes to `download`. `cancelled` is polled between passes too.
+    Status run_tta(int width, int height, const ForwardControl& control, const ImageUpload& upload,
+                   const ImageDownload& download, PassReport* report) const {
+        const auto lock = acquire(report);
+        NALASR_RETURN_IF_ERROR(ctx_.activate());
+        const int out_w = width * config_.scale, out_h = height * config_.scale;
+        const std::int64_t out_values = std::int64_t(out_w) * out_h * 3;
+        cuda::DeviceBuffer input, sum;  // freed before the lock, after every pass has synchronised
+        NALASR_RETURN_IF_ERROR(input.allocate(std::size_t(width) * height * 3 * sizeof(float)));
+        NALASR_RETURN_IF_ERROR(sum.allocate(std::size_t(out_values) * sizeof(float)));
+        float* image = reinterpret_cast<float*>(input.data());
+        float* mean = reinterpret_cast<float*>(sum.data());
+        report->tta = true;
+        for (int t = 0; t < kDihedralTransforms; ++t) {
+            if (t > 0 && control.cancelled && control.cancelled()) return {StatusCode::Cancelled, "cancelled"};
+            const bool last = t == kDihedralTransforms - 1;
+            ForwardControl pass_control;
+            pass_control.cancelled = control.cancelled;
+            if (control.report)
+                pass_control.report = [&control, t](double f) { control.report((t + f) / kDihedralTransforms); };
+            PassSteps steps;
+            if (t == 0)
+                steps.upload = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+                    return upload(image, plan, arena, s);
+                };
+            steps.transform = [&, t](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+                if (t == 0) NALASR_CUDA_CHECK(cudaMemsetAsync(mean, 0, sum.bytes(), s));
+                NALASR_CUDA_CHECK(
+                    kernels::dihedral_transform(image, width, height, t, arena_floats(plan, arena, Buf::Input), s));
+                return Status::ok();
+            };
+            steps.accumulate = [&, t, last](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+                NALASR_CUDA_CHECK(kernels::add_inverse_dihedral(arena_floats(plan, arena, Buf::Output), out_w, out_h,
+                                                                t, mean, s));
+                // A power of two: exact.
+                if (last) NALASR_CUDA_CHECK(kernels::scale_values(mean, out_values, 1.0f / kDihedralTransforms, s));
+                return Status::ok();
+            };
+            if (last)
+                steps.download = [&](const cuda::ForwardPlan& plan, std::byte* arena, cudaStream_t s) {
+                    return download(mean, plan, arena, s);
+                };
+            const bool swap = dihedral_swaps_axes(t);
+            PassReport pass;
+            NALASR_RETURN_IF_ERROR(
+                run_pass_locked(swap ? height : width, swap ? width : height, pass_control, steps, &pass));
+            report->add_tta_pass(pass, t == 0);
+        }
+        report->observed_bytes += input.bytes() + sum.bytes();
+        return Status::ok();
+    }
+
+    // One pass, the lock held and the device active: the memory check, the arena, then `steps` in the order
+    // upload, transform, the network and the check of its float output (counted in "network"), accumulate and
+    // download, each timed with events; returns once the download has landed. `report` gets the GPU stage times,
+    // the memory and the check.
+    Status run_pass_locked(int width, int height, const ForwardControl& control, const PassSteps& steps,
+                           PassReport* report) const {
         const cuda::ForwardPlan plan = cuda::plan_forward(config_, width, height);
         const std::size_t planned = plan.arena_bytes() + cuda::CudaContext::kWorkspaceBytes;
         const std::size_t available = available_locked();
@@ -338,19 +448,24 @@ private:
             cudaStreamSynchronize(s);
             return st;
         };
+        auto enqueue = [&](const PassStep& step) { return step ? step(plan, arena, s) : Status::ok(); };
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
-        if (Status st = upload(plan, arena, s); !st) return failed(st);
+        if (Status st = enqueue(steps.upload); !st) return failed(st);
         NALASR_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+        if (Status st = enqueue(steps.transform); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
         if (Status st = run_network(plan, control); !st) return failed(st);
         // Before the download, which may convert to samples (NaN → 0): a few tens of µs for a 4K output.
-        NALASR_CUDA_CHECK(kernels::check_finite(reinterpret_cast<const float*>(arena + plan.offset(Buf::Output)),
+        NALASR_CUDA_CHECK(kernels::check_finite(arena_floats(plan, arena, Buf::Output),
                                                 std::int64_t(plan.bytes[std::size_t(Buf::Output)] / sizeof(float)),
                                                 check_.device(), s));
-        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[2], s));
-        if (Status st = download(plan, arena, s); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[3], s));
+        if (Status st = enqueue(steps.accumulate); !st) return failed(st);
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[4], s));
+        if (Status st = enqueue(steps.download); !st) return failed(st);
         NALASR_CUDA_CHECK(cudaMemcpyAsync(check_.host(), check_.device(), sizeof(kernels::FiniteCheck),
                                           cudaMemcpyDeviceToHost, s));
-        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[3], s));
+        NALASR_CUDA_CHECK(cudaEventRecord(ev.e[5], s));
         NALASR_CUDA_CHECK(cudaStreamSynchronize(s));
         report->non_finite = std::size_t(check_.host()->non_finite);
         report->max_output = kernels::finite_check_max(*check_.host());
@@ -362,8 +477,9 @@ private:
         report->observed_bytes = arena_observed + cuda::CudaContext::kWorkspaceBytes +
                                  (free_before > free_after ? free_before - free_after : 0);
         report->upload_ms += elapsed_ms(ev.e[0], ev.e[1]);
-        report->network_ms += elapsed_ms(ev.e[1], ev.e[2]);
-        report->download_ms += elapsed_ms(ev.e[2], ev.e[3]);
+        report->tta_ms += elapsed_ms(ev.e[1], ev.e[2]) + elapsed_ms(ev.e[3], ev.e[4]);
+        report->network_ms += elapsed_ms(ev.e[2], ev.e[3]);
+        report->download_ms += elapsed_ms(ev.e[4], ev.e[5]);
         return Status::ok();
     }
 
