@@ -17,7 +17,7 @@ STEPS = {  # in training_case's order; each runs in run_steps
     "cuda_gen": "inputs drawn from torch.Generator(device='cuda') (without it: a CPU generator, then .cuda())",
     "ref64": "float64 reference branch_grads(cb.CUDA_STAGES, ...) at the training size",
     "inductor_ac": "'inductor' eager path under autocast + backward, its output kept in `a`",
-    "cuda_ac": "branch op under autocast + backward, its output kept in `a` (as training_case's loop leaves it)",
+    "cuda_ac": "branch op under autocast + backward, its output kept in `a` (as session 9's training_case left it)",
     "bitid": "the bit-identical loop (two op forwards + backwards, outputs dropped)",
     "keep_graph": "one eager op forward (no autocast, no backward), its output kept in `a`",
     "del_a": "del a (frees the autograd graph the steps above kept alive)"}
