@@ -1,5 +1,6 @@
 // Shared by the ctypes-loaded CUDA libraries of models/ (built by cuda_ext.py): element types, conversions to
-// the math type, and the device guard of the extern "C" entry points.
+// the math type, the device guard of the extern "C" entry points, and the column sums that finish the training
+// kernels' per-block partial sums.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -38,3 +39,44 @@ struct DeviceGuard {
         if (prev >= 0) cudaSetDevice(prev);
     }
 };
+
+// out[n] = sum over r of part[r, n] (part (rows, n) contiguous): COLUMN_SUM_SEGS interleaved row segments a
+// column, then the segments in order (a fixed order, so deterministic).
+constexpr int COLUMN_SUM_COLS = 32;
+constexpr int COLUMN_SUM_SEGS = 32;  // 1024 threads a block: a thread sums rows / 32 partial rows (8 at 256 rows)
+
+template <class A>
+__global__ void __launch_bounds__(COLUMN_SUM_COLS * COLUMN_SUM_SEGS)
+    column_sum_kernel(const A* __restrict__ part, A* __restrict__ out, long long rows, long long n) {
+    __shared__ A seg[COLUMN_SUM_SEGS][COLUMN_SUM_COLS];
+    const long long col = static_cast<long long>(blockIdx.x) * COLUMN_SUM_COLS + threadIdx.x;
+    A sum = 0;
+    if (col < n)
+        for (long long r = threadIdx.y; r < rows; r += COLUMN_SUM_SEGS) sum += part[r * n + col];
+    seg[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < n) {
+        A total = 0;
+#pragma unroll
+        for (int q = 0; q < COLUMN_SUM_SEGS; ++q) total += seg[q][threadIdx.x];
+        out[col] = total;
+    }
+}
+
+// The libraries' extern "C" finish entry points: float (is_f64 0) or double partial sums; launches only, no sync.
+// Returns 0 or a cudaError_t.
+inline int launch_column_sums(const void* part, void* out, long long rows, long long n, int is_f64, void* stream,
+                              int device) {
+    const DeviceGuard guard(device);
+    if (guard.err != cudaSuccess) return guard.err;
+    const dim3 grid(static_cast<unsigned>((n + COLUMN_SUM_COLS - 1) / COLUMN_SUM_COLS)),
+        block(COLUMN_SUM_COLS, COLUMN_SUM_SEGS);
+    const auto st = static_cast<cudaStream_t>(stream);
+    if (is_f64)
+        column_sum_kernel<double><<<grid, block, 0, st>>>(static_cast<const double*>(part), static_cast<double*>(out),
+                                                          rows, n);
+    else
+        column_sum_kernel<float><<<grid, block, 0, st>>>(static_cast<const float*>(part), static_cast<float*>(out),
+                                                         rows, n);
+    return cudaGetLastError();
+}

@@ -16,7 +16,8 @@
 //   backward from da: zn = (z - mean) rstd recomputed, dy = da silu(g), dg = da y silu'(g),
 //            dz = rstd (dy w - mean(dy w) - zn mean(dy w zn)); writes dz twice (math type for the attention
 //            backward, element type for the lepe backward) and dg; adds dy zn and dy into per-lane sums, which
-//            the block reduces in a fixed order into part[block, 2, C]; finish_kernel sums the blocks' rows.
+//            the block reduces in a fixed order into part[block, 2, C]; column_sum_kernel (cuda_ext.cuh) sums
+//            the blocks' rows.
 // Elements (lepe, g, a, da, dlepe, dg): bf16 / fp16 / fp32 with float32 math, fp64 with float64 math; o, do,
 // mean, rstd, the weights and the partial sums in the math type. Token strides any, channel stride 1.
 #include "../cuda_ext.cuh"
@@ -25,8 +26,6 @@
 #define GATE_THREADS 256
 #endif
 #define GATE_LANE_CH 8
-#define FINISH_COLS 32
-#define FINISH_SEGS 32
 
 extern "C" {
 // Every field is 8 bytes, so the layout has no padding (mirrored by cuda_branch.py's ctypes Structure).
@@ -251,26 +250,6 @@ __global__ void __launch_bounds__(GATE_THREADS) gate_bwd_kernel(const NalasrGate
     }
 }
 
-// out[n] = sum over r of part[r, n] (part (rows, n) contiguous): FINISH_SEGS interleaved row segments a column,
-// then the segments in order (a fixed order: deterministic), as dwconv_train.cu's finish_kernel.
-template <class A>
-__global__ void __launch_bounds__(FINISH_COLS * FINISH_SEGS)
-    gate_finish_kernel(const A* __restrict__ part, A* __restrict__ out, long long rows, long long n) {
-    __shared__ A seg[FINISH_SEGS][FINISH_COLS];
-    const long long col = static_cast<long long>(blockIdx.x) * FINISH_COLS + threadIdx.x;
-    A sum = 0;
-    if (col < n)
-        for (long long r = threadIdx.y; r < rows; r += FINISH_SEGS) sum += part[r * n + col];
-    seg[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < n) {
-        A total = 0;
-#pragma unroll
-        for (int q = 0; q < FINISH_SEGS; ++q) total += seg[q][threadIdx.x];
-        out[col] = total;
-    }
-}
-
 // ------------------------------------------------------------------------------------------------ host side
 
 template <class Tr, int G, bool BACKWARD>
@@ -318,16 +297,7 @@ int nalasr_gate_bwd(const NalasrGateArgs* a) { return dispatch<true>(a); }
 
 int nalasr_gate_finish(const void* part, void* out, long long rows, long long n, int is_f64, void* stream,
                        int device) {
-    const DeviceGuard guard(device);
-    if (guard.err != cudaSuccess) return guard.err;
-    const dim3 grid(static_cast<unsigned>((n + FINISH_COLS - 1) / FINISH_COLS)), block(FINISH_COLS, FINISH_SEGS);
-    if (is_f64)
-        gate_finish_kernel<double><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const double*>(part), static_cast<double*>(out), rows, n);
-    else
-        gate_finish_kernel<float><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const float*>(part), static_cast<float*>(out), rows, n);
-    return cudaGetLastError();
+    return launch_column_sums(part, out, rows, n, is_f64, stream, device);
 }
 
 const char* nalasr_gate_error(int code) {

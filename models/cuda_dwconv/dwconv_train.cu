@@ -12,8 +12,8 @@
 //             adds x_shifted * dy per tap (and dy for the bias) into per-thread registers across its patches.
 //             The halos are double-buffered: patch i + 1's copies are in flight while patch i is computed.
 //             At the end the block reduces them (warp shuffles, then a fixed-order sum over warps in smem)
-//             into one row of partial sums part[block, k*k + 1, C]; finish_kernel sums the rows in a fixed
-//             order. No atomics: the gradients are bit-reproducible.
+//             into one row of partial sums part[block, k*k + 1, C]; column_sum_kernel (cuda_ext.cuh) sums the
+//             rows in a fixed order. No atomics: the gradients are bit-reproducible.
 // Halos are staged with cp.async (sm_80+, vectors of 4, 8 or 16 bytes; zero-fill outside the image): every copy
 // of a halo is in flight at once. Session 7 (H100) measured the first version, whose halo loop held one
 // synchronous load a thread in flight (a global load, then its smem store), at 3-5x the HBM time: with 1-2
@@ -60,8 +60,6 @@
 #ifndef BWD_VEC_K7
 #define BWD_VEC_K7 1
 #endif
-#define FINISH_COLS 32
-#define FINISH_SEGS 32  // 1024 threads a block: a thread sums rows / 32 partial rows (8 at 256 rows)
 
 extern "C" {
 // Every field is 8 bytes, so the layout has no padding (mirrored by cuda_dwconv.py's ctypes Structure).
@@ -406,26 +404,6 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, min_blocks<Tr>(BWD_MIN_BLOCKS
     }
 }
 
-// out[n] = sum over r of part[r, n] (part (rows, N) contiguous), FINISH_SEGS interleaved row segments a
-// column, then the segments in order: a fixed order, so deterministic.
-template <typename A>
-__global__ void __launch_bounds__(FINISH_COLS * FINISH_SEGS)
-    finish_kernel(const A* __restrict__ part, A* __restrict__ out, long long rows, long long n) {
-    __shared__ A seg[FINISH_SEGS][FINISH_COLS];
-    const long long col = static_cast<long long>(blockIdx.x) * FINISH_COLS + threadIdx.x;
-    A sum = 0;
-    if (col < n)
-        for (long long r = threadIdx.y; r < rows; r += FINISH_SEGS) sum += part[r * n + col];
-    seg[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < n) {
-        A total = 0;
-#pragma unroll
-        for (int q = 0; q < FINISH_SEGS; ++q) total += seg[q][threadIdx.x];
-        out[col] = total;
-    }
-}
-
 // ------------------------------------------------------------------------------------------------ host side
 
 template <int K>
@@ -500,16 +478,7 @@ int nalasr_dwconv_bwd(const NalasrDwArgs* a) { return dispatch<true>(a); }
 
 int nalasr_dwconv_finish(const void* part, void* out, long long rows, long long n, int is_f64, void* stream,
                          int device) {
-    const DeviceGuard guard(device);
-    if (guard.err != cudaSuccess) return guard.err;
-    const dim3 grid(static_cast<unsigned>((n + FINISH_COLS - 1) / FINISH_COLS)), block(FINISH_COLS, FINISH_SEGS);
-    if (is_f64)
-        finish_kernel<double><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const double*>(part), static_cast<double*>(out), rows, n);
-    else
-        finish_kernel<float><<<grid, block, 0, static_cast<cudaStream_t>(stream)>>>(
-            static_cast<const float*>(part), static_cast<float*>(out), rows, n);
-    return cudaGetLastError();
+    return launch_column_sums(part, out, rows, n, is_f64, stream, device);
 }
 
 const char* nalasr_dwconv_error(int code) {
