@@ -105,6 +105,15 @@ def lane_token_sum(vals):
     return vals[0]
 
 
+def token_slots(bx, grid, per_block, t_total):
+    """Block bx's grid-stride iterations over token slots -> (slot, token read, whether it is stored): the whole block
+    runs the same iterations, and slots past the last token compute on token 0 and store nothing."""
+    for base in range(bx * per_block, t_total, grid * per_block):
+        for slot in range(per_block):
+            t = base + slot
+            yield slot, (t if t < t_total else 0), t < t_total
+
+
 def emulate_gate(o, lepe, g, nw, nb, da, sms, count):
     """Both gate kernels as the .cu runs them -> a, mean, rstd, do, dlepe, dg, dw, db; count[name] counts stores."""
     t_total, c = lepe.shape
@@ -117,58 +126,46 @@ def emulate_gate(o, lepe, g, nw, nb, da, sms, count):
     # forward
     grid = cb.gate_grid(t_total, c, sms, backward=False)
     for bx in range(grid):
-        base = bx * per_block
-        while base < t_total:
-            for slot in range(per_block):
-                t = base + slot
-                ok = t < t_total
-                tt = t if ok else 0
-                z = [[o[tt, cl * 8 + e] + lepe[tt, cl * 8 + e] for e in range(8)] for cl in range(lanes)]
-                mu = lane_token_sum([sum(zl, torch.zeros((), dtype=o.dtype)) for zl in z]) / c
-                var = lane_token_sum([sum(((x - mu) ** 2 for x in zl), torch.zeros((), dtype=o.dtype))
-                                      for zl in z]) / c
-                r = 1.0 / torch.sqrt(var + eps)
-                if not ok:
-                    continue
-                for cl in range(lanes):
-                    for e in range(8):
-                        ch = cl * 8 + e
-                        gv = g[tt, ch]
-                        a[tt, ch] = ((z[cl][e] - mu) * r * nw[ch] + nb[ch]) * (gv * torch.sigmoid(gv))
-                        count["a"][tt, ch] += 1
-                mean[tt], rstd[tt] = mu, r
-                count["stats"][tt] += 1
-            base += grid * per_block
+        for _, tt, ok in token_slots(bx, grid, per_block, t_total):
+            z = [[o[tt, cl * 8 + e] + lepe[tt, cl * 8 + e] for e in range(8)] for cl in range(lanes)]
+            mu = lane_token_sum([sum(zl, torch.zeros((), dtype=o.dtype)) for zl in z]) / c
+            var = lane_token_sum([sum(((x - mu) ** 2 for x in zl), torch.zeros((), dtype=o.dtype))
+                                  for zl in z]) / c
+            r = 1.0 / torch.sqrt(var + eps)
+            if not ok:
+                continue
+            for cl in range(lanes):
+                for e in range(8):
+                    ch = cl * 8 + e
+                    gv = g[tt, ch]
+                    a[tt, ch] = ((z[cl][e] - mu) * r * nw[ch] + nb[ch]) * (gv * torch.sigmoid(gv))
+                    count["a"][tt, ch] += 1
+            mean[tt], rstd[tt] = mu, r
+            count["stats"][tt] += 1
     # backward
     grid = cb.gate_grid(t_total, c, sms, backward=True)
     part = torch.full((grid, 2, c), float("nan"), dtype=o.dtype)
     for bx in range(grid):
         sw = torch.zeros(per_block, c, dtype=o.dtype)  # [token slot][channel]: the lanes' running sums
         sb = torch.zeros(per_block, c, dtype=o.dtype)
-        base = bx * per_block
-        while base < t_total:
-            for slot in range(per_block):
-                t = base + slot
-                ok = t < t_total
-                tt = t if ok else 0
-                zn = (o[tt] + lepe[tt] - mean[tt]) * rstd[tt]
-                gv = g[tt]
-                d = da[tt] if ok else torch.zeros(c, dtype=o.dtype)
-                sg = torch.sigmoid(gv)
-                dy = d * gv * sg
-                dgv = d * (zn * nw + nb) * (sg * (1 + gv * (1 - sg)))
-                sw[slot] += dy * zn
-                sb[slot] += dy
-                dyw = dy * nw
-                m1 = lane_token_sum([dyw[cl * 8:cl * 8 + 8].sum() for cl in range(lanes)]) / c
-                m2 = lane_token_sum([(dyw * zn)[cl * 8:cl * 8 + 8].sum() for cl in range(lanes)]) / c
-                if not ok:
-                    continue
-                dz = rstd[tt] * (dyw - m1 - zn * m2)
-                dg[tt], do[tt], dlepe[tt] = dgv, dz, dz
-                count["dg"][tt] += 1
-                count["dz"][tt] += 1
-            base += grid * per_block
+        for slot, tt, ok in token_slots(bx, grid, per_block, t_total):
+            zn = (o[tt] + lepe[tt] - mean[tt]) * rstd[tt]
+            gv = g[tt]
+            d = da[tt] if ok else torch.zeros(c, dtype=o.dtype)
+            sg = torch.sigmoid(gv)
+            dy = d * gv * sg
+            dgv = d * (zn * nw + nb) * (sg * (1 + gv * (1 - sg)))
+            sw[slot] += dy * zn
+            sb[slot] += dy
+            dyw = dy * nw
+            m1 = lane_token_sum([dyw[cl * 8:cl * 8 + 8].sum() for cl in range(lanes)]) / c
+            m2 = lane_token_sum([(dyw * zn)[cl * 8:cl * 8 + 8].sum() for cl in range(lanes)]) / c
+            if not ok:
+                continue
+            dz = rstd[tt] * (dyw - m1 - zn * m2)
+            dg[tt], do[tt], dlepe[tt] = dgv, dz, dz
+            count["dg"][tt] += 1
+            count["dz"][tt] += 1
         for j, s in enumerate((sw, sb)):  # the block reduction: token slots in order
             total = torch.zeros(c, dtype=o.dtype)
             for q in range(per_block):
