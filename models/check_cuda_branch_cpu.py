@@ -20,12 +20,9 @@
 Usage: /usr/bin/python3 models/check_cuda_branch_cpu.py [--nvcc]   (exit 1 on a failure)
 """
 import argparse
-import os
 import re
 import struct
-import subprocess
 import sys
-import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -357,31 +354,25 @@ def check_without_cuda():
 
 def check_nvcc():
     import cuda_dwconv as cd
+
+    def name_of(line):  # the gate kernels at C 64, the depthwise backward: bf16 and float32
+        m = (re.search(r"Compiling entry function '_Z\d+(gate_\w+?_kernel)I(\d*\w+?)Li(\d+)E", line)
+             or re.search(r"Compiling entry function '_Z\d+(bwd_kernel)I(\d*\w+?)Li(\d)ELi\dE", line))
+        if not m:
+            return None
+        kind, dtype, n = m.groups()
+        dtype = re.sub(r"^\d+", "", dtype)
+        gate = kind.startswith("gate")
+        if dtype not in ("BF16", "F32") or (gate and n != "8"):
+            return None
+        return f"{kind} {dtype} {'C ' + str(8 * int(n)) if gate else 'k' + n}"
+
     for source, defines in ((cb.GATE_SOURCE, cb.compile_defines()), (cd.SOURCE, cd.compile_defines())):
         for arch in ((8, 0), (9, 0)):
-            with tempfile.TemporaryDirectory() as tmp:
-                cmd = cuda_ext.nvcc_command(arch, source, os.path.join(tmp, "lib.so"), defines) + ["-Xptxas", "-v"]
-                res = subprocess.run(cmd, capture_output=True, text=True)
-            warnings = [line for line in res.stderr.splitlines() if "warning" in line.lower()]
-            report(f"nvcc {source.name} sm_{arch[0]}{arch[1]} compiles without warnings",
-                   res.returncode == 0 and not warnings,
-                   "; ".join(warnings[:3]) or res.stderr[-300:] if res.returncode else f"{len(warnings)} warnings")
-            rows, name = [], None
-            for line in res.stderr.splitlines():
-                m = (re.search(r"Compiling entry function '_Z\d+(gate_\w+?_kernel)I(\d*\w+?)Li(\d+)E", line)
-                     or re.search(r"Compiling entry function '_Z\d+(bwd_kernel)I(\d*\w+?)Li(\d)ELi\dE", line))
-                if m:
-                    kind, dtype, n = m.groups()
-                    dtype = re.sub(r"^\d+", "", dtype)
-                    keep = dtype in ("BF16", "F32") and (n == "8" if kind.startswith("gate") else True)
-                    name = f"{kind} {dtype} {'C ' + str(8 * int(n)) if kind.startswith('gate') else 'k' + n}" if keep else None
-                elif name and "spill stores" in line:
-                    spill = re.search(r"(\d+) bytes spill stores", line).group(1)
-                elif name and "Used" in line:
-                    regs = re.search(r"Used (\d+) registers", line).group(1)
-                    rows.append(f"{name}: {regs} registers, {spill} B spill")
-                    name = None
-            print("      " + "\n      ".join(rows))
+            code, log, warnings = cuda_ext.ptxas_build(arch, source, defines)
+            report(f"nvcc {source.name} sm_{arch[0]}{arch[1]} compiles without warnings", code == 0 and not warnings,
+                   "; ".join(warnings[:3]) or log[-300:] if code else f"{len(warnings)} warnings")
+            print("      " + "\n      ".join(cuda_ext.ptxas_usage(log, name_of)))
 
 
 def main():

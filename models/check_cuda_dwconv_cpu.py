@@ -18,9 +18,7 @@ Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc]   (exit 1 on a 
 import argparse
 import os
 import re
-import subprocess
 import sys
-import tempfile
 
 import torch
 
@@ -353,26 +351,15 @@ def check_model_without_cuda():
 
 
 def check_nvcc():
+    def name_of(line):
+        m = re.search(r"Compiling entry function '_Z\d+(\w+?)I\d*(\w+?)Li(\d)ELi(\d)E", line)
+        return "{} {} k{} vec{}".format(*m.groups()) if m else None
+
     for arch in ((8, 0), (9, 0)):
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = cuda_ext.nvcc_command(arch, cd.SOURCE, os.path.join(tmp, "lib.so"), cd.compile_defines())
-            cmd += ["-Xptxas", "-v"]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-        warnings = [line for line in res.stderr.splitlines() if "warning" in line.lower()]
-        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
-               "; ".join(warnings[:3]) or res.stderr[-300:] if res.returncode else f"{len(warnings)} warnings")
-        rows, name = [], None
-        for line in res.stderr.splitlines():
-            m = re.search(r"Compiling entry function '_Z\d+(\w+?)I\d*(\w+?)Li(\d)ELi(\d)E", line)
-            if m:
-                name = "{} {} k{} vec{}".format(*m.groups())
-            elif name and "spill stores" in line:
-                spill = re.search(r"(\d+) bytes spill stores", line).group(1)
-            elif name and "Used" in line:
-                regs = re.search(r"Used (\d+) registers", line).group(1)
-                rows.append(f"{name}: {regs} registers, {spill} B spill")
-                name = None
-        print("      " + "\n      ".join(rows))
+        code, log, warnings = cuda_ext.ptxas_build(arch, cd.SOURCE, cd.compile_defines())
+        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", code == 0 and not warnings,
+               "; ".join(warnings[:3]) or log[-300:] if code else f"{len(warnings)} warnings")
+        print("      " + "\n      ".join(cuda_ext.ptxas_usage(log, name_of)))
 
 
 def main():

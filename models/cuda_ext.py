@@ -40,6 +40,31 @@ def nvcc_command(capability, source, output, defines):
             + [str(source), "-o", str(output)])
 
 
+def ptxas_build(capability, source, defines):
+    """Compiles source with ptxas -v into a throw-away library (the CPU checks' warning and register audit)
+    -> (nvcc's return code, its stderr, the lines that mention a warning)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = nvcc_command(capability, source, os.path.join(tmp, "lib.so"), defines) + ["-Xptxas", "-v"]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+    return res.returncode, res.stderr, [line for line in res.stderr.splitlines() if "warning" in line.lower()]
+
+
+def ptxas_usage(log, name_of):
+    """'NAME: R registers, S B spill' for each kernel of a ptxas -v log that name_of(its "Compiling entry
+    function" line) names (None: left out)."""
+    rows, name, spill = [], None, None
+    for line in log.splitlines():
+        if "Compiling entry function" in line:
+            name = name_of(line)
+        elif name and "spill stores" in line:
+            spill = re.search(r"(\d+) bytes spill stores", line).group(1)
+        elif name and "Used" in line:
+            regs = re.search(r"Used (\d+) registers", line).group(1)
+            rows.append(f"{name}: {regs} registers, {spill} B spill")
+            name = None
+    return rows
+
+
 def local_headers(source):
     """The files a source #includes by a quoted path, recursively (their text is part of the cache key)."""
     seen, todo = [], [pathlib.Path(source)]
