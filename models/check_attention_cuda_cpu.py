@@ -7,10 +7,13 @@
      partial-sum shapes; the tiles of the reducing kernels fit the static shared memory for every instantiation
   4. a torch emulation of the kernels (nala_emulation.py: the same blocks, tiles, per-thread entries and
      per-token loops over channels, reading through the args' pointers and strides) in float64 (also in the
-     float kernels' structure: the tensor-core sums split over the warps) vs
-     attention_math.nala_plain: o, dq, dk, dv; every element of every output and partial-sum row stored once
-  5. nalasr_model / train.py without CUDA: formulation "cuda" raises, --attention-impl cuda falls back to fast
-  6. with --nvcc: the .cu compiles for sm_80 and sm_90 without warnings; registers / spills per kernel
+     float kernels' structure: the tensor-core sums split over the warps; and with __logf / __expf's error
+     bounds added) vs attention_math.nala_plain: o, dq, dk, dv; every output and partial-sum entry stored once
+  5. the kernels' 32-bit block decode (ChunkOf, TokenOf, as emulated) == exact division at the largest sizes
+     geometry_ok lets through, and geometry_ok refuses one token more
+  6. nalasr_model / train.py without CUDA: formulation "cuda" raises, --attention-impl cuda falls back to fast
+  7. with --nvcc: the .cu compiles for sm_80 and sm_90 without warnings; registers / spills per kernel; the
+     built library's own geometry_ok (called through ctypes: it runs before any CUDA call) agrees with 5's
 Usage: /usr/bin/python3 models/check_attention_cuda_cpu.py [--nvcc]   (exit 1 on a failure)
 """
 import argparse
@@ -131,6 +134,9 @@ def check_emulation():
         (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, fs64),
         (1, (7, 9), 1, 8, torch.float32, 40, 32, 8, {}),  # float math: the tensor-core sums run whole warps
         (1, (8, 12), 4, 16, torch.bfloat16, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, {}),
+        # float64 arithmetic plus the worst-case error of the float kernels' __logf / __expf: must stay 10x
+        # below check_cuda_attention's float32 bounds (out 1e-4, gradients 1e-3)
+        (2, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, dict(fast_math=True)),
     ]
     for b, hw, heads, d, dtype, chunk, threads, token_threads, extra in cases:
         c = heads * d
@@ -150,10 +156,61 @@ def check_emulation():
         g0 = torch.autograd.grad(o0, x64, go)
         errs = [rel(o, o0)] + [rel(x, y) for x, y in zip((dq, dk, dv), g0)]
         tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 4e-3}[dtype]  # bf16: dq, dk, dv stored
-        structure = " (float structure)" if geo.float_structure else ""
+        tol = 1e-5 if geo.fast_math else tol
+        structure = " (float structure)" if geo.float_structure else " (fast-math error bounds)" * geo.fast_math
         report(f"emulation {dtype} B {b}, {hw[0]}x{hw[1]}, {heads} heads, d {d}, chunk {chunk}, threads "
                f"{threads}/{token_threads}{structure} vs plain float64", all(e < tol for e in errs) and counts_ok,
                "out {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}".format(*errs) + ("" if counts_ok else "; store counts wrong"))
+
+
+# (B, heads, N, chunk): the largest sizes geometry_ok lets through along each bound (N + chunk, N + token threads,
+# the reducing grid, the token grid), and those sizes one step further (refused)
+EDGE_SIZES = [(1, 1, 2**31 - 1 - ca.CHUNK, ca.CHUNK), (1, 1, 2**31 - 1 - ca.TOKEN_THREADS, 1),
+              ((2**31 - 1) // 24, 4, 3 * ca.TOKEN_THREADS, ca.TOKEN_THREADS // 2),
+              ((2**31 - 1) // 12, 4, 3 * ca.TOKEN_THREADS - 7, 400)]
+REFUSED_SIZES = [(1, 1, 2**31 - ca.CHUNK, ca.CHUNK), (1, 1, 2**31 - ca.TOKEN_THREADS, 1),
+                 ((2**31 - 1) // 24 + 1, 4, 3 * ca.TOKEN_THREADS, ca.TOKEN_THREADS // 2),
+                 ((2**31 - 1) // 12 + 1, 4, 3 * ca.TOKEN_THREADS - 7, 400)]
+
+
+def edge_args(b, heads, n, chunk):
+    return ca.NalaArgs(B=b, N=n, heads=heads, d=16, dtype=cuda_ext.DTYPES[torch.float32], chunk=chunk,
+                       chunks=-(-n // chunk))
+
+
+def check_block_decode():
+    threads = ca.TOKEN_THREADS
+    for sizes in EDGE_SIZES:
+        a = edge_args(*sizes)
+        token_blocks = -(-a.N // threads)
+        bad = []
+        for block in {0, 1, a.chunks - 1, a.chunks, a.B * a.heads * a.chunks - 1} - {a.B * a.heads * a.chunks}:
+            bh, chunk = divmod(block, a.chunks)
+            t0 = chunk * a.chunk
+            if emu.chunk_of(a, block) != (*divmod(bh, a.heads), bh, t0, min(t0 + a.chunk, a.N)):
+                bad.append(("chunk", block))
+        for block in {0, token_blocks - 1, token_blocks, a.B * a.heads * token_blocks - 1}:
+            bh, blk = divmod(block, token_blocks)
+            if emu.token_of(a, block, threads) != (*divmod(bh, a.heads), bh, blk * threads):
+                bad.append(("token", block))
+        report(f"32-bit block decode == exact at B {a.B}, {a.heads} heads, N {a.N}, chunk {a.chunk}",
+               emu.geometry_ok(a) and not bad, str(bad))
+    report("geometry_ok refuses each of those sizes one step further",
+           not any(emu.geometry_ok(edge_args(*sizes)) for sizes in REFUSED_SIZES))
+
+
+def check_library_guard(lib_path):
+    """The built library's geometry_ok: ERR_GEOMETRY (-3) for REFUSED_SIZES from every entry point; past it for
+    EDGE_SIZES (here a CUDA error, as there is no GPU)."""
+    lib = ctypes.CDLL(lib_path)
+    fns = [getattr(lib, name) for name in ca._FUNCTIONS]
+    for f in fns:
+        f.argtypes, f.restype = [ctypes.POINTER(ca.NalaArgs)], ctypes.c_int
+    edge, refused = ([[f(ctypes.byref(edge_args(*sizes))) for f in fns] for sizes in table]
+                     for table in (EDGE_SIZES, REFUSED_SIZES))
+    report("the built library's geometry_ok: edge sizes pass, one step further refused",
+           all(c != -3 for row in edge for c in row) and all(c == -3 for row in refused for c in row),
+           f"codes: edge {edge}, refused {refused}")
 
 
 def check_model_without_cuda():
@@ -174,6 +231,8 @@ def check_nvcc():
         with tempfile.TemporaryDirectory() as tmp:
             cmd = cuda_ext.nvcc_command(arch, ca.SOURCE, os.path.join(tmp, "lib.so"), ca.compile_defines())
             res = subprocess.run(cmd + ["-Xptxas", "-v"], capture_output=True, text=True)
+            if res.returncode == 0 and arch == (9, 0):
+                check_library_guard(os.path.join(tmp, "lib.so"))
         log = res.stdout + res.stderr
         warnings = [line for line in log.splitlines() if "warning" in line.lower()]
         report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
@@ -193,6 +252,7 @@ def main():
     check_build_keys()
     check_args()
     check_emulation()
+    check_block_decode()
     check_model_without_cuda()
     if args.nvcc:
         check_nvcc()

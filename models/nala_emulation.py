@@ -7,6 +7,8 @@ and strides (Memory maps a pointer back into the tensor that holds it) and the f
 Every store is counted, so a check can require each output element and partial-sum entry stored exactly once.
 Geometry.float_structure runs the float kernels' structure (the reducing kernels' tensor-core sums, split over
 the warps) in float64 arithmetic, so the check can require float64 equality of that split with nala_plain.
+Geometry.fast_math adds the worst-case error of the float kernels' __logf / __expf (all in one direction) to
+QueryParts' log u and f, so a check can bound what the approximations alone cost.
 """
 import dataclasses
 
@@ -25,6 +27,18 @@ class Geometry:
     threads: int = ca.REDUCE_THREADS
     token_threads: int = ca.TOKEN_THREADS
     float_structure: bool = False  # float64 arithmetic in the float kernels' structure (tensor-core sums)
+    fast_math: bool = False  # QueryParts with the error bounds of __logf / __expf added
+
+
+def fast_log(x):
+    """log x plus __logf's error bound: 2^-21.41 absolute on [0.5, 2], else 3 ulp (ulp(y) <= 2^-23 |y|)."""
+    y = torch.log(x)
+    return y + torch.where((x >= 0.5) & (x <= 2), torch.full_like(y, 2**-21.41), 3 * 2**-23 * y.abs())
+
+
+def fast_exp(x):
+    """exp x times (1 + __expf's error bound): 2 + floor(1.173 |x|) ulp."""
+    return torch.exp(x) * (1 + (2 + torch.floor(1.173 * x.abs())) * 2**-23)
 
 
 def tensor_sums(acc, geo):
@@ -120,7 +134,8 @@ def key_map_bwd(k, g):
 
 
 class QueryParts:
-    def __init__(self, q):
+    def __init__(self, q, fast_math=False):
+        log, exp = (fast_log, fast_exp) if fast_math else (torch.log, torch.exp)
         d = len(q)
         ss = torch.zeros_like(q[0])
         for c in range(d):
@@ -133,8 +148,8 @@ class QueryParts:
         self.logu, self.f = [], []
         for c in range(d):
             u = q[c].abs() * self.inv_n
-            self.logu.append(torch.log(u.clamp_min(TINY)))
-            self.f.append(torch.where(q[c] != 0, torch.exp(self.p * self.logu[c]), torch.zeros_like(u)))
+            self.logu.append(log(u.clamp_min(TINY)))
+            self.f.append(torch.where(q[c] != 0, exp(self.p * self.logu[c]), torch.zeros_like(u)))
 
     def halves(self, q):
         zero = torch.zeros_like(q[0])
@@ -193,11 +208,33 @@ def _acc(a):
     return torch.float64 if a.dtype == 1 else torch.float32
 
 
-def _chunk_of(a, block):
-    bh, chunk = divmod(block, a.chunks)
-    b, h = divmod(bh, a.heads)
-    t0 = chunk * a.chunk
-    return b, h, bh, t0, min(t0 + a.chunk, a.N)
+def _u32(x):
+    """x as the .cu's unsigned 32-bit arithmetic leaves it (wrapped mod 2^32)."""
+    return x & 0xFFFFFFFF
+
+
+def chunk_of(a, block):
+    """ChunkOf of the .cu, in its 32-bit unsigned steps -> b, h, bh, t0, t1."""
+    bh = block // _u32(a.chunks)
+    b = bh // _u32(a.heads)
+    t0 = _u32(_u32(block - _u32(bh * a.chunks)) * _u32(a.chunk))
+    return b, _u32(bh - _u32(b * a.heads)), bh, t0, min(t0 + a.chunk, a.N)
+
+
+def token_of(a, block, threads):
+    """TokenOf of the .cu for thread 0 of a block, in its 32-bit unsigned steps -> b, h, bh, first token."""
+    blocks = _u32(a.N + threads - 1) // threads
+    bh = block // blocks
+    b = bh // _u32(a.heads)
+    return b, _u32(bh - _u32(b * a.heads)), bh, _u32(_u32(block - _u32(bh * blocks)) * threads)
+
+
+def geometry_ok(a, threads=ca.TOKEN_THREADS):
+    """geometry_ok of the .cu: the sizes its kernels' 32-bit block decode and grids allow."""
+    bh, max_grid = a.B * a.heads, 0x7FFFFFFF
+    return (a.B > 0 and a.heads > 0 and a.N > 0 and a.chunk > 0 and a.chunks == -(-a.N // a.chunk)
+            and bh * a.chunks <= max_grid and bh * -(-a.N // threads) <= max_grid
+            and a.N + a.chunk <= max_grid and a.N + threads <= max_grid)
 
 
 def _reducing_kernel(a, mem, geo, token_fn, head=False):
@@ -213,7 +250,7 @@ def _reducing_kernel(a, mem, geo, token_fn, head=False):
     warps = geo.threads // 32 if tc else 1
     assert not tc or geo.threads % 32 == 0, "the tensor-core sums run whole warps"
     for block in range(a.B * a.heads * a.chunks):
-        b, h, bh, t0, t1 = _chunk_of(a, block)
+        b, h, bh, t0, t1 = chunk_of(a, block)
         staged = stage_head(mem, a.s_in, a.m_in, bh, d, 0, acc) if head else None
         mat = torch.zeros(warps, e_width * d, dtype=acc)
         vec = torch.zeros(warps, e_width, dtype=acc)
@@ -263,7 +300,7 @@ def qbwd_kernel(a, mem, geo):
         s_mat, s_vec = staged
         q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc)
         dout = load_head(mem, a.dout, a.sdob, a.sdon, b, t, h, d, acc)
-        qp = QueryParts(q)
+        qp = QueryParts(q, geo.fast_math)
         phi = qp.halves(q)
         rope = Rope(mem, a, t, d, acc)
         rphi = rope.apply(phi)
@@ -285,11 +322,9 @@ def qbwd_kernel(a, mem, geo):
 
 def _token_blocks(a, geo):
     """-> per block of a token kernel: b, h, bh, its valid tokens."""
-    blocks = -(-a.N // geo.token_threads)
-    for block in range(a.B * a.heads * blocks):
-        bh, blk = divmod(block, blocks)
-        b, h = divmod(bh, a.heads)
-        t = blk * geo.token_threads + torch.arange(geo.token_threads)
+    for block in range(a.B * a.heads * -(-a.N // geo.token_threads)):
+        b, h, bh, t0 = token_of(a, block, geo.token_threads)
+        t = t0 + torch.arange(geo.token_threads)
         yield b, h, bh, t[t < a.N]
 
 
@@ -298,7 +333,7 @@ def out_kernel(a, mem, geo):
     for b, h, bh, t in _token_blocks(a, geo):
         s_mat, s_vec = stage_head(mem, a.s_in, a.m_in, bh, d, 0, acc)
         q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc)
-        phi = QueryParts(q).halves(q)
+        phi = QueryParts(q, geo.fast_math).halves(q)
         num = vec_mat(Rope(mem, a, t, d, acc).apply(phi), s_mat, d)
         inv_den = 1 / (dot2d(phi, s_vec) + EPS)
         store_head(mem, a.out, a.sob, a.son, b, t, h, [x * inv_den for x in num])

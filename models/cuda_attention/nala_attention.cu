@@ -64,9 +64,14 @@ enum { ERR_DTYPE = -1, ERR_HEAD_DIM = -2, ERR_GEOMETRY = -3 };
 
 __device__ __forceinline__ float dsqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double dsqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float dexp(float x) { return expf(x); }
+// float: the hardware approximations (QueryParts only: log u for u in (0, 1], exp(p log u) <= 1). __logf is off by
+// <= 2^-21.4 absolute on [0.5, 2], 3 ulp elsewhere; __expf by 2 + 1.17 |x| ulp, large only where f = exp(x) is
+// tiny. f is then ~1e-6 relative off at worst, against check_cuda_attention's 1e-4 (out) and 1e-3 (gradients)
+// for float32 inputs vs float64 (check_attention_cuda_cpu emulates the bounds: ~3e-7). The accurate calls were
+// ~400 of out's 2072 SASS instructions. float64 (the 1e-12 checks, gradcheck) keeps the accurate ones.
+__device__ __forceinline__ float dexp(float x) { return __expf(x); }
 __device__ __forceinline__ double dexp(double x) { return exp(x); }
-__device__ __forceinline__ float dlog(float x) { return logf(x); }
+__device__ __forceinline__ float dlog(float x) { return __logf(x); }
 __device__ __forceinline__ double dlog(double x) { return log(x); }
 __device__ __forceinline__ float dtanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double dtanh(double x) { return tanh(x); }
@@ -543,28 +548,33 @@ struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
     }
 };
 
+// The block decodes below divide 32-bit unsigned (geometry_ok keeps N + chunk, N + TOKEN_THREADS and the grids
+// below 2^31): a 64-bit division by a runtime value is a long call (state: 1216 -> 1080 SASS instructions).
+
 // Block b (of B*h x chunks) -> (b, h) and its token range [t0, t1).
 struct ChunkOf {
-    long long b, h, bh, chunk, t0, t1;
+    int b, h, bh, t0, t1;
     __device__ __forceinline__ explicit ChunkOf(const NalasrNalaArgs& a) {
-        bh = blockIdx.x / a.chunks;
-        chunk = blockIdx.x % a.chunks;
-        b = bh / a.heads;
-        h = bh % a.heads;
-        t0 = chunk * a.chunk;
-        t1 = t0 + a.chunk < a.N ? t0 + a.chunk : a.N;
+        const auto chunks = static_cast<unsigned>(a.chunks), heads = static_cast<unsigned>(a.heads);
+        const unsigned ubh = blockIdx.x / chunks, ub = ubh / heads;
+        bh = static_cast<int>(ubh);
+        b = static_cast<int>(ub);
+        h = static_cast<int>(ubh - ub * heads);
+        t0 = static_cast<int>((blockIdx.x - ubh * chunks) * static_cast<unsigned>(a.chunk));
+        t1 = min(t0 + static_cast<int>(a.chunk), static_cast<int>(a.N));
     }
 };
 
 // Block b (of B*h x ceil(N / TOKEN_THREADS)) -> (b, h) and this thread's token t (may be >= N).
 struct TokenOf {
-    long long b, h, bh, t;
+    int b, h, bh, t;
     __device__ __forceinline__ explicit TokenOf(const NalasrNalaArgs& a) {
-        const long long blocks = (a.N + TOKEN_THREADS - 1) / TOKEN_THREADS;
-        bh = blockIdx.x / blocks;
-        b = bh / a.heads;
-        h = bh % a.heads;
-        t = (blockIdx.x % blocks) * TOKEN_THREADS + threadIdx.x;
+        const unsigned blocks = (static_cast<unsigned>(a.N) + TOKEN_THREADS - 1) / TOKEN_THREADS;
+        const unsigned heads = static_cast<unsigned>(a.heads), ubh = blockIdx.x / blocks, ub = ubh / heads;
+        bh = static_cast<int>(ubh);
+        b = static_cast<int>(ub);
+        h = static_cast<int>(ubh - ub * heads);
+        t = static_cast<int>((blockIdx.x - ubh * blocks) * TOKEN_THREADS + threadIdx.x);
     }
 };
 
@@ -573,8 +583,8 @@ struct TokenOf {
 template <int D, class A, int TILE, class TokenFn>
 __device__ __forceinline__ void reduce_chunk(const NalasrNalaArgs& a, const ChunkOf& ch, A* smem, TokenFn token) {
     TileSums<D, A, TILE> sums(smem);
-    for (long long base = ch.t0; base < ch.t1; base += TILE) {
-        const int rows = static_cast<int>(ch.t1 - base < TILE ? ch.t1 - base : TILE);
+    for (int base = ch.t0; base < ch.t1; base += TILE) {
+        const int rows = min(ch.t1 - base, TILE);
         const int tid = threadIdx.x;
         if (tid < rows)
             token(base + tid, sums);
@@ -605,7 +615,7 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_
     constexpr int TILE = tile_tokens<A, D>(0);
     __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
     const ChunkOf ch(a);
-    reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
+    reduce_chunk<D, A, TILE>(a, ch, smem, [&](int t, TileSums<D, A, TILE>& sums) {
         A k[D], v[D], phi[2 * D], rphi[2 * D];
         load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
         load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
@@ -641,7 +651,7 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_k
     const ChunkOf ch(a);
     stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
     __syncthreads();
-    reduce_chunk<D, A, TILE>(a, ch, smem, [&](long long t, TileSums<D, A, TILE>& sums) {
+    reduce_chunk<D, A, TILE>(a, ch, smem, [&](int t, TileSums<D, A, TILE>& sums) {
         A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
         load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
         load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
@@ -764,7 +774,8 @@ static int dispatch_d(Op op, const NalasrNalaArgs& a) {
 static bool geometry_ok(const NalasrNalaArgs& a) {
     const long long bh = a.B * a.heads, max_grid = 0x7fffffffLL;
     return a.B > 0 && a.heads > 0 && a.N > 0 && a.chunk > 0 && a.chunks == (a.N + a.chunk - 1) / a.chunk &&
-           bh * a.chunks <= max_grid && bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS) <= max_grid;
+           bh * a.chunks <= max_grid && bh * ((a.N + TOKEN_THREADS - 1) / TOKEN_THREADS) <= max_grid &&
+           a.N + a.chunk <= max_grid && a.N + TOKEN_THREADS <= max_grid;  // tokens in 32 bits (ChunkOf, TokenOf)
 }
 
 static int dispatch(Op op, const NalasrNalaArgs* a) {
@@ -794,7 +805,7 @@ const char* nalasr_nala_error(int code) {
     switch (code) {
         case ERR_DTYPE: return "unsupported dtype";
         case ERR_HEAD_DIM: return "unsupported head width (8, 16)";
-        case ERR_GEOMETRY: return "bad sizes: B, heads, N, chunk > 0, chunks = ceil(N / chunk), grid < 2^31";
+        case ERR_GEOMETRY: return "bad sizes: B, heads, N, chunk > 0, chunks = ceil(N / chunk), grid and N + chunk < 2^31";
     }
     return cudaGetErrorString(static_cast<cudaError_t>(code));
 }
