@@ -8,9 +8,11 @@
      a power of 2 that divides 32 or is a multiple of it (the reduction's shuffles), grid covers every patch and
      channel, smem holds the halos and the reduction slots
   5. an emulation of the kernels' index arithmetic (tile_at, halo origin, thread -> pixels and channels, taps,
-     flip, residual centre, partial rows) in torch on small shapes vs dwconv_ref: every output element stored
-     exactly once, every partial-sum entry written once, values equal to the reference (float64); the
-     backward's accumulate flag (dx added to the prior contents of out)
+     the forward's weight vectors (a run of V*k*k from c*k*k) and their permutation, flip, residual centre,
+     partial rows) in torch on small shapes vs dwconv_ref: y, dx (the backward kernel, and the forward kernel
+     on dy with flipped taps), the weight sums; every output element stored exactly once, every partial-sum
+     entry written once, values equal to the reference (float64); the backward's accumulate flag (dx added to
+     the prior contents of out)
   6. nalasr_model / train.py without CUDA: set_depthwise("cuda") raises, --depthwise cuda falls back to shift
   7. with --nvcc: the .cu compiles for sm_80 and sm_90 with no warnings; prints registers / spills per kernel
 Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc]   (exit 1 on a failure)
@@ -192,19 +194,30 @@ def conv_rows(tile, wr, ty0, tx, cg, vec, k, rows):
     return acc
 
 
-def weights(w2, c, vec, c_total, flip, k):
-    """wr[t, e] as load_weights reads it (zero past C)."""
+def weights_flipped(w2, c, vec, c_total, k):
+    """wr[t, e] as the backward's load_weights_flipped reads (C, k*k) (zero past C)."""
     wr = torch.zeros(k * k, vec, dtype=w2.dtype)
     for t in range(k * k):
         for e in range(vec):
             if c + e < c_total:
-                wr[t, e] = w2[c + e, k * k - 1 - t if flip else t]
+                wr[t, e] = w2[c + e, k * k - 1 - t]
     return wr
 
 
+def fwd_weights(w2, c, vec, c_total, k):
+    """wr[t, e] as fwd_kernel reads (C, k*k): k*k vectors run[j] = elements c*k*k + j*vec .. + vec - 1 (zero
+    from C on), then wr[t][e] = run[(e*k*k + t) // vec][(e*k*k + t) % vec]."""
+    kk, flat = k * k, w2.reshape(-1)
+    run = [flat[c * kk + j * vec:][:vec] if c < c_total else torch.zeros(vec, dtype=w2.dtype) for j in range(kk)]
+    return torch.stack([torch.stack([run[(e * kk + t) // vec][(e * kk + t) % vec] for e in range(vec)])
+                        for t in range(kk)])
+
+
 def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
+    """y as fwd_kernel writes it (flip: dx, the taps reversed by the wrapper)."""
     bsz, h, w, c = x.shape
     th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.FWD_ROWS
+    wf = w2.flip(1).contiguous() if flip else w2
     y = torch.zeros_like(x)
     for bx in range(lay["grid_x"]):
         for by in range(lay["grid_y"]):
@@ -214,7 +227,7 @@ def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
             for tid in range(lay["threads"]):
                 cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                 cc = c0 + cg * vec
-                acc = conv_rows(tile, weights(w2, cc, vec, c, flip, k), ty0, tx, cg, vec, k, rows)
+                acc = conv_rows(tile, fwd_weights(wf, cc, vec, c, k), ty0, tx, cg, vec, k, rows)
                 store_rows(y, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual)
     return y
 
@@ -260,7 +273,7 @@ def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count, init=N
                 for tid in range(lay["threads"]):
                     cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                     cc = c0 + cg * vec
-                    acc = conv_rows(ds, weights(w2, cc, vec, c, True, k), ty0, tx, cg, vec, k, rows)
+                    acc = conv_rows(ds, weights_flipped(w2, cc, vec, c, k), ty0, tx, cg, vec, k, rows)
                     store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual,
                                accumulate=init is not None)
                     g = ds[ty0 + k // 2:ty0 + k // 2 + rows, tx + k // 2, cg * vec:(cg + 1) * vec]
@@ -310,12 +323,17 @@ def check_emulation():
             count_dx = torch.zeros(x.shape, dtype=torch.int32)
             count_part = torch.zeros(lb["grid_x"], k * k + 1, c, dtype=torch.int32)
             dx, sums = emulate_backward(x, dy, w2, residual, lb, vb, k, count_dx, count_part)
-        errs = [ref.rel(y, y_ref), ref.rel(dx, dx_ref), ref.rel(sums, sums_ref)]
-        once = bool((count_y == 1).all() and (count_dx == 1).all() and (count_part == 1).all())
+            # dwconv_dx: the forward kernel on dy with flipped taps (as check_cuda_dwconv.py times it)
+            count_fx = torch.zeros(x.shape, dtype=torch.int32)
+            fx = emulate_forward(dy.contiguous(), w2, None, residual, True, lf, vf, k, count_fx)
+        errs = [ref.rel(y, y_ref), ref.rel(dx, dx_ref), ref.rel(sums, sums_ref), ref.rel(fx, dx_ref)]
+        once = bool((count_y == 1).all() and (count_dx == 1).all() and (count_part == 1).all()
+                    and (count_fx == 1).all())
         report(f"emulated kernels vs dwconv_ref (B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
                f"{', strided' if strided else ''}{', ' + str(cfg) if cfg else ''}; vec {vf}/{vb})",
                max(errs) < 1e-12 and once,
-               "y / dx / sums " + " / ".join(f"{e:.1e}" for e in errs) + f"; each element stored once: {once}")
+               "y / dx / sums / forward-kernel dx " + " / ".join(f"{e:.1e}" for e in errs)
+               + f"; each element stored once: {once}")
 
 
 def check_accumulate():

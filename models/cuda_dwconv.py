@@ -10,7 +10,8 @@ buffer with torch (so the caching allocator and CUDA-graph capture work; the CUD
 
   forward   a block = TILE_H x TILE_W pixels of one image x (ncg * vec) channels: the halo staged in shared
             memory (cp.async: all of its copies in flight at once), each thread ROWS output pixels x vec
-            channels with its k*k weights in registers.
+            channels with its k*k weights in registers. Patch and ncg are compile-time (-D flags), ncg the
+            most channel groups that fit FWD_MAX_THREADS whatever C.
   backward  one kernel: per patch it stages the x and dy halos (double-buffered: the next patch's copies are in
             flight meanwhile), writes dx (the forward's convolution of dy with flipped taps, + dy with the
             residual) and adds x_shifted * dy (and dy) into per-thread sums; after
@@ -36,7 +37,8 @@ AVAILABLE = hasattr(torch.library, "custom_op") and torch.cuda.is_available()
 KERNEL_SIZES = (3, 5, 7)
 
 # Launch constants (not autotuned; check_cuda_dwconv.py --sweep times alternatives at the training size).
-# Compile-time ones (ROWS, MAX_THREADS, MIN_BLOCKS, VEC) are -D flags: changing them builds another library.
+# Compile-time ones (ROWS, MAX_THREADS, MIN_BLOCKS, VEC, FWD_TILE_H / W) are -D flags: changing them builds
+# another library.
 # Patch shape: a thread computes ROWS vertically adjacent pixels, so TILE_H % ROWS == 0; TILE_W x TILE_H/ROWS
 # pixel groups (32 here) times ncg channel groups <= MAX_THREADS threads a block.
 FWD_TILE_H = 8
@@ -73,7 +75,8 @@ def launch_constants(cfg):
 # ------------------------------------------------------------------------------------------------- build
 
 def compile_defines():
-    defines = dict(FWD_ROWS=FWD_ROWS, FWD_MAX_THREADS=FWD_MAX_THREADS, FWD_MIN_BLOCKS=FWD_MIN_BLOCKS,
+    defines = dict(FWD_TILE_H=FWD_TILE_H, FWD_TILE_W=FWD_TILE_W, FWD_ROWS=FWD_ROWS,
+                   FWD_MAX_THREADS=FWD_MAX_THREADS, FWD_MIN_BLOCKS=FWD_MIN_BLOCKS,
                    BWD_ROWS=BWD_ROWS, BWD_MAX_THREADS=BWD_MAX_THREADS, BWD_MIN_BLOCKS=BWD_MIN_BLOCKS)
     for k in KERNEL_SIZES:
         defines[f"FWD_VEC_K{k}"] = FWD_VEC[k]
@@ -86,7 +89,7 @@ class DwArgs(ctypes.Structure):
     _fields_ = ([(name, ctypes.c_void_p) for name in ("x", "dy", "w", "bias", "out", "part", "stream")]
                 + [(name, ctypes.c_longlong) for name in (
                     "sxb", "sxh", "sxw", "sdb", "sdh", "sdw", "sob", "soh", "sow",
-                    "B", "H", "W", "C", "k", "dtype", "vec", "tile_h", "tile_w", "ncg", "tiles_per_block", "flip",
+                    "B", "H", "W", "C", "k", "dtype", "vec", "tile_h", "tile_w", "ncg", "tiles_per_block",
                     "residual", "grid_x", "grid_y", "threads", "smem", "device", "accumulate")])
 
 
@@ -131,7 +134,9 @@ def conv_layout(bsz, h, w, c, k, esize, vec, backward, acc_size=4):
     assert th % rows == 0, "TILE_H must be a multiple of ROWS"
     groups = tw * (th // rows)
     assert groups <= max_threads, "more pixel groups than threads a block"
-    ncg = min(_pow2_ceil(-(-c // vec)), _pow2_floor(max_threads // groups))
+    # forward: the kernel's compile-time FWD_NCG (idle channel groups past C); backward: no more than C needs
+    ncg = _pow2_floor(max_threads // groups)
+    ncg = ncg if not backward else min(_pow2_ceil(-(-c // vec)), ncg)
     pixel_bytes = (th + k - 1) * (tw + k - 1) * vec * esize  # a halo, per channel group
     while backward and ncg > 1 and 4 * ncg * pixel_bytes > SMEM_LIMIT and (ncg // 2 * groups) % 32 == 0:
         ncg //= 2  # the double-buffered x and dy halos must fit (float64 at 512 threads)
@@ -178,11 +183,11 @@ def _params(weight, bias, acc):
     return w2, None if bias is None else bias.detach().to(acc).contiguous()
 
 
-def _base_args(src, out, c, k, vec, lay, residual, flip):
+def _base_args(src, out, c, k, vec, lay, residual):
     bsz, h, w, _ = src.shape
     return dict(sob=out.stride(0), soh=out.stride(1), sow=out.stride(2), B=bsz, H=h, W=w, C=c, k=k,
                 dtype=cuda_ext.DTYPES[src.dtype], vec=vec, tile_h=lay["tile_h"], tile_w=lay["tile_w"], ncg=lay["ncg"],
-                tiles_per_block=lay["tiles_per_block"], flip=int(flip), residual=int(residual),
+                tiles_per_block=lay["tiles_per_block"], residual=int(residual),
                 grid_x=lay["grid_x"], grid_y=lay["grid_y"], threads=lay["threads"], smem=lay["smem"],
                 device=src.device.index, stream=cuda_ext.stream_of(src),
                 out=out.data_ptr())
@@ -196,11 +201,14 @@ def _launch_conv(src, weight, bias, out, residual, flip):
         return
     src, ss = dwconv_ref.pixels(src)
     w2, b2 = _params(weight, bias, _acc(src.dtype))
+    w2 = w2.flip(1).contiguous() if flip else w2  # dx (dwconv_dx only: training's dx comes from the backward kernel)
     esize = src.element_size()
     vec = vec_width(c, esize, FWD_VEC[k], ss + tuple(out.stride()[:3]), (src.data_ptr(), out.data_ptr()))
     lay = conv_layout(bsz, h, w, c, k, esize, vec, backward=False)
+    # the kernel loads weights and bias as vectors of vec: bases aligned to that (a parameter's own storage is)
+    w2, b2 = (t if t is None or t.data_ptr() % (vec * t.element_size()) == 0 else t.clone() for t in (w2, b2))
     args = DwArgs(x=src.data_ptr(), w=w2.data_ptr(), bias=None if b2 is None else b2.data_ptr(),
-                  sxb=ss[0], sxh=ss[1], sxw=ss[2], **_base_args(src, out, c, k, vec, lay, residual, flip))
+                  sxb=ss[0], sxh=ss[1], sxw=ss[2], **_base_args(src, out, c, k, vec, lay, residual))
     lib = library(src.device)
     _check_code(lib, lib.nalasr_dwconv_fwd(ctypes.byref(args)), "forward")
 
@@ -236,7 +244,7 @@ def dwconv_backward(dy, x, weight, residual, out=None, accumulate=False):
     part = torch.empty(lay["grid_x"], k * k + 1, c, dtype=acc, device=x.device)
     args = DwArgs(x=x.data_ptr(), dy=dy.data_ptr(), w=w2.data_ptr(), part=part.data_ptr(),
                   sxb=sx[0], sxh=sx[1], sxw=sx[2], sdb=sd[0], sdh=sd[1], sdw=sd[2],
-                  accumulate=int(accumulate), **_base_args(x, dx, c, k, vec, lay, residual, flip=True))
+                  accumulate=int(accumulate), **_base_args(x, dx, c, k, vec, lay, residual))
     lib = library(x.device)
     _check_code(lib, lib.nalasr_dwconv_bwd(ctypes.byref(args)), "backward")
     return dx, _finish_sums(lib, part)

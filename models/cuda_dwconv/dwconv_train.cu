@@ -3,11 +3,12 @@
 // Built (by cuda_ext.py) and called by cuda_dwconv.py through ctypes (no torch C++ extension: the GPU machine's
 // torch ABI is not ours); the wrapper computes every launch parameter (NalasrDwArgs) and allocates every buffer.
 //
-//   forward   one block = a TILE_H x TILE_W patch of one image x CB = ncg * V channels. It stages the
+//   forward   one block = a FWD_TILE_H x FWD_TILE_W patch of one image x CB = FWD_NCG * V channels. It stages the
 //             (TILE_H + k - 1) x (TILE_W + k - 1) halo in shared memory (zero outside the image), then each
 //             thread computes ROWS vertically adjacent output pixels x V channels with the k*k weights of its
 //             channels in registers, sliding down the halo rows (each smem vector feeds up to k outputs).
-//             dx = the same kernel on dy with the taps flipped (flip = 1), no bias, + dy with the residual.
+//             Its geometry is compile-time, so only the patch decode divides by runtime values.
+//             dx = the same kernel on dy with the taps flipped (by the wrapper), no bias, + dy with the residual.
 //   backward  one block walks tiles_per_block patches: stages the x and dy halos, writes dx (as above), and
 //             adds x_shifted * dy per tap (and dy for the bias) into per-thread registers across its patches.
 //             The halos are double-buffered: patch i + 1's copies are in flight while patch i is computed.
@@ -19,9 +20,16 @@
 // synchronous load a thread in flight (a global load, then its smem store), at 3-5x the HBM time: with 1-2
 // blocks an SM that is ~2-4 kB in flight an SM where ~25 kB are needed (Little's law at ~1 us loaded latency).
 // Element types: bf16, fp16, fp32 (float32 math) and fp64 (float64 math). Weights/bias come in the math type,
-// contiguous (C, k*k). V > 1 needs C, the pixel strides and the base pointers to be multiples of V elements.
+// contiguous; the weights (C, k*k), taps flipped by the wrapper where the forward kernel computes dx. V > 1
+// needs C, the pixel strides and the base pointers to be multiples of V elements.
 #include "../cuda_ext.cuh"  // DT_ element type codes, DeviceGuard
 
+#ifndef FWD_TILE_H
+#define FWD_TILE_H 8
+#endif
+#ifndef FWD_TILE_W
+#define FWD_TILE_W 16
+#endif
 #ifndef FWD_ROWS
 #define FWD_ROWS 4
 #endif
@@ -66,13 +74,13 @@ extern "C" {
 typedef struct {
     const void* x;      // forward: the input; backward: x (for dW)
     const void* dy;     // backward: the incoming gradient (dx's source)
-    const void* w;      // (C, k*k) contiguous, math type
+    const void* w;      // (C, k*k) contiguous, math type (forward for dx: taps flipped by the wrapper)
     const void* bias;   // (C) math type, or null
     void* out;          // forward: y; backward: dx
     void* part;         // backward: (grid_x, k*k + 1, C) math type
     void* stream;
     long long sxb, sxh, sxw, sdb, sdh, sdw, sob, soh, sow;  // pixel strides in elements (channel stride 1)
-    long long B, H, W, C, k, dtype, vec, tile_h, tile_w, ncg, tiles_per_block, flip, residual;
+    long long B, H, W, C, k, dtype, vec, tile_h, tile_w, ncg, tiles_per_block, residual;
     long long grid_x, grid_y, threads, smem, device;
     long long accumulate;  // 1: out += the result (read-modify-write; cuda_branch.py adds dlepe's dv to dv)
 } NalasrDwArgs;
@@ -166,19 +174,21 @@ __device__ __forceinline__ void copy_wait() {
 // (rows x cols) pixels from (ybase, xbase) of image b, channels c0 .. c0 + ncg*V - 1, into tile[(row*cols +
 // col) * ncg*V + channel]; zero outside the image and past C. Issues the copies only (copy_commit / copy_wait
 // and a barrier make them visible). Element i = p * ncg + cg (pixel p, channel group cg) goes to thread
-// i % blockDim.x; blockDim.x is a multiple of ncg, so a thread keeps cg = tid % ncg and its pixel advances by
-// step = blockDim.x / ncg: (row, col) move by (step / cols, step % cols), no division in the loop.
+// i % threads (= blockDim.x); threads is a multiple of ncg, so a thread keeps cg = tid % ncg and its pixel
+// advances by step = threads / ncg: (row, col) move by (step / cols, step % cols), no division in the loop.
+// The forward passes its compile-time geometry, which the inlining turns into constant divisions.
 template <class Tr, int V>
 __device__ __forceinline__ void load_halo(typename Tr::S* tile, const typename Tr::S* __restrict__ src,
                                           long long sb, long long sh, long long sw, int b, int ybase, int xbase,
-                                          int c0, int H, int W, int C, int rows, int cols, int ncg) {
+                                          int c0, int H, int W, int C, int rows, int cols, int ncg,
+                                          unsigned threads) {
     const int n = rows * cols * ncg;
-    const int cg = threadIdx.x % ncg, p = threadIdx.x / ncg, step = blockDim.x / ncg;
+    const int cg = threadIdx.x % ncg, p = threadIdx.x / ncg, step = threads / ncg;
     const int drow = step / cols, dcol = step - drow * cols;
     int row = p / cols, col = p - row * cols;
     const bool c_ok = c0 + cg * V < C;
     const typename Tr::S* img = src + static_cast<long long>(b) * sb + c0 + cg * V;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    for (int i = threadIdx.x; i < n; i += threads) {
         const int yy = ybase + row, xx = xbase + col;
         const bool ok = c_ok && yy >= 0 && yy < H && xx >= 0 && xx < W;
         copy_vec<typename Tr::S, V>(tile + static_cast<long long>(i) * V, ok ? img + yy * sh + xx * sw : src, ok);
@@ -214,15 +224,26 @@ __device__ __forceinline__ void conv_rows(const typename Tr::S* tile, int cols, 
     }
 }
 
+// V consecutive elements of the math type from p (V-element aligned: cuda_dwconv aligns the weight and bias
+// bases), or zeros where !valid: C is a multiple of V, so one check covers all V channels.
+template <class A, int V>
+__device__ __forceinline__ void load_vec(const A* p, bool valid, A (&x)[V]) {
+    Vec<A, V> val = {};
+    if (valid) val = *reinterpret_cast<const Vec<A, V>*>(p);
+#pragma unroll
+    for (int e = 0; e < V; ++e) x[e] = val.v[e];
+}
+
+// The backward's k*k weights of channels c .. c + V - 1 from (C, k*k), taps flipped, zero past C: a thread's
+// taps sit at immediate offsets from one address (loaded once a block, so the predicates cost little).
 template <class Tr, int K, int V>
-__device__ __forceinline__ void load_weights(const typename Tr::A* __restrict__ w, int c, int C, bool flip,
-                                             typename Tr::A (&wr)[K * K][V]) {
+__device__ __forceinline__ void load_weights_flipped(const typename Tr::A* __restrict__ w, int c, int C,
+                                                     typename Tr::A (&wr)[K * K][V]) {
 #pragma unroll
     for (int t = 0; t < K * K; ++t)
 #pragma unroll
         for (int e = 0; e < V; ++e)
-            wr[t][e] = c + e < C ? w[static_cast<long long>(c + e) * (K * K) + (flip ? K * K - 1 - t : t)]
-                                 : typename Tr::A(0);
+            wr[t][e] = c + e < C ? w[static_cast<long long>(c + e) * (K * K) + K * K - 1 - t] : typename Tr::A(0);
 }
 
 // out[pixel] = acc (+ bias) (+ the centre of the halo tile: x for the forward, dy for dx) (+ out[pixel] itself
@@ -264,36 +285,53 @@ constexpr int min_blocks(int n) {
     return sizeof(typename Tr::A) == 8 ? 1 : n;
 }
 
+// The forward's block: FWD_NCG channel groups, the most (a power of 2) that fit FWD_MAX_THREADS next to the
+// patch's pixel groups (cuda_dwconv.conv_layout uses the same).
+constexpr int FWD_GROUPS = FWD_TILE_W * (FWD_TILE_H / FWD_ROWS);
+constexpr int pow2_floor(int n) { return n >= 2 ? 2 * pow2_floor(n / 2) : 1; }
+constexpr int FWD_NCG = pow2_floor(FWD_MAX_THREADS / FWD_GROUPS);
+constexpr int FWD_THREADS = FWD_NCG * FWD_GROUPS;
+static_assert(FWD_TILE_H % FWD_ROWS == 0 && FWD_GROUPS <= FWD_MAX_THREADS, "forward patch geometry");
+
 template <class Tr, int K, int V>
 __global__ void __launch_bounds__(FWD_MAX_THREADS, min_blocks<Tr>(FWD_MIN_BLOCKS))
     fwd_kernel(const NalasrDwArgs a) {
     using S = typename Tr::S;
     using A = typename Tr::A;
-    constexpr int R = FWD_ROWS;
+    constexpr int R = FWD_ROWS, TW = FWD_TILE_W, CB = FWD_NCG * V, COLS = TW + K - 1;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     S* tile = reinterpret_cast<S*>(smem_raw);
-    const int H = a.H, W = a.W, C = a.C, th = a.tile_h, tw = a.tile_w, ncg = a.ncg;
-    const int cb = ncg * V, cols = tw + K - 1;
-    const int c0 = blockIdx.y * cb;
-    const Tile t = tile_at(blockIdx.x, H, W, th, tw);
+    const int H = a.H, W = a.W, C = a.C;
+    const int c0 = blockIdx.y * CB;
+    const Tile t = tile_at(blockIdx.x, H, W, FWD_TILE_H, TW);
     load_halo<Tr, V>(tile, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
-                     H, W, C, th + K - 1, cols, ncg);
-    const int cg = threadIdx.x % ncg;
-    const int pg = threadIdx.x / ncg;
-    const int tx = pg % tw, ty0 = (pg / tw) * R;
+                     H, W, C, FWD_TILE_H + K - 1, COLS, FWD_NCG, FWD_THREADS);
+    const int cg = threadIdx.x % FWD_NCG;
+    const int pg = threadIdx.x / FWD_NCG;
+    const int tx = pg % TW, ty0 = (pg / TW) * R;
     const int c = c0 + cg * V;
+    // The thread's weights, channels c .. c + V - 1 of (C, k*k), are V*k*k consecutive elements from c*k*k,
+    // V-aligned (c a multiple of V): k*k vector loads at immediate offsets, then a register permutation.
     A wr[K * K][V];
-    load_weights<Tr, K, V>(static_cast<const A*>(a.w), c, C, a.flip != 0, wr);
-    A bv[V];
+    {
+        A run[K * K][V];  // run[j][i] = element j*V + i of the thread's weights
 #pragma unroll
-    for (int e = 0; e < V; ++e)
-        bv[e] = a.bias != nullptr && c + e < C ? static_cast<const A*>(a.bias)[c + e] : A(0);
+        for (int j = 0; j < K * K; ++j)
+            load_vec<A, V>(static_cast<const A*>(a.w) + static_cast<long long>(c) * (K * K) + j * V, c < C, run[j]);
+#pragma unroll
+        for (int t = 0; t < K * K; ++t)
+#pragma unroll
+            for (int e = 0; e < V; ++e) wr[t][e] = run[(e * K * K + t) / V][(e * K * K + t) % V];
+    }
+    A bv[V];
+    const A* bias = static_cast<const A*>(a.bias);
+    load_vec<A, V>(bias != nullptr ? bias + c : bias, bias != nullptr && c < C, bv);
     copy_commit();  // the weight loads above overlap the halo copies
     copy_wait<0>();
     __syncthreads();
     A acc[R][V] = {};
-    conv_rows<Tr, K, V, R>(tile, cols, cb, ty0, tx, cg, wr, acc);
-    store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, tile, cols, cb, ty0, tx, cg,
+    conv_rows<Tr, K, V, R>(tile, COLS, CB, ty0, tx, cg, wr, acc);
+    store_rows<Tr, K, V, R>(static_cast<S*>(a.out), a.sob, a.soh, a.sow, t, H, W, C, c, tile, COLS, CB, ty0, tx, cg,
                             bv, a.residual != 0, false, acc);  // accumulate: backward only (registers)
 }
 
@@ -322,14 +360,14 @@ __global__ void __launch_bounds__(BWD_MAX_THREADS, min_blocks<Tr>(BWD_MIN_BLOCKS
         const Tile t = tile_at(first + i, H, W, th, tw);
         S* xs = bufs + (i & 1) * 2 * halo;
         load_halo<Tr, V>(xs, static_cast<const S*>(a.x), a.sxb, a.sxh, a.sxw, t.b, t.y0 - K / 2, t.x0 - K / 2, c0,
-                         H, W, C, rows, cols, ncg);
+                         H, W, C, rows, cols, ncg, blockDim.x);
         load_halo<Tr, V>(xs + halo, static_cast<const S*>(a.dy), a.sdb, a.sdh, a.sdw, t.b, t.y0 - K / 2,
-                         t.x0 - K / 2, c0, H, W, C, rows, cols, ncg);
+                         t.x0 - K / 2, c0, H, W, C, rows, cols, ncg, blockDim.x);
         copy_commit();
     };
     stage(0);
     A wr[KK][V];
-    load_weights<Tr, K, V>(static_cast<const A*>(a.w), c, C, true, wr);
+    load_weights_flipped<Tr, K, V>(static_cast<const A*>(a.w), c, C, wr);
     const A zero[V] = {};
     A wacc[KK + 1][V] = {};  // rows 0 .. KK-1: sum of x_shifted * dy per tap; row KK: sum of dy
     for (int i = 0; i < count; ++i) {
@@ -416,7 +454,8 @@ template <class Tr, int K, int V, bool BACKWARD>
 static int launch(const NalasrDwArgs& a) {
     const int rows_per_thread = BACKWARD ? BWD_ROWS : FWD_ROWS;
     if (a.tile_h % rows_per_thread != 0 || a.threads != a.ncg * a.tile_w * (a.tile_h / rows_per_thread) ||
-        a.threads > (BACKWARD ? BWD_MAX_THREADS : FWD_MAX_THREADS) || (BACKWARD && a.threads % 32 != 0))
+        a.threads > (BACKWARD ? BWD_MAX_THREADS : FWD_MAX_THREADS) || (BACKWARD && a.threads % 32 != 0) ||
+        (!BACKWARD && (a.tile_h != FWD_TILE_H || a.tile_w != FWD_TILE_W || a.ncg != FWD_NCG)))
         return ERR_THREADS;
     void (*kernel)(NalasrDwArgs);
     if constexpr (BACKWARD)
@@ -486,7 +525,9 @@ const char* nalasr_dwconv_error(int code) {
         case ERR_DTYPE: return "unsupported dtype";
         case ERR_K: return "unsupported kernel size (3, 5, 7)";
         case ERR_VEC: return "unsupported vector width for this dtype";
-        case ERR_THREADS: return "threads != ncg * tile_w * tile_h / rows, over the launch bound, or (backward) not whole warps";
+        case ERR_THREADS:
+            return "threads != ncg * tile_w * tile_h / rows, over the launch bound, (backward) not whole warps, or "
+                   "(forward) a patch or ncg other than the compiled FWD_TILE_H, FWD_TILE_W, FWD_NCG";
     }
     return cudaGetErrorString(static_cast<cudaError_t>(code));
 }
