@@ -15,10 +15,10 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   triton-cudadw-graph as triton-dw-graph, with the CUDA depthwise kernels (cuda_dwconv.py; --depthwise cuda)
   cudaattn-dw-graph as triton-dw-graph, with the CUDA NaLa attention kernels (cuda_attention.py; train.py
                   --attention-impl cuda)
-  cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise): what train.py runs
+  cuda-graph      as triton-dw-graph, with both CUDA kernel sets (attention and depthwise)
   cuda-branch-graph as cuda-graph, with NaLa's branch between the qkvg and proj GEMMs as one custom op
-                  (cuda_branch.py: the LayerNorm / SiLU gate in CUDA, d(qkvg) written in place; train.py
-                  --attention-branch cuda)
+                  (cuda_branch.py: the LayerNorm / SiLU gate in CUDA, d(qkvg) written in place): what train.py
+                  runs by default (--attention-branch cuda)
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -145,7 +145,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--variants", default="plain-eager,plain-compiled,triton-dw-graph,cuda-graph")
+    ap.add_argument("--variants", default="plain-eager,plain-compiled,triton-dw-graph,cuda-graph,cuda-branch-graph")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=14, help="kernels listed by --profile")
     ap.add_argument("--json", default="")

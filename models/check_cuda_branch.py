@@ -102,7 +102,8 @@ def training_case():
         a.backward(da64.bfloat16().to(a.dtype))
         results[name] = [a.detach(), leaf.grad] + [p.grad for p in params(attn)]
     # A live output keeps its graph's AccumulateGrad nodes of attn's parameters, made on the default stream; a later
-    # capture would accumulate on that stream and be invalidated (the likely cause of session 9's capture failure).
+    # capture would accumulate on that stream and be invalidated (session 9's capture failure; session 10 confirmed it:
+    # the capture fails after any eager forward whose output is kept, and passes once it is dropped).
     del a
     names = "a dqkvg dlepe_w dlepe_b dnorm_w dnorm_b".split()
     errs = {k: [rel(x, y) for x, y in zip(v, ref)] for k, v in results.items()}
@@ -129,8 +130,6 @@ def training_case():
         return out
 
     eager = [step().detach().clone(), xs.grad.clone()]
-    # Session 9: this capture failed on an H100 (cudaErrorStreamCaptureInvalidated) while the same step captured
-    # alone passes; models/bisect_branch_capture.py narrows it down (the `del a` above is the likely fix).
     try:
         graph_us(step, repeats=3)  # warm-up, capture, replays: xs.grad is then the graph's own output
         report("CUDA-graph replay == eager", torch.equal(xs.grad, eager[1]), "d(qkvg) bit-identical")

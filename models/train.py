@@ -93,10 +93,10 @@ def parse_args(argv=None):
                     help="attention core: fast (PyTorch), triton (fused kernels of triton_attention.py) or cuda (NaLa "
                          "on the CUDA kernels of cuda_attention.py, Pola on Triton's); triton / cuda are used only if "
                          "their self-check passes on this machine, else fast")
-    ap.add_argument("--attention-branch", default="inductor", choices=("inductor", "cuda"),
+    ap.add_argument("--attention-branch", default="cuda", choices=("inductor", "cuda"),
                     help="NaLa's branch between the qkvg and proj GEMMs: inductor (compiled LayerNorm / SiLU gate "
                          "around the attention op) or cuda (cuda_branch.py: the gate in CUDA, d(qkvg) written in "
-                         "place; with --attention-impl cuda only, after its self-check passes, else inductor)")
+                         "place; NaLa with --attention-impl cuda only, after its self-check passes, else inductor)")
     ap.add_argument("--cuda-graph", default="on", choices=("on", "off"),
                     help="capture the whole step in a CUDA graph (see graphed_step.py)")
     ap.add_argument("--loss", default="l1", choices=sorted(LOSSES),
@@ -155,10 +155,10 @@ def use_attention_impl(model, impl, device):
 
 def use_attention_branch(model, impl, device):
     """Switches NaLa's branch to cuda_branch.py's op after its self-check passes here (else inductor); only with
-    the "cuda" attention formulation."""
-    if impl != "cuda":
+    the "cuda" attention formulation (Pola and softmax have no such branch and keep inductor)."""
+    if impl != "cuda" or model.cfg.attention != "nala":
         return "inductor"
-    if model.cfg.attention != "nala" or any(m.formulation != "cuda" for m in model.attention_modules()):
+    if any(m.formulation != "cuda" for m in model.attention_modules()):
         print("attention branch cuda: needs NaLa with --attention-impl cuda, keeping inductor")
         return "inductor"
     import cuda_branch
