@@ -20,7 +20,6 @@ import argparse
 import ctypes
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -227,21 +226,17 @@ def check_model_without_cuda():
 
 
 def check_nvcc():
+    def name_of(line):
+        m = re.search(r"Compiling entry function '_Z\d+(\w+?)I(\w+?)EEv", line)
+        return f"{m.group(1)} {m.group(2)}" if m else None
+
     for arch in ((8, 0), (9, 0)):
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = cuda_ext.nvcc_command(arch, ca.SOURCE, os.path.join(tmp, "lib.so"), ca.compile_defines())
-            res = subprocess.run(cmd + ["-Xptxas", "-v"], capture_output=True, text=True)
-            if res.returncode == 0 and arch == (9, 0):
-                check_library_guard(os.path.join(tmp, "lib.so"))
-        log = res.stdout + res.stderr
-        warnings = [line for line in log.splitlines() if "warning" in line.lower()]
-        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", res.returncode == 0 and not warnings,
-               "; ".join(warnings[:3]) or log[-500:] * (res.returncode != 0))
-        pattern = (r"Compiling entry function '_Z\d+(\w+?)I(\w+?)EEv.*?(\d+) bytes spill stores, (\d+) bytes spill "
-                   r"loads.*?Used (\d+) registers")
-        for m in re.finditer(pattern, log, re.S):
-            print(f"      sm_{arch[0]}{arch[1]} {m.group(1):<18s} {m.group(2):<28s} {m.group(5):>4s} registers, "
-                  f"spills {m.group(3)} / {m.group(4)} B")
+        code, log, warnings = cuda_ext.ptxas_build(arch, ca.SOURCE, ca.compile_defines(),
+                                                   inspect=check_library_guard if arch == (9, 0) else None)
+        report(f"nvcc sm_{arch[0]}{arch[1]} compiles without warnings", code == 0 and not warnings,
+               "; ".join(warnings[:3]) or log[-500:] if code else f"{len(warnings)} warnings")
+        for row in cuda_ext.ptxas_usage(log, name_of):
+            print(f"      sm_{arch[0]}{arch[1]} {row}")
 
 
 def main():

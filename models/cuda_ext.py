@@ -40,12 +40,16 @@ def nvcc_command(capability, source, output, defines):
             + [str(source), "-o", str(output)])
 
 
-def ptxas_build(capability, source, defines):
+def ptxas_build(capability, source, defines, inspect=None):
     """Compiles source with ptxas -v into a throw-away library (the CPU checks' warning and register audit)
-    -> (nvcc's return code, its stderr, the lines that mention a warning)."""
+    -> (nvcc's return code, its stderr, the lines that mention a warning); inspect(library path), if given, runs
+    on a successful build before the library is deleted."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = nvcc_command(capability, source, os.path.join(tmp, "lib.so"), defines) + ["-Xptxas", "-v"]
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        library = os.path.join(tmp, "lib.so")
+        res = subprocess.run(nvcc_command(capability, source, library, defines) + ["-Xptxas", "-v"],
+                             capture_output=True, text=True)
+        if res.returncode == 0 and inspect:
+            inspect(library)
     return res.returncode, res.stderr, [line for line in res.stderr.splitlines() if "warning" in line.lower()]
 
 
