@@ -1,5 +1,5 @@
 """Depthwise k x k convolution (k 3, 5 or 7, zero padding, bias, optional + x residual) on token-major
-(B, H, W, C) tensors as hand-written CUDA kernels (cuda_dwconv/dwconv_train.cu), forward and fused backward.
+(B, H, W, C) tensors as hand-written CUDA kernels (cuda_dwconv/dwconv_train.cu), forward and backward.
 Same op, results and custom-op structure as triton_dwconv.py (spec and formulas: dwconv_ref.py).
 
 Why CUDA through ctypes: the GPU machine's torch (2.x) is not the build machine's (1.13), so nothing is built
@@ -12,11 +12,14 @@ buffer with torch (so the caching allocator and CUDA-graph capture work; the CUD
             memory (cp.async: all of its copies in flight at once), each thread ROWS output pixels x vec
             channels with its k*k weights in registers. Patch and ncg are compile-time (-D flags), ncg the
             most channel groups that fit FWD_MAX_THREADS whatever C.
-  backward  one kernel: per patch it stages the x and dy halos (double-buffered: the next patch's copies are in
-            flight meanwhile), writes dx (the forward's convolution of dy with flipped taps, + dy with the
-            residual) and adds x_shifted * dy (and dy) into per-thread sums; after
-            BWD_TILES_PER_BLOCK patches the block reduces them in a fixed order into a row of partial sums
-            (blocks, k*k + 1, C); a finish kernel sums the rows in a fixed order. No atomics: deterministic.
+  backward  (BWD_IMPL "split", the default) dx = the forward kernel's DX instance on dy (taps flipped in
+            registers, + dy with the residual, + out with accumulate); dW / db = wgrad_kernel: a block walks
+            WG_TILES_PER_BLOCK patches, staging the x halo and the dy patch (double-buffered: the next patch's
+            copies are in flight meanwhile), a thread sums x_shifted * dy (and dy) down one patch column;
+            then the block reduces its sums in a fixed order into a row of partial sums (blocks, k*k + 1, C),
+            and a finish kernel sums the rows in a fixed order. No atomics: deterministic.
+            BWD_IMPL "fused" (environment NALASR_DWCONV_BWD=fused, or launch_constants): the previous single
+            kernel doing both (bwd_kernel, BWD_* constants), kept for A/B timing.
 
 Inputs: x in bf16 / fp16 / fp32 (float32 math) or fp64 (float64 math), any pixel strides with channel stride 1
 (e.g. a channel chunk of a wider tensor; otherwise a contiguous copy). Vector loads of `vec` elements need C,
@@ -25,6 +28,7 @@ to scalar loads). Outputs contiguous in x's dtype; weight / bias gradients in th
 Entry point: dwconv_cuda(x, weight, bias, residual=False); custom ops nalasr::cuda_dwconv_fwd / _bwd.
 """
 import ctypes
+import os
 import pathlib
 
 import torch
@@ -64,6 +68,20 @@ BWD_VEC = {3: 4, 5: 2, 7: 1}
 # 64 blocks a channel block, a (64, k*k + 1, C) float32 partial buffer (164 kB at 3x3, C 64). 16 was the best
 # of 1-16 on an H100 (session 8 sweep: a block's convs 472 us fwd + bwd against 535 at 4).
 BWD_TILES_PER_BLOCK = 16
+# "split": dx through the forward kernel + wgrad_kernel; "fused": bwd_kernel (session 10's backward)
+BWD_IMPL = os.environ.get("NALASR_DWCONV_BWD", "split")
+BWD_IMPLS = ("split", "fused")
+# wgrad_kernel: WG_TILE_H x WG_TILE_W patches, one thread a column x vec channels, WG_NCG channel groups (idle
+# past C); compile-time. 16 x 16 = 256 threads; bf16 3x3 vec 4 and 5x5 vec 2: 112 registers (nvcc 13, sm_90)
+# and 79 / 47 kB of double-buffered smem -> 2 blocks an SM (WG_MIN_BLOCKS).
+WG_TILE_H = 8
+WG_TILE_W = 16
+WG_NCG = 16
+WG_MIN_BLOCKS = 2
+WG_VEC = {3: 4, 5: 2, 7: 1}
+# Patches a wgrad block walks (runtime): at B 32 x 64^2, 1024 patches a channel block -> 256 blocks (~2 an
+# SM of an H100, 132 SMs) and a (256, k*k + 1, C) float32 partial buffer (655 kB at 3x3, C 64).
+WG_TILES_PER_BLOCK = 4
 SMEM_LIMIT = 227 * 1024  # H100 / H200 opt-in maximum a block; above 48 kB the launcher opts in
 
 
@@ -77,10 +95,12 @@ def launch_constants(cfg):
 def compile_defines():
     defines = dict(FWD_TILE_H=FWD_TILE_H, FWD_TILE_W=FWD_TILE_W, FWD_ROWS=FWD_ROWS,
                    FWD_MAX_THREADS=FWD_MAX_THREADS, FWD_MIN_BLOCKS=FWD_MIN_BLOCKS,
-                   BWD_ROWS=BWD_ROWS, BWD_MAX_THREADS=BWD_MAX_THREADS, BWD_MIN_BLOCKS=BWD_MIN_BLOCKS)
+                   BWD_ROWS=BWD_ROWS, BWD_MAX_THREADS=BWD_MAX_THREADS, BWD_MIN_BLOCKS=BWD_MIN_BLOCKS,
+                   WG_TILE_H=WG_TILE_H, WG_TILE_W=WG_TILE_W, WG_NCG=WG_NCG, WG_MIN_BLOCKS=WG_MIN_BLOCKS)
     for k in KERNEL_SIZES:
         defines[f"FWD_VEC_K{k}"] = FWD_VEC[k]
         defines[f"BWD_VEC_K{k}"] = BWD_VEC[k]
+        defines[f"WG_VEC_K{k}"] = WG_VEC[k]
     return defines
 
 
@@ -95,7 +115,8 @@ class DwArgs(ctypes.Structure):
 
 def library(device):
     """The loaded library for this GPU and the current compile-time constants (built on first use)."""
-    functions = {name: ([ctypes.POINTER(DwArgs)], ctypes.c_int) for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_bwd")}
+    functions = {name: ([ctypes.POINTER(DwArgs)], ctypes.c_int)
+                 for name in ("nalasr_dwconv_fwd", "nalasr_dwconv_dx", "nalasr_dwconv_bwd", "nalasr_dwconv_wgrad")}
     functions["nalasr_dwconv_finish"] = ([ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong,
                                           ctypes.c_int, ctypes.c_void_p, ctypes.c_int], ctypes.c_int)
     functions["nalasr_dwconv_error"] = ([ctypes.c_int], ctypes.c_char_p)
@@ -158,6 +179,23 @@ def conv_layout(bsz, h, w, c, k, esize, vec, backward, acc_size=4):
     return lay
 
 
+def wgrad_layout(bsz, h, w, c, k, esize, vec, acc_size=4):
+    """-> dict of one wgrad_kernel launch (conv_layout's keys); grid_x = partial-sum rows."""
+    th, tw, ncg = WG_TILE_H, WG_TILE_W, WG_NCG
+    assert (tw * ncg) % 32 == 0 and ncg & (ncg - 1) == 0, "wgrad blocks: whole warps, ncg a power of 2"
+    cb = ncg * vec
+    n_tiles = bsz * -(-h // th) * -(-w // tw)
+    tiles = max(1, min(WG_TILES_PER_BLOCK, n_tiles))
+    buffer = ((th + k - 1) * (tw + k - 1) + th * tw) * cb * esize  # the x halo and the dy patch
+    slots = tw * ncg // max(32, ncg)
+    lay = dict(tile_h=th, tile_w=tw, ncg=ncg, cb=cb, threads=tw * ncg, grid_y=-(-c // cb), n_tiles=n_tiles,
+               tiles_per_block=tiles, grid_x=-(-n_tiles // tiles),
+               smem=max(2 * buffer, slots * (k * k + 1) * cb * acc_size))
+    assert n_tiles < 2 ** 31, "patch indices are int32 in the kernels"
+    assert lay["grid_y"] <= 65535 and lay["smem"] <= SMEM_LIMIT, f"launch out of range: {lay}"
+    return lay
+
+
 # ---------------------------------------------------------------------------------------------- launchers
 
 def _acc(dtype):
@@ -184,40 +222,44 @@ def _params(weight, bias, acc):
 
 
 def _base_args(src, out, c, k, vec, lay, residual):
+    """out: the kernel's (B, H, W, C) output, or None (wgrad_kernel writes partial sums only)."""
     bsz, h, w, _ = src.shape
-    return dict(sob=out.stride(0), soh=out.stride(1), sow=out.stride(2), B=bsz, H=h, W=w, C=c, k=k,
+    so = (0, 0, 0) if out is None else out.stride()[:3]
+    return dict(sob=so[0], soh=so[1], sow=so[2], B=bsz, H=h, W=w, C=c, k=k,
                 dtype=cuda_ext.DTYPES[src.dtype], vec=vec, tile_h=lay["tile_h"], tile_w=lay["tile_w"], ncg=lay["ncg"],
                 tiles_per_block=lay["tiles_per_block"], residual=int(residual),
                 grid_x=lay["grid_x"], grid_y=lay["grid_y"], threads=lay["threads"], smem=lay["smem"],
                 device=src.device.index, stream=cuda_ext.stream_of(src),
-                out=out.data_ptr())
+                out=None if out is None else out.data_ptr())
 
 
-def _launch_conv(src, weight, bias, out, residual, flip):
-    """out (contiguous) = conv(src) with weight (C, 1, k, k) [flipped] (+ bias) (+ src)."""
+def _launch_conv(src, weight, bias, out, residual, dx=False, accumulate=False):
+    """out = conv(src) with weight (C, 1, k, k) (+ bias) (+ src); dx: src is dy and the taps are flipped (no
+    bias), and with accumulate out's contents are added."""
     bsz, h, w, c = src.shape
     k = weight.shape[-1]
     if bsz * h * w == 0 or c == 0:
         return
     src, ss = dwconv_ref.pixels(src)
     w2, b2 = _params(weight, bias, _acc(src.dtype))
-    w2 = w2.flip(1).contiguous() if flip else w2  # dx (dwconv_dx only: training's dx comes from the backward kernel)
     esize = src.element_size()
     vec = vec_width(c, esize, FWD_VEC[k], ss + tuple(out.stride()[:3]), (src.data_ptr(), out.data_ptr()))
     lay = conv_layout(bsz, h, w, c, k, esize, vec, backward=False)
     # the kernel loads weights and bias as vectors of vec: bases aligned to that (a parameter's own storage is)
     w2, b2 = (t if t is None or t.data_ptr() % (vec * t.element_size()) == 0 else t.clone() for t in (w2, b2))
     args = DwArgs(x=src.data_ptr(), w=w2.data_ptr(), bias=None if b2 is None else b2.data_ptr(),
-                  sxb=ss[0], sxh=ss[1], sxw=ss[2], **_base_args(src, out, c, k, vec, lay, residual))
+                  sxb=ss[0], sxh=ss[1], sxw=ss[2], accumulate=int(accumulate),
+                  **_base_args(src, out, c, k, vec, lay, residual))
     lib = library(src.device)
-    _check_code(lib, lib.nalasr_dwconv_fwd(ctypes.byref(args)), "forward")
+    launch = lib.nalasr_dwconv_dx if dx else lib.nalasr_dwconv_fwd
+    _check_code(lib, launch(ctypes.byref(args)), "dx" if dx else "forward")
 
 
 def dwconv_forward(x, weight, bias, residual):
     """-> y (B, H, W, C) contiguous, x's dtype."""
     _check(x, weight)
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    _launch_conv(x, weight, bias, y, residual, flip=False)
+    _launch_conv(x, weight, bias, y, residual)
     return y
 
 
@@ -225,17 +267,47 @@ def dwconv_backward(dy, x, weight, residual, out=None, accumulate=False):
     """-> dx (B, H, W, C) contiguous in x's dtype, sums (k*k + 1, C) float32 (float64 for float64 x): rows
     0..k*k-1 = dw[:, tap], row k*k = dbias (dwconv_ref.split_sums makes the parameter gradients).
     out: where dx goes instead (x's shape and dtype, channel stride 1, e.g. the dv slice of d(qkvg)); with
-    accumulate, dx is added to what out holds (cuda_branch.py). Returns out as dx then."""
+    accumulate, dx is added to what out holds (cuda_branch.py). Returns out as dx then. BWD_IMPL picks the
+    kernels (split: dx + wgrad; fused: bwd_kernel)."""
     k = _check(x, weight)
-    bsz, h, w, c = x.shape
+    assert BWD_IMPL in BWD_IMPLS, f"cuda_dwconv.BWD_IMPL {BWD_IMPL!r} not in {BWD_IMPLS}"
+    c = x.shape[-1]
     acc = _acc(x.dtype)
     if out is not None:
         assert out.shape == x.shape and out.dtype == x.dtype and out.stride(3) == 1, "out: x's shape, dtype"
     dx = torch.empty(x.shape, dtype=x.dtype, device=x.device) if out is None else out
-    if bsz * h * w == 0 or c == 0:
+    if x.numel() == 0:
         return (dx if accumulate else dx.zero_()), torch.zeros(k * k + 1, c, dtype=acc, device=x.device)
     x, sx = dwconv_ref.pixels(x)
     dy, sd = dwconv_ref.pixels(dy.to(x.dtype))
+    if BWD_IMPL == "fused":
+        return dx, _fused_backward(dy, sd, x, sx, weight, residual, dx, accumulate)
+    _launch_conv(dy, weight, None, dx, residual, dx=True, accumulate=accumulate)
+    return dx, dwconv_weight_sums(dy, x, k)
+
+
+def dwconv_weight_sums(dy, x, k):
+    """The (k*k + 1, C) sums of dwconv_backward (dw taps, dbias) from wgrad_kernel alone."""
+    bsz, h, w, c = x.shape
+    acc = _acc(x.dtype)
+    x, sx = dwconv_ref.pixels(x)
+    dy, sd = dwconv_ref.pixels(dy.to(x.dtype))
+    esize = x.element_size()
+    vec = vec_width(c, esize, WG_VEC[k], sx + sd, (x.data_ptr(), dy.data_ptr()))
+    lay = wgrad_layout(bsz, h, w, c, k, esize, vec, acc_size=8 if acc == torch.float64 else 4)
+    part = torch.empty(lay["grid_x"], k * k + 1, c, dtype=acc, device=x.device)
+    args = DwArgs(x=x.data_ptr(), dy=dy.data_ptr(), part=part.data_ptr(), sxb=sx[0], sxh=sx[1], sxw=sx[2],
+                  sdb=sd[0], sdh=sd[1], sdw=sd[2], **_base_args(x, None, c, k, vec, lay, False))
+    lib = library(x.device)
+    _check_code(lib, lib.nalasr_dwconv_wgrad(ctypes.byref(args)), "wgrad")
+    return _finish_sums(lib, part)
+
+
+def _fused_backward(dy, sd, x, sx, weight, residual, dx, accumulate):
+    """bwd_kernel: dx into dx (added with accumulate) -> the sums."""
+    bsz, h, w, c = x.shape
+    k = weight.shape[-1]
+    acc = _acc(x.dtype)
     w2, _ = _params(weight, None, acc)
     esize = x.element_size()
     vec = vec_width(c, esize, BWD_VEC[k], sx + sd + tuple(dx.stride()[:3]),
@@ -247,7 +319,7 @@ def dwconv_backward(dy, x, weight, residual, out=None, accumulate=False):
                   accumulate=int(accumulate), **_base_args(x, dx, c, k, vec, lay, residual))
     lib = library(x.device)
     _check_code(lib, lib.nalasr_dwconv_bwd(ctypes.byref(args)), "backward")
-    return dx, _finish_sums(lib, part)
+    return _finish_sums(lib, part)
 
 
 def _finish_sums(lib, part):
@@ -261,10 +333,10 @@ def _finish_sums(lib, part):
 
 
 def dwconv_dx(dy, weight, residual):
-    """dx alone (the forward kernel on dy with flipped taps, + dy): for timing the pieces."""
+    """dx alone (the forward kernel's DX instance on dy, + dy): the split backward's first half."""
     _check(dy, weight)
     dx = torch.empty(dy.shape, dtype=dy.dtype, device=dy.device)
-    _launch_conv(dy, weight, None, dx, residual, flip=True)
+    _launch_conv(dy, weight, None, dx, residual, dx=True)
     return dx
 
 
