@@ -7,15 +7,22 @@
   4. conv_layout for many shapes and the sweep's constants: thread counts, whole warps (backward), channel groups
      a power of 2 that divides 32 or is a multiple of it (the reduction's shuffles), grid covers every patch and
      channel, smem holds the halos and the reduction slots
+  4b. wgrad_layout likewise (threads, whole warps, coverage, smem for the double-buffered x halo + dy patch
+     and the reduction slots)
   5. an emulation of the kernels' index arithmetic (tile_at, halo origin, thread -> pixels and channels, taps,
-     the forward's weight vectors (a run of V*k*k from c*k*k) and their permutation, flip, residual centre,
-     partial rows) in torch on small shapes vs dwconv_ref: y, dx (the backward kernel, and the forward kernel
-     on dy with flipped taps), the weight sums; every output element stored exactly once, every partial-sum
-     entry written once, values equal to the reference (float64); the backward's accumulate flag (dx added to
-     the prior contents of out)
+     the forward's weight vectors (a run of V*k*k from c*k*k) and their permutation (taps flipped in it by the
+     DX instance), residual centre, the block reduction's butterfly and slots, partial rows) in torch on
+     small shapes vs dwconv_ref: y; dx from the fused backward kernel and from the forward kernel's DX
+     instance; the weight sums from the fused kernel and from wgrad_kernel (one thread a patch column, halo
+     row rr paired with dy rows rr - u); every output element stored exactly once, every partial-sum entry
+     written once, values equal to the reference (float64); the accumulate flag (dx added to the prior
+     contents of out) in both backward kernels
+  5b. mutants: the emulation with a deliberate bug (dy row off by one in wgrad's column sums, dx without the
+     tap flip, reduction slots of ncg threads instead of a warp) must differ from the reference;
+     --mutant NAME runs the whole check with that bug (so the emulation checks FAIL)
   6. nalasr_model / train.py without CUDA: set_depthwise("cuda") raises, --depthwise cuda falls back to shift
   7. with --nvcc: the .cu compiles for sm_80 and sm_90 with no warnings; prints registers / spills per kernel
-Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc]   (exit 1 on a failure)
+Usage: /usr/bin/python3 models/check_cuda_dwconv_cpu.py [--nvcc] [--mutant NAME]   (exit 1 on a failure)
 """
 import argparse
 import os
@@ -29,6 +36,8 @@ import cuda_ext
 import dwconv_ref as ref
 
 FAILS = []
+MUTANTS = ("dy-row", "dx-noflip", "red-span")
+MUTANT = None  # one of MUTANTS: the emulation's deliberate bug (--mutant, check_mutants)
 
 
 def report(name, ok, detail=""):
@@ -91,7 +100,8 @@ def check_vec_width():
 SWEEP_LAYOUTS = [{}, dict(FWD_TILE_H=16, FWD_TILE_W=16), dict(FWD_TILE_H=8, FWD_TILE_W=32, FWD_ROWS=2),
                  dict(BWD_TILES_PER_BLOCK=1),
                  dict(FWD_MAX_THREADS=512, BWD_MAX_THREADS=512), dict(FWD_ROWS=8, BWD_ROWS=2),
-                 dict(BWD_TILE_W=8, BWD_MAX_THREADS=128)]
+                 dict(BWD_TILE_W=8, BWD_MAX_THREADS=128), dict(WG_TILES_PER_BLOCK=1), dict(WG_TILES_PER_BLOCK=16),
+                 dict(WG_NCG=8), dict(WG_TILE_W=32, WG_NCG=8), dict(WG_NCG=32, WG_TILE_W=8)]
 SHAPES = [(1, 1, 6, 16), (2, 6, 1, 80), (2, 3, 2, 8), (1, 5, 7, 5), (1, 9, 31, 48), (2, 33, 17, 128),
           (32, 64, 64, 64), (32, 64, 64, 128), (4, 64, 64, 12), (1, 2160, 3840, 64)]
 
@@ -113,6 +123,42 @@ def check_layouts():
                                 bad.append((cfg, (b, h, w, c, k, esize, backward), err))
     report("conv_layout invariants (shapes x k x dtypes x fwd/bwd x sweep constants)", not bad,
            f"{n} layouts" + (f"; first failures: {bad[:3]}" if bad else ""))
+
+
+def check_wgrad_layouts():
+    n, bad = 0, []
+    for cfg in SWEEP_LAYOUTS:
+        with cd.launch_constants(cfg):
+            for (b, h, w, c) in SHAPES:
+                for k in cd.KERNEL_SIZES:
+                    for esize, acc_size in ((2, 4), (4, 4), (8, 8)):
+                        vec = cd.vec_width(c, esize, cd.WG_VEC[k], (c,))
+                        lay = cd.wgrad_layout(b, h, w, c, k, esize, vec, acc_size)
+                        n += 1
+                        err = wgrad_layout_errors(lay, b, h, w, c, k, esize, vec, acc_size)
+                        if err:
+                            bad.append((cfg, (b, h, w, c, k, esize), err))
+    report("wgrad_layout invariants (shapes x k x dtypes x sweep constants)", not bad,
+           f"{n} layouts" + (f"; first failures: {bad[:3]}" if bad else ""))
+
+
+def wgrad_layout_errors(lay, b, h, w, c, k, esize, vec, acc_size):
+    th, tw, ncg, cb = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"]
+    n_tiles = b * -(-h // th) * -(-w // tw)
+    buffer = ((th + k - 1) * (tw + k - 1) + th * tw) * cb * esize
+    slots = lay["threads"] // max(32, ncg)
+    checks = {
+        "compiled geometry": (th, tw, ncg) == (cd.WG_TILE_H, cd.WG_TILE_W, cd.WG_NCG) and lay["threads"] == tw * ncg,
+        "whole warps": lay["threads"] % 32 == 0,
+        "shuffle groups": 32 % ncg == 0 or ncg % 32 == 0,
+        "ncg pow2": ncg & (ncg - 1) == 0 and cb == ncg * vec,
+        "channels covered": lay["grid_y"] * cb >= c > (lay["grid_y"] - 1) * cb,
+        "patches covered": lay["grid_x"] * lay["tiles_per_block"] >= n_tiles
+        and (lay["grid_x"] - 1) * lay["tiles_per_block"] < n_tiles,
+        "smem": 2 * buffer <= lay["smem"] <= cd.SMEM_LIMIT,
+        "reduction slots fit": slots * (k * k + 1) * cb * acc_size <= lay["smem"],
+    }
+    return [name for name, ok in checks.items() if not ok]
 
 
 def layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size):
@@ -204,21 +250,25 @@ def weights_flipped(w2, c, vec, c_total, k):
     return wr
 
 
-def fwd_weights(w2, c, vec, c_total, k):
+def fwd_weights(w2, c, vec, c_total, k, dx):
     """wr[t, e] as fwd_kernel reads (C, k*k): k*k vectors run[j] = elements c*k*k + j*vec .. + vec - 1 (zero
-    from C on), then wr[t][e] = run[(e*k*k + t) // vec][(e*k*k + t) % vec]."""
+    from C on), then wr[t][e] = run[(e*k*k + tap) // vec][(e*k*k + tap) % vec], tap = k*k - 1 - t for the DX
+    instance (flipped taps), else t."""
     kk, flat = k * k, w2.reshape(-1)
     run = [flat[c * kk + j * vec:][:vec] if c < c_total else torch.zeros(vec, dtype=w2.dtype) for j in range(kk)]
-    return torch.stack([torch.stack([run[(e * kk + t) // vec][(e * kk + t) % vec] for e in range(vec)])
-                        for t in range(kk)])
+    flip = dx and MUTANT != "dx-noflip"
+    taps = [kk - 1 - t if flip else t for t in range(kk)]
+    return torch.stack([torch.stack([run[(e * kk + tap) // vec][(e * kk + tap) % vec] for e in range(vec)])
+                        for tap in taps])
 
 
-def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
-    """y as fwd_kernel writes it (flip: dx, the taps reversed by the wrapper)."""
+def emulate_forward(x, w2, bias, residual, dx, lay, vec, k, count, init=None):
+    """y as fwd_kernel writes it; dx: the DX instance (x is dy, taps flipped in the kernel, no bias; init: the
+    accumulate flag's prior contents of out)."""
     bsz, h, w, c = x.shape
     th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.FWD_ROWS
-    wf = w2.flip(1).contiguous() if flip else w2
-    y = torch.zeros_like(x)
+    bias = None if dx else bias
+    y = torch.zeros_like(x) if init is None else init.clone()
     for bx in range(lay["grid_x"]):
         for by in range(lay["grid_y"]):
             b, y0, x0 = tile_at(bx, h, w, th, tw)
@@ -227,8 +277,9 @@ def emulate_forward(x, w2, bias, residual, flip, lay, vec, k, count):
             for tid in range(lay["threads"]):
                 cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
                 cc = c0 + cg * vec
-                acc = conv_rows(tile, fwd_weights(wf, cc, vec, c, k), ty0, tx, cg, vec, k, rows)
-                store_rows(y, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual)
+                acc = conv_rows(tile, fwd_weights(w2, cc, vec, c, k, dx), ty0, tx, cg, vec, k, rows)
+                store_rows(y, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, bias, residual,
+                           accumulate=init is not None)
     return y
 
 
@@ -284,23 +335,80 @@ def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count, init=N
                             for u in range(k):
                                 if 0 <= rr - u < rows:
                                     wacc[tid, u * k + v] += g[rr - u] * xv
-            # the block reduction: every thread with channel group cg contributes to those channels
-            for cg in range(ncg):
-                total = wacc[cg::ncg].sum(0)  # (kk + 1, vec)
-                for e in range(vec):
-                    cc = c0 + cg * vec + e
-                    if cc < c:
-                        part[bx, :, cc] = total[:, e]
-                        part_count[bx, :, cc] += 1
+            block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
     return dx, part.sum(0)
+
+
+def block_sums_to_part(acc, ncg, vec, c0, part, part_count):
+    """part[:, c0 ..] as block_sums_to_part writes it from the threads' acc (threads, N, vec): the butterfly
+    over lanes t ^ m (m = ncg, 2 ncg, .. < 32) within each warp, then slot s = t // max(32, ncg) from the
+    threads with t % span < ncg, then the slots summed in order."""
+    threads, n, _ = acc.shape
+    c, cb = part.shape[1], ncg * vec
+    m = ncg
+    while m < 32:
+        acc = acc + acc[torch.arange(threads) ^ m]  # both lanes of a pair add the other's value before the step
+        m *= 2
+    span = ncg if MUTANT == "red-span" else max(32, ncg)
+    red = torch.zeros(threads // span, n, cb, dtype=acc.dtype)
+    for t in range(threads):
+        if t % span < ncg:
+            cg = t % ncg
+            red[t // span, :, cg * vec:(cg + 1) * vec] = acc[t]
+    total = red.sum(0)
+    for cc in range(cb):
+        if c0 + cc < c:
+            part[:, c0 + cc] = total[:, cc]
+            part_count[:, c0 + cc] += 1
+
+
+def emulate_wgrad(x, dy, lay, vec, k, part_count):
+    """The sums (k*k + 1, C) as wgrad_kernel makes them: per block and patch the x halo and the dy patch staged
+    by load_halo, thread t sums column t // ncg for channel group t % ncg (column_sums), block_sums_to_part."""
+    bsz, h, w, c = x.shape
+    th, tw, ncg, cb, kk, p = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], k * k, k // 2
+    part = torch.zeros(lay["grid_x"], kk + 1, c, dtype=x.dtype)
+    for bx in range(lay["grid_x"]):
+        for by in range(lay["grid_y"]):
+            c0 = by * cb
+            wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
+            for i in range(lay["tiles_per_block"]):
+                t = bx * lay["tiles_per_block"] + i
+                if t >= lay["n_tiles"]:
+                    break
+                b, y0, x0 = tile_at(t, h, w, th, tw)
+                xs = load_halo(x, b, y0 - p, x0 - p, c0, ncg, vec, lay["threads"], th + k - 1, tw + k - 1)
+                ds = load_halo(dy, b, y0, x0, c0, ncg, vec, lay["threads"], th, tw)
+                for tid in range(lay["threads"]):
+                    cg, tx = tid % ncg, tid // ncg
+                    column_sums(xs[:, tx:tx + k, cg * vec:(cg + 1) * vec], ds[:, tx, cg * vec:(cg + 1) * vec], k,
+                                wacc[tid])
+            block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
+    return part.sum(0)
+
+
+def column_sums(xcol, dcol, k, wacc):
+    """wacc (k*k + 1, vec) += one thread's column_sums: halo row rr (xcol[rr, v]) pairs with dy row rr - u."""
+    th = dcol.shape[0]
+    shift = 1 if MUTANT == "dy-row" else 0
+    for rr in range(th + k - 1):
+        if rr < th:
+            wacc[k * k] += dcol[rr]
+        for v in range(k):
+            for u in range(k):
+                r = rr - u + shift
+                if 0 <= r < th:
+                    wacc[u * k + v] += dcol[r] * xcol[rr, v]
 
 
 EMU_CASES = [  # (B, H, W, C, k, residual, strided, constants)
     (1, 5, 7, 16, 3, True, False, {}), (2, 3, 2, 8, 5, False, True, {}), (1, 1, 6, 12, 3, True, False, {}),
-    (2, 6, 1, 5, 5, True, False, {}), (1, 9, 19, 24, 3, False, True, dict(FWD_TILE_H=4, FWD_TILE_W=8,
-                                                                           BWD_TILE_H=4, BWD_TILE_W=8)),
+    (2, 6, 1, 5, 5, True, False, {}),
+    (1, 9, 19, 24, 3, False, True, dict(FWD_TILE_H=4, FWD_TILE_W=8, BWD_TILE_H=4, BWD_TILE_W=8)),
+    (1, 9, 19, 24, 3, False, True, dict(WG_TILE_H=4, WG_TILE_W=8, WG_NCG=4, WG_TILES_PER_BLOCK=3)),
     (3, 10, 9, 8, 7, True, False, dict(BWD_TILES_PER_BLOCK=3, FWD_ROWS=2)),
     (2, 11, 13, 16, 5, True, False, dict(BWD_TILE_W=8, BWD_MAX_THREADS=128, BWD_TILES_PER_BLOCK=3)),
+    (2, 7, 5, 40, 3, True, False, dict(WG_NCG=32, WG_TILE_W=4, WG_TILE_H=4, WG_TILES_PER_BLOCK=2)),  # ncg >= 32
 ]
 
 
@@ -313,44 +421,76 @@ def check_emulation():
         y_ref = ref.forward(x, weight, bias, residual)
         dx_ref, sums_ref = ref.backward(dy, x, weight, residual)
         w2 = weight.reshape(c, k * k)
+        strides = (x.stride(0), x.stride(1), x.stride(2))
         with cd.launch_constants(cfg):
-            vf = cd.vec_width(c, 2, cd.FWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
-            vb = cd.vec_width(c, 2, cd.BWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
+            vf, vb, vw = (cd.vec_width(c, 2, caps[k], strides) for caps in (cd.FWD_VEC, cd.BWD_VEC, cd.WG_VEC))
             lf = cd.conv_layout(b, h, w, c, k, 2, vf, backward=False)
             lb = cd.conv_layout(b, h, w, c, k, 2, vb, backward=True)
-            count_y = torch.zeros(x.shape, dtype=torch.int32)
-            y = emulate_forward(x, w2, bias, residual, False, lf, vf, k, count_y)
-            count_dx = torch.zeros(x.shape, dtype=torch.int32)
-            count_part = torch.zeros(lb["grid_x"], k * k + 1, c, dtype=torch.int32)
-            dx, sums = emulate_backward(x, dy, w2, residual, lb, vb, k, count_dx, count_part)
-            # dwconv_dx: the forward kernel on dy with flipped taps (as check_cuda_dwconv.py times it)
-            count_fx = torch.zeros(x.shape, dtype=torch.int32)
-            fx = emulate_forward(dy.contiguous(), w2, None, residual, True, lf, vf, k, count_fx)
-        errs = [ref.rel(y, y_ref), ref.rel(dx, dx_ref), ref.rel(sums, sums_ref), ref.rel(fx, dx_ref)]
-        once = bool((count_y == 1).all() and (count_dx == 1).all() and (count_part == 1).all()
-                    and (count_fx == 1).all())
+            lw = cd.wgrad_layout(b, h, w, c, k, 2, vw)
+            counts = [torch.zeros(x.shape, dtype=torch.int32) for _ in range(3)]  # y, fused dx, split dx
+            part_counts = [torch.zeros(lay["grid_x"], k * k + 1, c, dtype=torch.int32) for lay in (lb, lw)]
+            y = emulate_forward(x, w2, bias, residual, False, lf, vf, k, counts[0])
+            dx, sums = emulate_backward(x, dy, w2, residual, lb, vb, k, counts[1], part_counts[0])
+            # the split backward: the forward kernel's DX instance on dy, wgrad_kernel
+            fx = emulate_forward(dy, w2, bias, residual, True, lf, vf, k, counts[2])
+            wsums = emulate_wgrad(x, dy, lw, vw, k, part_counts[1])
+        errs = [ref.rel(y, y_ref), ref.rel(dx, dx_ref), ref.rel(sums, sums_ref), ref.rel(fx, dx_ref),
+                ref.rel(wsums, sums_ref)]
+        once = all(bool((n == 1).all()) for n in counts + part_counts)
         report(f"emulated kernels vs dwconv_ref (B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}"
-               f"{', strided' if strided else ''}{', ' + str(cfg) if cfg else ''}; vec {vf}/{vb})",
+               f"{', strided' if strided else ''}{', ' + str(cfg) if cfg else ''}; vec {vf}/{vb}/{vw})",
                max(errs) < 1e-12 and once,
-               "y / dx / sums / forward-kernel dx " + " / ".join(f"{e:.1e}" for e in errs)
+               "y / fused dx / fused sums / split dx / split sums " + " / ".join(f"{e:.1e}" for e in errs)
                + f"; each element stored once: {once}")
 
 
 def check_accumulate():
-    """The backward's accumulate flag (dx added to what out holds: cuda_branch.py adds dlepe's dv to dv there)."""
+    """The accumulate flag of both backward kernels (dx added to what out holds: cuda_branch.py adds dlepe's dv
+    to dv there)."""
     b, h, w, c, k = 2, 9, 11, 16, 5
     (x, weight, bias), dy = ref.random_case(b, h, w, c, k, seed=5)
     x, weight = x.detach(), weight.detach()
+    w2 = weight.reshape(c, k * k)
     init = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
     dx_ref, sums_ref = ref.backward(dy, x, weight, False)
-    vb = cd.vec_width(c, 2, cd.BWD_VEC[k], (x.stride(0), x.stride(1), x.stride(2)))
+    vb, vf = (cd.vec_width(c, 2, caps[k], (x.stride(0), x.stride(1), x.stride(2))) for caps in (cd.BWD_VEC, cd.FWD_VEC))
     lb = cd.conv_layout(b, h, w, c, k, 2, vb, backward=True)
     count = torch.zeros(x.shape, dtype=torch.int32)
     count_part = torch.zeros(lb["grid_x"], k * k + 1, c, dtype=torch.int32)
-    dx, sums = emulate_backward(x, dy, weight.reshape(c, k * k), False, lb, vb, k, count, count_part, init=init)
+    dx, sums = emulate_backward(x, dy, w2, False, lb, vb, k, count, count_part, init=init)
     errs = [ref.rel(dx, init + dx_ref), ref.rel(sums, sums_ref)]
-    report("emulated backward with accumulate: out = prior contents + dx", max(errs) < 1e-12 and bool((count == 1).all()),
-           "dx / sums " + " / ".join(f"{e:.1e}" for e in errs))
+    report("emulated fused backward with accumulate: out = prior contents + dx",
+           max(errs) < 1e-12 and bool((count == 1).all()), "dx / sums " + " / ".join(f"{e:.1e}" for e in errs))
+    count = torch.zeros(x.shape, dtype=torch.int32)
+    lf = cd.conv_layout(b, h, w, c, k, 2, vf, backward=False)
+    fx = emulate_forward(dy, w2, None, False, True, lf, vf, k, count, init=init)
+    err = ref.rel(fx, init + dx_ref)
+    report("emulated DX instance with accumulate: out = prior contents + dx", err < 1e-12 and bool((count == 1).all()),
+           f"dx {err:.1e}")
+
+
+def check_mutants():
+    """Each deliberate bug of MUTANTS must make the split backward's emulation differ from dwconv_ref."""
+    global MUTANT
+    b, h, w, c, k = 1, 9, 19, 24, 3
+    (x, weight, _), dy = ref.random_case(b, h, w, c, k, seed=7)
+    x, weight = x.detach(), weight.detach()
+    w2 = weight.reshape(c, k * k)
+    dx_ref, sums_ref = ref.backward(dy, x, weight, True)
+    for mutant in MUTANTS:
+        MUTANT = mutant
+        try:
+            with cd.launch_constants(dict(FWD_TILE_H=4, FWD_TILE_W=8, WG_TILE_H=4, WG_TILE_W=8, WG_NCG=4)):
+                vf, vw = (cd.vec_width(c, 2, caps[k], (c,)) for caps in (cd.FWD_VEC, cd.WG_VEC))
+                lf = cd.conv_layout(b, h, w, c, k, 2, vf, backward=False)
+                lw = cd.wgrad_layout(b, h, w, c, k, 2, vw)
+                fx = emulate_forward(dy, w2, None, True, True, lf, vf, k, torch.zeros(x.shape, dtype=torch.int32))
+                wsums = emulate_wgrad(x, dy, lw, vw, k, torch.zeros(lw["grid_x"], k * k + 1, c, dtype=torch.int32))
+        finally:
+            MUTANT = None
+        errs = [ref.rel(fx, dx_ref), ref.rel(wsums, sums_ref)]
+        report(f"mutant {mutant}: the split backward's emulation no longer matches dwconv_ref", max(errs) > 1e-3,
+               "dx / sums " + " / ".join(f"{e:.1e}" for e in errs))
 
 
 def check_model_without_cuda():
@@ -370,8 +510,11 @@ def check_model_without_cuda():
 
 def check_nvcc():
     def name_of(line):
-        m = re.search(r"Compiling entry function '_Z\d+(\w+?)I\d*(\w+?)Li(\d)ELi(\d)E", line)
-        return "{} {} k{} vec{}".format(*m.groups()) if m else None
+        m = re.search(r"Compiling entry function '_Z\d+(\w+?)I\d*(\w+?)Li(\d)ELi(\d)E(Lb1E)?", line)
+        if not m:
+            return None
+        kernel, dtype, k, vec, dx = m.groups()
+        return f"{kernel}{' DX' if dx else ''} {dtype} k{k} vec{vec}"
 
     for arch in ((8, 0), (9, 0)):
         code, log, warnings = cuda_ext.ptxas_build(arch, cd.SOURCE, cd.compile_defines())
@@ -382,14 +525,22 @@ def check_nvcc():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nvcc", action="store_true", help="also compile the .cu for sm_80 and sm_90 (about 1 min)")
+    ap.add_argument("--nvcc", action="store_true", help="also compile the .cu for sm_80 and sm_90 (about 2 min)")
+    ap.add_argument("--mutant", choices=MUTANTS, help="run the emulation checks with this deliberate bug")
     args = ap.parse_args()
     check_struct()
     check_build_keys()
     check_vec_width()
     check_layouts()
+    check_wgrad_layouts()
+    if args.mutant:
+        global MUTANT
+        MUTANT = args.mutant
+        print(f"emulation mutant {MUTANT}: the emulation checks below should FAIL")
     check_emulation()
     check_accumulate()
+    if not args.mutant:
+        check_mutants()
     check_model_without_cuda()
     if args.nvcc:
         check_nvcc()
