@@ -19,6 +19,9 @@ Variants (all with cuDNN depthwise convs unless named "shift"):
   cuda-branch-graph as cuda-graph, with NaLa's branch between the qkvg and proj GEMMs as one custom op
                   (cuda_branch.py: the LayerNorm / SiLU gate in CUDA, d(qkvg) written in place): what train.py
                   runs by default (--attention-branch cuda)
+  cuda-branch-graph-fusedbwd as cuda-branch-graph, with the previous fused depthwise backward kernel
+                  (cuda_dwconv.BWD_IMPL "fused") instead of the split one (the forward kernel for dx + wgrad_kernel):
+                  the A/B of the depthwise backward in one process
 For "fast" and "triton", also the share of the step spent in data, attention (the compiled attention core alone,
 forward + backward, x number of blocks), optimiser (clip + AdamW) and the rest; --profile adds the top CUDA
 kernels of one step. Times are medians of CUDA-event-timed steps after warm-up; the first step's time
@@ -35,6 +38,7 @@ import time
 import torch
 
 import attention_math as am
+import cuda_dwconv
 import triton_attention as tri
 from cuda_timing import cuda_time_ms
 from data import PairBank
@@ -170,14 +174,17 @@ def main():
                 "triton-cudadw-graph": ("triton", True, "cuda", True),
                 "cudaattn-dw-graph": ("cuda", True, "triton", True),
                 "cuda-graph": ("cuda", True, "cuda", True),
-                "cuda-branch-graph": ("cuda", True, "cuda", True, "cuda")}
+                "cuda-branch-graph": ("cuda", True, "cuda", True, "cuda"),
+                "cuda-branch-graph-fusedbwd": ("cuda", True, "cuda", True, "cuda")}
+    dw_backward = {"cuda-branch-graph-fusedbwd": "fused"}  # cuda_dwconv.BWD_IMPL; others: its default
     timings = {}
     for variant in args.variants.split(","):
         if variant not in variants:
             raise SystemExit(f"unknown variant {variant}; known: {', '.join(variants)}")
         try:
-            model, opt, batches, ms = bench_variant(variant, *variants[variant][:4], bank, args,
-                                                    *variants[variant][4:])
+            with cuda_dwconv.launch_constants({"BWD_IMPL": dw_backward[variant]} if variant in dw_backward else {}):
+                model, opt, batches, ms = bench_variant(variant, *variants[variant][:4], bank, args,
+                                                        *variants[variant][4:])
         except Exception as exc:  # noqa: BLE001 -- a kernel failure must not cost the other variants
             if "triton" not in variant and "-dw" not in variant and "branch" not in variant:
                 raise

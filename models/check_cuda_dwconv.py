@@ -1,21 +1,23 @@
 """Checks and times the CUDA depthwise convolution (cuda_dwconv.py) on the GPU machine, against F.conv2d and
 the Triton kernels (triton_dwconv.py). One PASS/FAIL line per check, exit 1 on any FAIL:
   0. the build (nvcc for this GPU, seconds) and the launch geometry at the training sizes
-  1. float64 and float32 kernels (custom op + autograd) vs F.conv2d in float64: y, dx, dw, db relative L2 error
+  1. float64 and float32 kernels (custom op + autograd; both backward implementations, cuda_dwconv.BWD_IMPL
+     split and fused) vs F.conv2d in float64: y, dx, dw, db relative L2 error
      on check_triton_dwconv's SMALL cases (1x6, 6x1, 3x2, 5x7, 9x31, 33x17, 64x64; C 8-128; k 3, 5; residual
      on/off; strided x) plus EXTRA (k 7, C 5 / 12 / 24: scalar and narrow vectors, a channel slice at an odd
      offset: misaligned, scalar loads, many backward blocks); fp16 inputs; gradcheck in float64; repeated
      backward bit-identical (no atomics); the backward's out / accumulate arguments (dx into a channel slice,
-     added to its contents: cuda_branch.py)
-  2. bf16 at training size (B 32, 64x64, C 64 / 128, k 3 / 5): as close to float64 as the Triton op
+     added to its contents: cuda_branch.py); each of these for both backward implementations
+  2. bf16 at training size (B 32, 64x64, C 64 / 128, k 3 / 5): as close to float64 as the Triton op (both
+     backward implementations); split vs fused backward on the same inputs (bf16 and float32)
   3. torch.compile(fullgraph=True) == eager; CUDA-graph capture + replay on new inputs == eager (check_triton's
      Small module with depthwise "cuda")
   4. the model: bf16 autocast vs float32, depthwise cuda vs triton vs shift; self_check; the compiled CUDA-graph
      training step (skipped by --quick)
   5. 64-bit indexing: bf16 x of more than 2^31 elements, forward + dx rows at the far end vs F.conv2d
      (skipped by --quick)
-  6. timing from CUDA-graph replays at the training size, CUDA vs Triton: fwd, bwd, dx alone, Triton's dW+db
-     alone (skipped by --quick)
+  6. timing from CUDA-graph replays at the training size, CUDA vs Triton: fwd, bwd (split and fused), dx
+     alone, dW+db alone (wgrad_kernel + finish; Triton's) (skipped by --quick)
   --sweep: only the timing of launch-constant variants (SWEEP; libraries built in parallel first)
 Usage: python3 models/check_cuda_dwconv.py [--quick | --sweep]
 """
@@ -41,7 +43,14 @@ EXTRA = [  # (B, H, W, C, k, residual, strided)
 TRAINING = ((64, 3, True, False), (128, 3, True, False), (64, 5, False, True))
 
 
-def cases(device, dtype, case_list, offset=0):
+def both_backwards(fn):
+    """fn() under each backward implementation (cuda_dwconv.BWD_IMPL), the name given to fn as its argument."""
+    for impl in cdw.BWD_IMPLS:
+        with cdw.launch_constants(dict(BWD_IMPL=impl)):
+            fn(impl)
+
+
+def cases(device, dtype, case_list, offset=0, impl=""):
     tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3}[dtype]
     for i, (b, h, w, c, k, residual, strided) in enumerate(case_list):
         leaves64, leaves, dy = ctd.case_inputs(b, h, w, c, k, dtype, device, seed=i + offset, strided=strided)
@@ -50,11 +59,11 @@ def cases(device, dtype, case_list, offset=0):
         errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
         name = f"B {b}, {h}x{w}, C {c}, k {k}, residual {int(residual)}{', strided x' if strided else ''}"
         ok = max(errs) < tol and got[0].dtype == dtype and got[1].dtype == dtype
-        report(f"cuda {str(dtype)[6:]} vs F.conv2d float64 ({name})", ok,
+        report(f"cuda {str(dtype)[6:]} {impl} backward vs F.conv2d float64 ({name})", ok,
                "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
 
 
-def misaligned(device):
+def misaligned(device, impl=""):
     """x = a channel slice at offset 1 (no vector loads: vec_width -> 1) or 2 (float32 vec 2 from an address 8
     bytes past a 16-byte boundary) of a wider tensor."""
     for off in (1, 2):
@@ -67,7 +76,8 @@ def misaligned(device):
         vec = cdw.vec_width(64, 4, cdw.FWD_VEC[3], leaves[0].stride()[:3], (leaves[0].data_ptr(),))
         got = ref.values_and_grads(cdw.dwconv_cuda, leaves, dy.to(device, torch.float32), True)
         errs = [rel(a.cpu(), t) for a, t in zip(got, truth)]
-        report(f"cuda float32, x a channel slice at offset {off} (forward vec {vec})", max(errs) < 1e-5,
+        report(f"cuda float32 {impl} backward, x a channel slice at offset {off} (forward vec {vec})",
+               max(errs) < 1e-5,
                "y / dx / dw / db " + " / ".join(f"{e:.1e}" for e in errs))
 
 
@@ -79,15 +89,15 @@ def gradcheck(device):
         report(f"gradcheck float64 (B 1, 5x7, C 16, k {k}, residual {int(residual)})", ok, "")
 
 
-def deterministic(device):
+def deterministic(device, impl=""):
     _, leaves, dy = ctd.case_inputs(8, 64, 64, 64, 3, torch.bfloat16, device, seed=4)
     x, w = leaves[0].detach(), leaves[1].detach()
     runs = [cdw.dwconv_backward(dy.to(device, torch.bfloat16), x, w, True) for _ in range(3)]
     same = all(torch.equal(r[0], runs[0][0]) and torch.equal(r[1], runs[0][1]) for r in runs[1:])
-    report("backward bit-identical over 3 runs (no atomics)", same, "")
+    report(f"{impl} backward bit-identical over 3 runs (no atomics)", same, "")
 
 
-def accumulate(device):
+def accumulate(device, impl=""):
     """The backward's accumulate flag (cuda_branch.py adds dlepe's dv into the dv slice of d(qkvg)): dx written into
     a channel slice of a wider tensor, added to its prior contents; the rest of that tensor untouched."""
     for dtype, tol in ((torch.float64, 1e-13), (torch.bfloat16, 1e-2)):
@@ -103,12 +113,12 @@ def accumulate(device):
         want = init[..., 128:192] + dx_ref
         untouched = torch.equal(wide_d[..., :128], before[..., :128]) and torch.equal(wide_d[..., 192:], before[..., 192:])
         errs = [rel(wide_d[..., 128:192].cpu(), want), rel(sums.cpu(), sums_ref)]
-        report(f"backward with out = a channel slice and accumulate ({dtype}, C 64 of 256, k 5)",
+        report(f"{impl} backward with out = a channel slice and accumulate ({dtype}, C 64 of 256, k 5)",
                max(errs) < tol and untouched, f"dx / sums {errs[0]:.1e} / {errs[1]:.1e}; other channels untouched: "
                f"{untouched}")
 
 
-def training_size(device):
+def training_size(device, impl=""):
     """bf16 at B 32, 64x64: cuda and triton vs float64 truth on the same bf16-rounded inputs."""
     for c, k, residual, strided in TRAINING:
         leaves64, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=c + k, strided=strided)
@@ -121,8 +131,33 @@ def training_size(device):
         ok = all(e <= max(1.5 * t, 1e-3) for e, t in zip(errs["cuda"], errs["triton"]))
         fmt = lambda e: " / ".join(f"{v:.1e}" for v in e)  # noqa: E731
         report(f"bf16 at training size (C {c}, k {k}, residual {int(residual)}{', strided x' if strided else ''}):"
-               f" cuda as close to float64 as triton", ok,
+               f" cuda ({impl} backward) as close to float64 as triton", ok,
                f"y / dx / dw / db cuda {fmt(errs['cuda'])}, triton {fmt(errs['triton'])}")
+
+
+def split_vs_fused(device):
+    """The split backward (forward kernel's DX instance + wgrad_kernel) against the fused bwd_kernel on the same
+    inputs at training size: dx should match to rounding (the same conv_rows sums), the sums to float32
+    summation order; plus the dx and sums of each against float64."""
+    for dtype, tol_dx, tol_sums in ((torch.float32, 1e-6, 1e-4), (torch.bfloat16, 8e-3, 1e-4)):
+        for c, k, residual, strided in TRAINING:
+            _, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, dtype, device, seed=c + k, strided=strided)
+            x, w, dyd = leaves[0].detach(), leaves[1].detach(), dy.to(device, dtype)
+            res = {}
+            for impl in cdw.BWD_IMPLS:
+                with cdw.launch_constants(dict(BWD_IMPL=impl)):
+                    res[impl] = cdw.dwconv_backward(dyd, x, w, residual)
+            dx64, sums64 = ref.backward(dyd.double(), x.double(), w.double(), residual)
+            e = [rel(res["split"][0].double(), res["fused"][0].double()),
+                 rel(res["split"][1].double(), res["fused"][1].double())]
+            truth = {impl: (rel(r[0].double(), dx64), rel(r[1].double(), sums64)) for impl, r in res.items()}
+            ok = e[0] <= tol_dx and e[1] <= tol_sums and truth["split"][1] <= 1.5 * truth["fused"][1] + 1e-6
+            same = torch.equal(res["split"][0], res["fused"][0])
+            report(f"split vs fused backward ({str(dtype)[6:]}, C {c}, k {k}, residual {int(residual)}"
+                   f"{', strided x' if strided else ''})", ok,
+                   f"dx / sums {e[0]:.1e} / {e[1]:.1e} (dx bit-identical: {same});"
+                   f" vs float64 split {truth['split'][0]:.1e} / {truth['split'][1]:.1e}, fused "
+                   f"{truth['fused'][0]:.1e} / {truth['fused'][1]:.1e}")
 
 
 def compile_and_graph(device):
@@ -188,26 +223,33 @@ def large_index(device):
 
 def timing(device):
     print("  timing (us, CUDA-graph replay, B 32 x 64^2, bf16 x, float32 weights); per step = x16 blocks")
-    print("    shape             | cuda fwd   bwd  dx-alone | triton fwd   bwd  dW+db-alone | fwd+bwd cuda / triton")
-    total = {"cuda": 0.0, "triton": 0.0}
+    print("    shape             | cuda fwd   bwd fused-bwd dx-alone dW+db-alone | triton fwd   bwd  dW+db-alone | "
+          "fwd+bwd cuda / fused / triton")
+    total = {"cuda": 0.0, "fused": 0.0, "triton": 0.0}
     for c, k, residual, strided in TRAINING:
         _, leaves, dy = ctd.case_inputs(32, 64, 64, c, k, torch.bfloat16, device, seed=1, strided=strided)
         x, w, dyb = leaves[0].detach(), leaves[1].detach(), dy.to(device, torch.bfloat16)
         b = torch.zeros(c, device=device)
-        cu = [graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
-              graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual)),
-              graph_us(lambda: cdw.dwconv_dx(dyb, w, residual))]
+        with cdw.launch_constants(dict(BWD_IMPL="fused")):
+            fused = graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual))
+        with cdw.launch_constants(dict(BWD_IMPL="split")):
+            cu = [graph_us(lambda: cdw.dwconv_forward(x, w, b, residual)),
+                  graph_us(lambda: cdw.dwconv_backward(dyb, x, w, residual)),
+                  graph_us(lambda: cdw.dwconv_dx(dyb, w, residual)),
+                  graph_us(lambda: cdw.dwconv_weight_sums(dyb, x, k))]
         tr = [graph_us(lambda: tdw.dwconv_forward(x, w, b, residual)),
               graph_us(lambda: tdw.dwconv_backward(dyb, x, w, residual)),
               graph_us(lambda: tdw.dwconv_weight_sums(dyb, x, w, residual))]
         weight_each = 2 if (c, k) == (64, 3) else 1  # cpe1 + cpe2
         total["cuda"] += weight_each * (cu[0] + cu[1])
+        total["fused"] += weight_each * (cu[0] + fused)
         total["triton"] += weight_each * (tr[0] + tr[1])
-        print(f"    C {c:3d} k {k}{' strided' if strided else '        '} | {cu[0]:7.1f} {cu[1]:6.1f} {cu[2]:8.1f} | "
-              f"{tr[0]:9.1f} {tr[1]:6.1f} {tr[2]:11.1f} | {cu[0] + cu[1]:7.1f} / {tr[0] + tr[1]:7.1f}", flush=True)
-    print(f"    per block (2 x C64k3 + C128k3 + C64k5) fwd+bwd: cuda {total['cuda']:.0f} us, triton "
-          f"{total['triton']:.0f} us; x16 a step: {16 * total['cuda'] / 1000:.2f} vs "
-          f"{16 * total['triton'] / 1000:.2f} ms")
+        print(f"    C {c:3d} k {k}{' strided' if strided else '        '} | {cu[0]:7.1f} {cu[1]:6.1f} {fused:9.1f} "
+              f"{cu[2]:8.1f} {cu[3]:11.1f} | {tr[0]:9.1f} {tr[1]:6.1f} {tr[2]:11.1f} | {cu[0] + cu[1]:7.1f} / "
+              f"{cu[0] + fused:7.1f} / {tr[0] + tr[1]:7.1f}", flush=True)
+    print(f"    per block (2 x C64k3 + C128k3 + C64k5) fwd+bwd: cuda {total['cuda']:.0f} us (fused backward "
+          f"{total['fused']:.0f}), triton {total['triton']:.0f} us; x16 a step: {16 * total['cuda'] / 1000:.2f} "
+          f"({16 * total['fused'] / 1000:.2f}) vs {16 * total['triton'] / 1000:.2f} ms")
 
 
 SWEEP = [  # module constants to try; {} = the defaults. Registers: nvcc 13, sm_90, bf16 3x3 / 5x5
@@ -215,14 +257,22 @@ SWEEP = [  # module constants to try; {} = the defaults. Registers: nvcc 13, sm_
     dict(FWD_MIN_BLOCKS=1, FWD_VEC={3: 4, 5: 2, 7: 2}),  # the first version's forward occupancy: 92 regs, 2 blocks
     dict(FWD_VEC={3: 2, 5: 2, 7: 1}),  # 3x3 vec 2: 56 regs, 4 blocks an SM, 16 channels (32 B) a pixel a block
     dict(FWD_ROWS=2, FWD_TILE_H=4),  # smaller accumulators, 1.69x halo re-read instead of 1.41x
-    dict(BWD_VEC={3: 2, 5: 2, 7: 1}),  # 3x3 vec 2: 94 regs -> 2 blocks (16 warps) an SM
-    dict(BWD_MIN_BLOCKS=2),  # 128 regs, 2 blocks an SM, at 28 / 76 B of spills (3x3 / 5x5)
-    dict(BWD_TILE_W=8, BWD_MAX_THREADS=128),  # 8 x 8 patches, 128 threads: 3 blocks (12 warps) an SM at 3x3
-    # vec 4, 2 at 5x5 vec 2 (as now); the halo re-read 1.56x instead of 1.41x
-    dict(BWD_TILE_W=8, BWD_MAX_THREADS=128, BWD_VEC={3: 2, 5: 2, 7: 1}),  # 3x3: 94 regs, 5 blocks (20 warps)
-    # patches a backward block walks (H100, session 8, at 4: sum 535 us; 2: 636, 8: 499, 16: 472, now the default)
-    dict(BWD_TILES_PER_BLOCK=8),
-    dict(BWD_TILES_PER_BLOCK=32),
+    # the split backward's wgrad_kernel: patches a block walks (4: 256 blocks a channel block at B 32 x 64^2)
+    dict(WG_TILES_PER_BLOCK=2), dict(WG_TILES_PER_BLOCK=8), dict(WG_TILES_PER_BLOCK=16),
+    dict(WG_VEC={3: 2, 5: 2, 7: 1}),  # 3x3 vec 2: 32 channels a block, 78 regs, 39 kB smem: 3 blocks an SM
+    dict(WG_NCG=8),  # 128 threads, half the channels a block: more blocks, the same registers
+    # 80 registers (nvcc 13, sm_90): 5x5 vec 2 at 4 B of spills -> 3 blocks; 3x3 vec 4 no spills, but its 79 kB
+    # of smem allow 2 blocks anyway
+    dict(WG_MIN_BLOCKS=3),
+    # the fused backward (session 10's): its constants
+    dict(BWD_IMPL="fused"),
+    dict(BWD_IMPL="fused", BWD_VEC={3: 2, 5: 2, 7: 1}),  # 3x3 vec 2: 94 regs -> 2 blocks (16 warps) an SM
+    dict(BWD_IMPL="fused", BWD_MIN_BLOCKS=2),  # 128 regs, 2 blocks an SM, at 28 / 76 B of spills (3x3 / 5x5)
+    # 8 x 8 patches, 128 threads: 3 blocks (12 warps) an SM at 3x3 vec 4, 2 at 5x5 vec 2; halo re-read 1.56x
+    dict(BWD_IMPL="fused", BWD_TILE_W=8, BWD_MAX_THREADS=128),
+    dict(BWD_IMPL="fused", BWD_TILE_W=8, BWD_MAX_THREADS=128, BWD_VEC={3: 2, 5: 2, 7: 1}),  # 3x3: 94 regs
+    # patches a fused backward block walks (H100, session 8, at 4: sum 535 us; 2: 636, 8: 499, 16: 472)
+    dict(BWD_IMPL="fused", BWD_TILES_PER_BLOCK=8),
 ]
 
 
@@ -301,15 +351,23 @@ def main():
     for c, k, _, _ in TRAINING:
         for bwd, cap in ((False, cdw.FWD_VEC[k]), (True, cdw.BWD_VEC[k])):
             lay = cdw.conv_layout(32, 64, 64, c, k, 2, cdw.vec_width(c, 2, cap), bwd)
-            print(f"      C {c} k {k} {'bwd' if bwd else 'fwd'}: vec {cdw.vec_width(c, 2, cap)} {lay}")
-    steps = [("float64 cases", lambda: (cases(device, torch.float64, ctd.SMALL),
-                                        cases(device, torch.float64, EXTRA, 50))),
-             ("float32 cases", lambda: (cases(device, torch.float32, ctd.SMALL),
-                                        cases(device, torch.float32, EXTRA, 50), misaligned(device))),
-             ("float16 cases", lambda: cases(device, torch.float16, ctd.SMALL[:4], 80)),
-             ("gradcheck", lambda: gradcheck(device)), ("determinism", lambda: deterministic(device)),
-             ("accumulate", lambda: accumulate(device)),
-             ("training size", lambda: training_size(device)), ("compile and graph", lambda: compile_and_graph(device)),
+            print(f"      C {c} k {k} {'fused bwd' if bwd else 'fwd / dx'}: vec {cdw.vec_width(c, 2, cap)} {lay}")
+        vec = cdw.vec_width(c, 2, cdw.WG_VEC[k])
+        print(f"      C {c} k {k} wgrad: vec {vec} {cdw.wgrad_layout(32, 64, 64, c, k, 2, vec)}")
+    print(f"      backward: {cdw.BWD_IMPL} (cuda_dwconv.BWD_IMPL, $NALASR_DWCONV_BWD)")
+    steps = [("float64 cases", lambda: both_backwards(lambda impl: (cases(device, torch.float64, ctd.SMALL, 0, impl),
+                                                                    cases(device, torch.float64, EXTRA, 50, impl)))),
+             ("float32 cases", lambda: both_backwards(lambda impl: (cases(device, torch.float32, ctd.SMALL, 0, impl),
+                                                                    cases(device, torch.float32, EXTRA, 50, impl),
+                                                                    misaligned(device, impl)))),
+             ("float16 cases", lambda: both_backwards(lambda impl: cases(device, torch.float16, ctd.SMALL[:4], 80,
+                                                                         impl))),
+             ("gradcheck", lambda: gradcheck(device)),
+             ("determinism", lambda: both_backwards(lambda impl: deterministic(device, impl))),
+             ("accumulate", lambda: both_backwards(lambda impl: accumulate(device, impl))),
+             ("training size", lambda: both_backwards(lambda impl: training_size(device, impl))),
+             ("split vs fused", lambda: split_vs_fused(device)),
+             ("compile and graph", lambda: compile_and_graph(device)),
              ("model check", lambda: model_check(device, graph=not args.quick))]
     if not args.quick:
         steps += [("64-bit indexing", lambda: large_index(device)), ("timing", lambda: timing(device))]
