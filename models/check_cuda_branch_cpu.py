@@ -355,9 +355,10 @@ def check_without_cuda():
 def check_nvcc():
     import cuda_dwconv as cd
 
-    def name_of(line):  # the gate kernels at C 64, the depthwise backward: bf16 and float32
+    def name_of(line):  # the gate kernels at C 64; lepe's backward (dx instance, wgrad, fused): bf16 and float32
         m = (re.search(r"Compiling entry function '_Z\d+(gate_\w+?_kernel)I(\d*\w+?)Li(\d+)E", line)
-             or re.search(r"Compiling entry function '_Z\d+(bwd_kernel)I(\d*\w+?)Li(\d)ELi\dE", line))
+             or re.search(r"Compiling entry function '_Z\d+(wgrad_kernel|bwd_kernel)I(\d*\w+?)Li(\d)ELi\dEEv", line)
+             or re.search(r"Compiling entry function '_Z\d+(fwd_kernel)I(\d*\w+?)Li(\d)ELi\dELb1E", line))
         if not m:
             return None
         kind, dtype, n = m.groups()
@@ -365,6 +366,7 @@ def check_nvcc():
         gate = kind.startswith("gate")
         if dtype not in ("BF16", "F32") or (gate and n != "8"):
             return None
+        kind = "fwd_kernel (dx)" if kind == "fwd_kernel" else kind
         return f"{kind} {dtype} {'C ' + str(8 * int(n)) if gate else 'k' + n}"
 
     for source, defines in ((cb.GATE_SOURCE, cb.compile_defines()), (cd.SOURCE, cd.compile_defines())):
