@@ -106,38 +106,41 @@ SHAPES = [(1, 1, 6, 16), (2, 6, 1, 80), (2, 3, 2, 8), (1, 5, 7, 5), (1, 9, 31, 4
           (32, 64, 64, 64), (32, 64, 64, 128), (4, 64, 64, 12), (1, 2160, 3840, 64)]
 
 
-def check_layouts():
-    n, bad = 0, []
+def layout_cases():
+    """(sweep constants, shape, k, element size, accumulator size) for every layout the checks below cover; the
+    sweep's launch constants are set while a case is in use."""
     for cfg in SWEEP_LAYOUTS:
         with cd.launch_constants(cfg):
-            for (b, h, w, c) in SHAPES:
+            for shape in SHAPES:
                 for k in cd.KERNEL_SIZES:
                     for esize, acc_size in ((2, 4), (4, 4), (8, 8)):
-                        for backward in (False, True):
-                            cap = (cd.BWD_VEC if backward else cd.FWD_VEC)[k]
-                            vec = cd.vec_width(c, esize, cap, (c,))
-                            lay = cd.conv_layout(b, h, w, c, k, esize, vec, backward, acc_size)
-                            n += 1
-                            err = layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size)
-                            if err:
-                                bad.append((cfg, (b, h, w, c, k, esize, backward), err))
+                        yield cfg, shape, k, esize, acc_size
+
+
+def check_layouts():
+    n, bad = 0, []
+    for cfg, (b, h, w, c), k, esize, acc_size in layout_cases():
+        for backward in (False, True):
+            cap = (cd.BWD_VEC if backward else cd.FWD_VEC)[k]
+            vec = cd.vec_width(c, esize, cap, (c,))
+            lay = cd.conv_layout(b, h, w, c, k, esize, vec, backward, acc_size)
+            n += 1
+            err = layout_errors(lay, b, h, w, c, k, esize, vec, backward, acc_size)
+            if err:
+                bad.append((cfg, (b, h, w, c, k, esize, backward), err))
     report("conv_layout invariants (shapes x k x dtypes x fwd/bwd x sweep constants)", not bad,
            f"{n} layouts" + (f"; first failures: {bad[:3]}" if bad else ""))
 
 
 def check_wgrad_layouts():
     n, bad = 0, []
-    for cfg in SWEEP_LAYOUTS:
-        with cd.launch_constants(cfg):
-            for (b, h, w, c) in SHAPES:
-                for k in cd.KERNEL_SIZES:
-                    for esize, acc_size in ((2, 4), (4, 4), (8, 8)):
-                        vec = cd.vec_width(c, esize, cd.WG_VEC[k], (c,))
-                        lay = cd.wgrad_layout(b, h, w, c, k, esize, vec, acc_size)
-                        n += 1
-                        err = wgrad_layout_errors(lay, b, h, w, c, k, esize, vec, acc_size)
-                        if err:
-                            bad.append((cfg, (b, h, w, c, k, esize), err))
+    for cfg, (b, h, w, c), k, esize, acc_size in layout_cases():
+        vec = cd.vec_width(c, esize, cd.WG_VEC[k], (c,))
+        lay = cd.wgrad_layout(b, h, w, c, k, esize, vec, acc_size)
+        n += 1
+        err = wgrad_layout_errors(lay, b, h, w, c, k, esize, vec, acc_size)
+        if err:
+            bad.append((cfg, (b, h, w, c, k, esize), err))
     report("wgrad_layout invariants (shapes x k x dtypes x sweep constants)", not bad,
            f"{n} layouts" + (f"; first failures: {bad[:3]}" if bad else ""))
 
