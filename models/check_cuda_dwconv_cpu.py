@@ -308,38 +308,41 @@ def store_rows(out, count, acc, tile, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, 
 
 def emulate_backward(x, dy, w2, residual, lay, vec, k, count, part_count, init=None):
     bsz, h, w, c = x.shape
-    th, tw, ncg, cb, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], cd.BWD_ROWS
+    th, tw, ncg, rows = lay["tile_h"], lay["tile_w"], lay["ncg"], cd.BWD_ROWS
     kk = k * k
     dx = torch.zeros_like(x) if init is None else init.clone()  # init: the accumulate flag's prior contents
     part = torch.zeros(lay["grid_x"], kk + 1, c, dtype=x.dtype)
-    n_tiles = lay["n_tiles"]
-    for bx in range(lay["grid_x"]):
-        for by in range(lay["grid_y"]):
-            c0 = by * cb
-            wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
-            for i in range(lay["tiles_per_block"]):
-                t = bx * lay["tiles_per_block"] + i
-                if t >= n_tiles:
-                    break
-                b, y0, x0 = tile_at(t, h, w, th, tw)
-                xs, ds = (load_halo(src, b, y0 - k // 2, x0 - k // 2, c0, ncg, vec, lay["threads"], th + k - 1,
-                                    tw + k - 1) for src in (x, dy))
-                for tid in range(lay["threads"]):
-                    cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
-                    cc = c0 + cg * vec
-                    acc = conv_rows(ds, weights_flipped(w2, cc, vec, c, k), ty0, tx, cg, vec, k, rows)
-                    store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual,
-                               accumulate=init is not None)
-                    g = ds[ty0 + k // 2:ty0 + k // 2 + rows, tx + k // 2, cg * vec:(cg + 1) * vec]
-                    wacc[tid, kk] += g.sum(0)
-                    for rr in range(rows + k - 1):
-                        for v in range(k):
-                            xv = xs[ty0 + rr, tx + v, cg * vec:(cg + 1) * vec]
-                            for u in range(k):
-                                if 0 <= rr - u < rows:
-                                    wacc[tid, u * k + v] += g[rr - u] * xv
-            block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
+    for bx, c0, patches in block_patches(lay, h, w):
+        wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
+        for b, y0, x0 in patches:
+            xs, ds = (load_halo(src, b, y0 - k // 2, x0 - k // 2, c0, ncg, vec, lay["threads"], th + k - 1,
+                                tw + k - 1) for src in (x, dy))
+            for tid in range(lay["threads"]):
+                cg, tx, ty0 = thread_pixels(tid, ncg, vec, tw, rows)
+                cc = c0 + cg * vec
+                acc = conv_rows(ds, weights_flipped(w2, cc, vec, c, k), ty0, tx, cg, vec, k, rows)
+                store_rows(dx, count, acc, ds, b, y0, x0, ty0, tx, cg, cc, vec, k, rows, None, residual,
+                           accumulate=init is not None)
+                g = ds[ty0 + k // 2:ty0 + k // 2 + rows, tx + k // 2, cg * vec:(cg + 1) * vec]
+                wacc[tid, kk] += g.sum(0)
+                for rr in range(rows + k - 1):
+                    for v in range(k):
+                        xv = xs[ty0 + rr, tx + v, cg * vec:(cg + 1) * vec]
+                        for u in range(k):
+                            if 0 <= rr - u < rows:
+                                wacc[tid, u * k + v] += g[rr - u] * xv
+        block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
     return dx, part.sum(0)
+
+
+def block_patches(lay, h, w):
+    """(bx, first channel, the patches (b, y0, x0) in walking order) for each block of a kernel that walks
+    tiles_per_block consecutive patches (the fused backward and wgrad_kernel)."""
+    for bx in range(lay["grid_x"]):
+        first = bx * lay["tiles_per_block"]
+        tiles = range(first, min(first + lay["tiles_per_block"], lay["n_tiles"]))
+        for by in range(lay["grid_y"]):
+            yield bx, by * lay["cb"], [tile_at(t, h, w, lay["tile_h"], lay["tile_w"]) for t in tiles]
 
 
 def block_sums_to_part(acc, ncg, vec, c0, part, part_count):
@@ -369,24 +372,18 @@ def emulate_wgrad(x, dy, lay, vec, k, part_count):
     """The sums (k*k + 1, C) as wgrad_kernel makes them: per block and patch the x halo and the dy patch staged
     by load_halo, thread t sums column t // ncg for channel group t % ncg (column_sums), block_sums_to_part."""
     bsz, h, w, c = x.shape
-    th, tw, ncg, cb, kk, p = lay["tile_h"], lay["tile_w"], lay["ncg"], lay["cb"], k * k, k // 2
+    th, tw, ncg, kk, p = lay["tile_h"], lay["tile_w"], lay["ncg"], k * k, k // 2
     part = torch.zeros(lay["grid_x"], kk + 1, c, dtype=x.dtype)
-    for bx in range(lay["grid_x"]):
-        for by in range(lay["grid_y"]):
-            c0 = by * cb
-            wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
-            for i in range(lay["tiles_per_block"]):
-                t = bx * lay["tiles_per_block"] + i
-                if t >= lay["n_tiles"]:
-                    break
-                b, y0, x0 = tile_at(t, h, w, th, tw)
-                xs = load_halo(x, b, y0 - p, x0 - p, c0, ncg, vec, lay["threads"], th + k - 1, tw + k - 1)
-                ds = load_halo(dy, b, y0, x0, c0, ncg, vec, lay["threads"], th, tw)
-                for tid in range(lay["threads"]):
-                    cg, tx = tid % ncg, tid // ncg
-                    column_sums(xs[:, tx:tx + k, cg * vec:(cg + 1) * vec], ds[:, tx, cg * vec:(cg + 1) * vec], k,
-                                wacc[tid])
-            block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
+    for bx, c0, patches in block_patches(lay, h, w):
+        wacc = torch.zeros(lay["threads"], kk + 1, vec, dtype=x.dtype)
+        for b, y0, x0 in patches:
+            xs = load_halo(x, b, y0 - p, x0 - p, c0, ncg, vec, lay["threads"], th + k - 1, tw + k - 1)
+            ds = load_halo(dy, b, y0, x0, c0, ncg, vec, lay["threads"], th, tw)
+            for tid in range(lay["threads"]):
+                cg, tx = tid % ncg, tid // ncg
+                column_sums(xs[:, tx:tx + k, cg * vec:(cg + 1) * vec], ds[:, tx, cg * vec:(cg + 1) * vec], k,
+                            wacc[tid])
+        block_sums_to_part(wacc, ncg, vec, c0, part[bx], part_count[bx])
     return part.sum(0)
 
 
