@@ -18,12 +18,14 @@ mode="${1:-build}"
 BUILD_DIR="${BUILD_DIR:-build}"
 JOBS="${JOBS:-$(nproc)}"
 
+# libqt6opengl6-dev: Qt6Charts' CMake package needs Qt6OpenGL, which qt6-charts-dev does not pull in; without it
+# the GUI (and its tests) would silently not be built.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libtiff-dev zlib1g-dev libdeflate-dev libopenblas-dev libomp-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev
-  qt6-base-dev qt6-charts-dev
+  qt6-base-dev qt6-charts-dev libqt6opengl6-dev
   clang libclang-rt-dev
   gnuplot-nox
 )
