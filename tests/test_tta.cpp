@@ -295,6 +295,17 @@ TEST(Tta, HostAccumulatorCountsOnAHostBackend) {
     EXPECT_EQ(device.backend->float_calls, 8);
 }
 
+// The prediction for TTA counts the accumulator and the input where they live beside the pass on the backend's
+// device (a backend that runs TTA itself, as CUDA does), and not where they are in host memory outside it.
+TEST(Tta, PredictionCountsTheBuffersOfABackendThatRunsTta) {
+    // 10×30 ×2: the larger orientation's pass 30000 bytes; the input 3600 and the accumulator 14400 more.
+    Scripted runs_tta = scripted_engine(1000, std::size_t(1) << 30, false, false, true);
+    EXPECT_EQ(runs_tta.engine->predict_upscale_peak_bytes(10, 30, tta_params()), 30000u + 3600u + 14400u);
+    EXPECT_EQ(runs_tta.engine->predict_upscale_peak_bytes(10, 30, {}), 10000u);
+    Scripted host_tta = scripted_engine(1000, std::size_t(1) << 30, false);
+    EXPECT_EQ(host_tta.engine->predict_upscale_peak_bytes(10, 30, tta_params()), 30000u);
+}
+
 // A backend that converts 8- and 16-bit samples itself (CUDA) gets float RGB with TTA, 8 times.
 TEST(Tta, TakesTheFloatPathWhereTheBackendConvertsSamples) {
     Scripted s = scripted_engine(0, std::size_t(1) << 30, false, true);

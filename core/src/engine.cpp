@@ -120,6 +120,10 @@ public:
     std::size_t predict_peak_bytes(int width, int height) const override {
         return backend_->predict_peak_bytes(width, height);
     }
+    std::size_t predict_upscale_peak_bytes(int width, int height, const UpscaleParams& params) const override {
+        const std::size_t peak = Engine::predict_upscale_peak_bytes(width, height, params);
+        return params.tta && backend_->runs_tta() ? peak + tta_buffer_bytes(width, height, config_.scale) : peak;
+    }
     std::size_t available_bytes() const override { return backend_->available_bytes(); }
     std::string backend_name() const override { return backend_->name(); }
     const ModelConfig& config() const override { return config_; }

@@ -78,11 +78,10 @@ struct UpscaleParams {
     // TTA, test-time augmentation (a self-ensemble; realesrgan-ncnn-vulkan's -x): the network runs on the 8 dihedral
     // transforms of the input (identity, mirrors, rotations by 90°/180°/270°, transposes), each result is turned back
     // and the 8 are averaged in float32 in a fixed order (deterministic); then the usual steps run (output check of
-    // each pass, keep colours, alpha, sample conversion). Cost: 8× the network time; the same device peak as one pass
-    // of the larger orientation (predict_upscale_peak_bytes); the host also holds a float32 accumulator of the output
-    // and one transformed input. Gain: a little accuracy (PSNR), no new detail. Runs on the host float path, so on
-    // CUDA 8- and 16-bit images skip the GPU's sample conversion. Progress stages "network (TTA k/8)"; should_abort is
-    // also polled between the passes.
+    // each pass, keep colours, alpha, sample conversion). Cost: 8× the network time, and the peak of one pass of the
+    // larger orientation plus a float32 accumulator of the output and one input image: on CUDA these two are on the
+    // device and predict_upscale_peak_bytes counts them; elsewhere they are in host memory. Gain: a little accuracy
+    // (PSNR), no new detail. Progress stages "network (TTA k/8)"; should_abort is also polled between the passes.
     bool tta = false;
 };
 
@@ -130,8 +129,9 @@ public:
     // The planner's peak working memory for an input of this size, in bytes (no allocation).
     virtual std::size_t predict_peak_bytes(int width, int height) const = 0;
     // The same for upscale() or run_network() with `params`: with params.tta the larger of predict_peak_bytes(width,
-    // height) and predict_peak_bytes(height, width), as a rotation by 90° swaps the sides.
-    std::size_t predict_upscale_peak_bytes(int width, int height, const UpscaleParams& params) const;
+    // height) and predict_peak_bytes(height, width), as a rotation by 90° swaps the sides, plus, on a backend that
+    // runs TTA on its device (CUDA), the float32 input and output accumulator it holds there beside the pass.
+    virtual std::size_t predict_upscale_peak_bytes(int width, int height, const UpscaleParams& params) const;
     // Bytes the backend may use now (free device memory, or available host memory for CPU).
     virtual std::size_t available_bytes() const = 0;
     // The largest square input (side in pixels) whose planned peak fits in `budget_bytes`, e.g.

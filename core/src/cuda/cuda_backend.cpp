@@ -408,6 +408,7 @@ private:
                 run_pass_locked(swap ? height : width, swap ? width : height, pass_control, steps, &pass));
             report->add_tta_pass(pass, t == 0);
         }
+        report->planned_bytes += input.bytes() + sum.bytes();  // = tta_buffer_bytes(width, height, scale)
         report->observed_bytes += input.bytes() + sum.bytes();
         return Status::ok();
     }
