@@ -2,13 +2,18 @@
 
 Written from the CUDA code with the same structure: the same blocks (ChunkOf / TokenOf), tiles of the reducing
 kernels, per-thread matrix entries, the per-token functions with their loops over channels (a channel is a
-(tokens,) tensor: the threads of a tile run side by side), reads and writes through NalasrNalaArgs's pointers
-and strides (Memory maps a pointer back into the tensor that holds it) and the finish kernel's fixed-order sum.
-Every store is counted, so a check can require each output element and partial-sum entry stored exactly once.
+(items,) tensor: the threads of a tile run side by side; state's items are half tokens, two lanes a token), reads
+and writes through NalasrNalaArgs's pointers and strides (Memory maps a pointer back into the tensor that holds
+it) and the finish kernel's fixed-order sum. Every store is counted, so a check can require each output element
+and partial-sum entry stored exactly once. The reducing kernels' tiles go through an emulated shared memory
+(TileStage: the .cu's column layout, every word stored at most once a tile, every word read stored); Memory.trace
+and TileStage.stores record the addresses of each global vector load and shared store, item by item (a warp =
+32 consecutive items), for the coalescing and bank-conflict checks.
 Geometry.float_structure runs the float kernels' structure (the reducing kernels' tensor-core sums, split over
 the warps) in float64 arithmetic, so the check can require float64 equality of that split with nala_plain.
 Geometry.fast_math adds the worst-case error of the float kernels' __logf / __expf (all in one direction) to
-QueryParts' log u and f, so a check can bound what the approximations alone cost.
+QueryParts' log u and f, so a check can bound what the approximations alone cost. Geometry.mutation plants one
+of MUTATIONS (deliberate bugs of the staging) to show the checks catch them.
 """
 import dataclasses
 
@@ -28,6 +33,13 @@ class Geometry:
     token_threads: int = ca.TOKEN_THREADS
     float_structure: bool = False  # float64 arithmetic in the float kernels' structure (tensor-core sums)
     fast_math: bool = False  # QueryParts with the error bounds of __logf / __expf added
+    mutation: str = ""  # one of MUTATIONS, or none
+
+
+MUTATIONS = {
+    "part-stride": "a token's second half staged d/2 columns after the first, forgetting the groups' padding",
+    "unpadded-groups": "groups of columns without padding (results right, but the lane pairs' stores conflict)",
+}
 
 
 def fast_log(x):
@@ -46,10 +58,20 @@ def tensor_sums(acc, geo):
     return acc != torch.float64 or geo.float_structure
 
 
+def group_stride(x):
+    """group_stride of the .cu: x entries padded to 16 past a multiple of 32."""
+    return x + (48 - x % 32) % 32
+
+
+def stage_elems(d, tile):
+    """stage_elems<D>(tile) of the .cu: 2d + d + 2d columns = 10 groups of d/2."""
+    return 10 * group_stride(d // 2 * (tile + 4))
+
+
 def tile_tokens(acc_bytes, d, extra, threads=ca.REDUCE_THREADS):
     """tile_tokens<A, D>(extra) of the .cu."""
     t = threads
-    while t > PAD and 5 * d * (t + 4) * acc_bytes + extra > SMEM_BYTES:
+    while t > PAD and stage_elems(d, t) * acc_bytes + extra > SMEM_BYTES:
         t //= 2
     return t
 
@@ -60,6 +82,10 @@ class Memory:
     def __init__(self, *tensors):
         self.tensors = list(tensors)
         self.counts = {}
+        self.faults = []  # shared-memory misuse found by TileStage
+        self.trace = None  # a list: load_row appends (kernel tag, byte addresses of the items' vectors, bytes)
+        self.kernel = ""  # the running kernel (its tag in the trace)
+        self.stages = []  # (kernel, TileStage) of the reducing kernels
 
     def _find(self, ptr):
         for t in self.tensors:
@@ -88,8 +114,20 @@ class Memory:
 
 # ------------------------------------------------------------------------------------------ per-token math
 
-def load_head(mem, ptr, sb, sn, b, t, h, d, acc):
-    return [mem.load(ptr, b * sb + t * sn + h * d + c).to(acc) for c in range(d)]
+def load_row(mem, ptr, idx, n, acc, tag):
+    """n elements from ptr + idx (items,) as load_row of the .cu: 16-byte vectors, one load instruction each
+    (traced)."""
+    flat, (_, off) = mem._find(ptr)
+    esize, vb = flat.element_size(), 16
+    assert n * esize % vb == 0, "rows of whole 16-byte vectors"
+    if mem.trace is not None:  # byte addresses in the tensor's storage (on the GPU, allocations are 256-byte aligned)
+        for c in range(0, n, vb // esize):
+            mem.trace.append((f"{mem.kernel} {tag}", (off + idx + c) * esize, vb))
+    return [mem.load(ptr, idx + c).to(acc) for c in range(n)]
+
+
+def load_head(mem, ptr, sb, sn, b, t, h, d, acc, tag):
+    return load_row(mem, ptr, b * sb + t * sn + h * d, d, acc, tag)
 
 
 def store_head(mem, ptr, sb, sn, b, t, h, x):
@@ -99,10 +137,12 @@ def store_head(mem, ptr, sb, sn, b, t, h, x):
 
 
 class Rope:
-    def __init__(self, mem, a, t, d, acc):
-        self.d = d
-        self.cs = [mem.load(a.cos, t * (d // 2) + i).to(acc) for i in range(d // 2)]
-        self.sn = [mem.load(a.sin, t * (d // 2) + i).to(acc) for i in range(d // 2)]
+    """Rope<D, A, P> of the .cu: the cos / sin entries of part `part` (items,) of `parts` of the channels."""
+
+    def __init__(self, mem, a, t, d, acc, part=0, parts=1):
+        self.d = w = d // parts
+        self.cs = load_row(mem, a.cos, t * (d // 2) + part * (w // 2), w // 2, acc, "cos")
+        self.sn = load_row(mem, a.sin, t * (d // 2) + part * (w // 2), w // 2, acc, "sin")
 
     def apply(self, x):
         y = [None] * len(x)
@@ -237,8 +277,84 @@ def geometry_ok(a, threads=ca.TOKEN_THREADS):
             and a.N + a.chunk <= max_grid and a.N + threads <= max_grid)
 
 
-def _reducing_kernel(a, mem, geo, token_fn, head=False):
-    """state / qbwd: per block the tiles of its chunk; token_fn(b, h, t, staged head) -> rows a, b, c.
+class TileStage:
+    """The reducing kernels' shared-memory tile (TileStage of the .cu): columns a (2d), b (d), c (2d), column e of
+    a region at col(e), groups of d/2 columns GROUP entries apart. stage() stores an item's part of its token's
+    rows where the .cu does; column() reads rows back. Faults (a word stored twice in a tile, a word read that no
+    item stored) go to mem.faults; stores keeps (item ids, entry addresses) per store instruction."""
+
+    def __init__(self, mem, d, tile, acc, mutation=""):
+        self.mem, self.d, self.gw, self.ld, self.mutation = mem, d, d // 2, tile + 4, mutation
+        self.group = self.gw * self.ld if mutation == "unpadded-groups" else group_stride(self.gw * self.ld)
+        self.base = dict(a=0, b=4 * self.group, c=6 * self.group)
+        self.smem = torch.empty(10 * self.group, dtype=acc)
+        self.counts = torch.zeros(self.smem.numel(), dtype=torch.int64)
+        self.stores = []
+
+    def col(self, e):
+        return e // self.gw * self.group + e % self.gw * self.ld
+
+    def new_tile(self):
+        self.smem.fill_(float("nan"))
+        self.counts.zero_()
+
+    def stage(self, items, rows, parts, a, b, c):
+        """items, rows, parts: (items,); a, c: 2 nb entries, b: nb (nb = d / P: part p has channels
+        [p nb, (p + 1) nb) of b and of each d-wide half of a and c)."""
+        nb = len(b)
+        at = rows + parts * (self.gw * self.ld if self.mutation == "part-stride" else self.group)
+        for l in range(2 * nb):
+            e = l // nb * self.d + l % nb
+            self._store(items, "a", self.col(e) + at, a[l])
+            self._store(items, "c", self.col(e) + at, c[l])
+        for j in range(nb):
+            self._store(items, "b", self.col(j) + at, b[j])
+
+    def _store(self, items, region, idx, x):
+        idx = self.base[region] + idx
+        self.smem[idx] = x
+        self.counts.index_add_(0, idx, torch.ones_like(idx))
+        self.stores.append((items, idx))
+
+    def column(self, region, e, rows):
+        idx = self.base[region] + self.col(e) + torch.arange(rows)
+        if bool((self.counts > 1).any()) or not bool((self.counts[idx] == 1).all()):
+            self.mem.faults.append(f"{region} column {e}: a word stored twice or read unstored")
+        return self.smem[idx]
+
+
+def _warps(items):
+    return items // 32
+
+
+def sector_use(trace):
+    """{kernel tag: (load instructions a warp, 128-byte lines an instruction, useful bytes / 32-byte sectors
+    fetched)} of a load trace (a warp = 32 consecutive items of one vector load)."""
+    out = {}
+    for tag, addr, vb in trace:
+        w = _warps(torch.arange(addr.numel()))
+        lines = torch.unique(w * 2**40 + addr // 128).numel()
+        sectors = torch.unique(torch.cat([w * 2**40 + addr // 32, w * 2**40 + (addr + vb - 1) // 32])).numel()
+        n, ln, sec, used = out.get(tag, (0, 0, 0, 0))
+        out[tag] = (n + int(w.max()) + 1, ln + lines, sec + sectors, used + addr.numel() * vb)
+    return {tag: (n, ln / n, used / (32 * sec)) for tag, (n, ln, sec, used) in out.items()}
+
+
+def bank_conflicts(stage):
+    """The worst n-way bank conflict of a TileStage's store instructions (4-byte entries: bank = entry % 32; a warp
+    = 32 consecutive items)."""
+    worst = 1
+    for items, idx in stage.stores:
+        if not items.numel():
+            continue
+        words = torch.unique(_warps(items) * 2**32 + idx)
+        worst = max(worst, int(torch.bincount((words // 2**32) * 32 + words % 32).max()))
+    return worst
+
+
+def _reducing_kernel(a, mem, geo, token_fn, head=False, parts=1):
+    """state / qbwd: per block the tiles of its chunk; token_fn(b, h, t, part, staged head) -> part `part` of
+    `parts` of the rows a, b, c of tokens t (items = parts * row + part, a warp's lanes consecutive items).
     float64: thread i sums matrix entries i + r * threads (and vector entry i) over the tokens in order; float
     math: the tensor-core sums, warp w taking the tiles' 8-token steps w, w + warps, ..., the warps' sums added
     in warp order and thread i storing entries i + r * threads of the whole row."""
@@ -249,6 +365,8 @@ def _reducing_kernel(a, mem, geo, token_fn, head=False):
     per = -(-e_width * d // geo.threads)
     warps = geo.threads // 32 if tc else 1
     assert not tc or geo.threads % 32 == 0, "the tensor-core sums run whole warps"
+    stage = TileStage(mem, d, tile, acc, geo.mutation)
+    mem.stages.append((mem.kernel, stage))
     for block in range(a.B * a.heads * a.chunks):
         b, h, bh, t0, t1 = chunk_of(a, block)
         staged = stage_head(mem, a.s_in, a.m_in, bh, d, 0, acc) if head else None
@@ -257,10 +375,18 @@ def _reducing_kernel(a, mem, geo, token_fn, head=False):
         idx = torch.arange(e_width * d)
         for base in range(t0, t1, tile):
             rows = min(t1 - base, tile)
-            ra, rb, rc = token_fn(b, h, base + torch.arange(rows), staged)
-            pad = (-rows) % PAD  # zero rows up to the last load's / tensor-core step's tokens
-            sa, sb, sc = (torch.cat([torch.stack(x, 1), torch.zeros(pad, len(x), dtype=acc)]) for x in (ra, rb, rc))
-            for t in range(rows + pad):
+            padded = rows + (-rows) % PAD  # zero rows up to the last load's / tensor-core step's tokens
+            stage.new_tile()
+            items = torch.arange(parts * padded)
+            row, part = items // parts, items % parts
+            live = row < rows
+            stage.stage(items[live], row[live], part[live], *token_fn(b, h, base + row[live], part[live], staged))
+            zero = torch.zeros(int((~live).sum()), dtype=acc)
+            stage.stage(items[~live], row[~live], part[~live], *([zero] * (2 * d // parts), [zero] * (d // parts),
+                                                                  [zero] * (2 * d // parts)))
+            sa, sb, sc = (torch.stack([stage.column(r, e, padded) for e in range(n)], 1)
+                          for r, n in (("a", e_width), ("b", d), ("c", e_width)))
+            for t in range(padded):
                 w = (t // PAD) % warps
                 mat[w] = mat[w] + sa[t, idx // d] * sb[t, idx % d]
                 vec[w] = vec[w] + sc[t]
@@ -282,24 +408,33 @@ def _reducing_kernel(a, mem, geo, token_fn, head=False):
                 mem.store(a.part, row + j, total[j])
 
 
+def state_parts(esize, acc_bytes, d):
+    """state_parts<T, A, D> of the .cu: two threads a token where half a row of k, v and of cos, sin is whole
+    16-byte vectors."""
+    return 2 if d // 2 * esize % 16 == 0 and d // 4 * acc_bytes % 16 == 0 else 1
+
+
 def state_kernel(a, mem, geo):
     d, acc = a.d, _acc(a)
+    mem.kernel = "state"
+    parts = state_parts(mem._find(a.k)[0].element_size(), 8 if acc == torch.float64 else 4, d)
 
-    def token(b, h, t, _):
-        k = load_head(mem, a.k, a.skb, a.skn, b, t, h, d, acc)
-        v = load_head(mem, a.v, a.svb, a.svn, b, t, h, d, acc)
+    def token(b, h, t, part, _):  # part of head h: head parts h + part of width d / parts
+        k = load_head(mem, a.k, a.skb, a.skn, b, t, parts * h + part, d // parts, acc, "k")
+        v = load_head(mem, a.v, a.svb, a.svn, b, t, parts * h + part, d // parts, acc, "v")
         phi = key_map(k)
-        return Rope(mem, a, t, d, acc).apply(phi), v, phi
-    _reducing_kernel(a, mem, geo, token)
+        return Rope(mem, a, t, d, acc, part, parts).apply(phi), v, phi
+    _reducing_kernel(a, mem, geo, token, parts=parts)
 
 
 def qbwd_kernel(a, mem, geo):
     d, acc = a.d, _acc(a)
+    mem.kernel = "qbwd"
 
-    def token(b, h, t, staged):
+    def token(b, h, t, _, staged):
         s_mat, s_vec = staged
-        q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc)
-        dout = load_head(mem, a.dout, a.sdob, a.sdon, b, t, h, d, acc)
+        q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc, "q")
+        dout = load_head(mem, a.dout, a.sdob, a.sdon, b, t, h, d, acc, "dout")
         qp = QueryParts(q, geo.fast_math)
         phi = qp.halves(q)
         rope = Rope(mem, a, t, d, acc)
@@ -330,9 +465,10 @@ def _token_blocks(a, geo):
 
 def out_kernel(a, mem, geo):
     d, acc = a.d, _acc(a)
+    mem.kernel = "out"
     for b, h, bh, t in _token_blocks(a, geo):
         s_mat, s_vec = stage_head(mem, a.s_in, a.m_in, bh, d, 0, acc)
-        q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc)
+        q = load_head(mem, a.q, a.sqb, a.sqn, b, t, h, d, acc, "q")
         phi = QueryParts(q, geo.fast_math).halves(q)
         num = vec_mat(Rope(mem, a, t, d, acc).apply(phi), s_mat, d)
         inv_den = 1 / (dot2d(phi, s_vec) + EPS)
@@ -341,10 +477,11 @@ def out_kernel(a, mem, geo):
 
 def kbwd_kernel(a, mem, geo):
     d, acc = a.d, _acc(a)
+    mem.kernel = "kbwd"
     for b, h, bh, t in _token_blocks(a, geo):
         s_mat, s_vec = stage_head(mem, a.s_in, a.m_in, bh, d, a.N, acc)
-        k = load_head(mem, a.k, a.skb, a.skn, b, t, h, d, acc)
-        v = load_head(mem, a.v, a.svb, a.svn, b, t, h, d, acc)
+        k = load_head(mem, a.k, a.skb, a.skn, b, t, h, d, acc, "k")
+        v = load_head(mem, a.v, a.svb, a.svn, b, t, h, d, acc, "v")
         rope = Rope(mem, a, t, d, acc)
         dv = vec_mat(rope.apply(key_map(k)), s_mat, d)
         g = rope.apply_t(mat_vec(s_mat, v, d))
@@ -371,9 +508,10 @@ def finish_kernel(a, mem, divisor):
 
 # ------------------------------------------------------------------------------------------ the launchers
 
-def forward_backward(q, k, v, go, cos, sin, heads, geo):
+def forward_backward(q, k, v, go, cos, sin, heads, geo, inspect=None):
     """o, (dq, dk, dv) through the emulated kernels, buffers allocated as cuda_attention's launchers do;
-    -> (o, grads, every output and partial entry stored exactly once)."""
+    -> (o, grads, every output and partial entry stored exactly once and no shared-memory fault); inspect, if
+    given, gets the Memory at the end (its load trace recorded)."""
     b, n, c = q.shape
     d = c // heads
     acc = torch.float64 if q.dtype == torch.float64 else torch.float32
@@ -386,6 +524,7 @@ def forward_backward(q, k, v, go, cos, sin, heads, geo):
     o = torch.full((b, n, c), float("nan"), dtype=acc)
     dq, dk, dv = (torch.full((b, n, c), float("nan"), dtype=q.dtype) for _ in range(3))
     mem = Memory(q, k, v, go, cos, sin, part_f, part_b, state, dstate, mean, dmean, o, dq, dk, dv)
+    mem.trace = [] if inspect else None
 
     def args(**tensors):
         a = ca.make_args(q, heads, 0, cos=cos, sin=sin, **tensors)
@@ -400,4 +539,6 @@ def forward_backward(q, k, v, go, cos, sin, heads, geo):
     finish_kernel(a, mem, 0)
     kbwd_kernel(args(k=k, v=v, s_in=dstate, m_in=dmean, dk=dk, dv=dv), mem, geo)
     once = all(mem.stored_once(t) for t in (part_f, part_b, state, dstate, mean, dmean, o, dq, dk, dv))
-    return o, (dq, dk, dv), once
+    if inspect:
+        inspect(mem)
+    return o, (dq, dk, dv), once and not mem.faults

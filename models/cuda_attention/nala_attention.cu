@@ -2,8 +2,9 @@
 // Same op and kernel split as triton_attention.py's NaLa kernels (spec: attention_math.nala_plain); built and
 // called by cuda_attention.py through ctypes, which allocates every buffer (nothing is allocated here).
 //
-//   state  one block = one (image, head) x `chunk` tokens, walked in tiles of TILE tokens: each thread builds
-//          one token's rot(phi_k) (2d), v (d) and phi_k (2d) into shared memory, then the warps add the tile
+//   state  one block = one (image, head) x `chunk` tokens, walked in tiles of TILE tokens: two threads a token (each
+//          half of its channels; one for bf16 d 8) build its rot(phi_k) (2d), v (d) and phi_k (2d) into shared
+//          memory, then the warps add the tile
 //          to sum rot(phi_k)^T v (2d x d) on the tensor cores (3xTF32; float64: FMAs) and to sum phi_k.
 //          Per-chunk partial sums go to `part`; finish_kernel sums them over the chunks in a fixed order
 //          (deterministic, no atomics).
@@ -87,12 +88,20 @@ struct Consts {
 
 constexpr int PAD = 8;  // a tile's rows are staged (zero past the tokens) up to a multiple of PAD: one MMA step
 
-// Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged columns (2d + 2d + d
-// of TILE + 4 entries) fit next to `extra` bytes in the static shared memory.
+// A tile's staged columns come in groups of d/2 (TileStage): x = d/2 columns of TILE + 4 entries, padded to 16
+// entries past a multiple of 32 so that consecutive groups start 16 float banks apart.
+__host__ __device__ constexpr int group_stride(int x) { return x + (48 - x % 32) % 32; }
+
+// Entries of a tile's staged columns: 2d + d + 2d columns = 10 groups.
+template <int D>
+__host__ __device__ constexpr int stage_elems(int tile) { return 10 * group_stride(D / 2 * (tile + 4)); }
+
+// Tokens a tile of the reducing kernels: the widest power of 2 <= REDUCE_THREADS whose staged columns fit next to
+// `extra` bytes in the static shared memory.
 template <class A, int D>
 __host__ __device__ constexpr int tile_tokens(int extra) {
     int t = REDUCE_THREADS;
-    while (t > PAD && (5 * D) * (t + 4) * static_cast<int>(sizeof(A)) + extra > SMEM_BYTES) t /= 2;
+    while (t > PAD && stage_elems<D>(t) * static_cast<int>(sizeof(A)) + extra > SMEM_BYTES) t /= 2;
     return t;
 }
 
@@ -101,7 +110,8 @@ __host__ __device__ constexpr int tile_tokens(int extra) {
 // N consecutive elements from p (math type A), as 16-byte vectors where p is 16-byte aligned (every row is when
 // the base pointer and the strides are, e.g. chunks of the qkvg output), else one by one. A warp's rows lie 32
 // cache lines apart, so each load instruction costs ~32 L1 wavefronts whatever its width: one 16-byte load
-// for 8 bf16 / 4 floats instead of 8 / 4 scalar loads is what keeps these kernels off the L1 limit.
+// for 8 bf16 / 4 floats instead of 8 / 4 scalar loads is what keeps these kernels off the L1 limit (and state's
+// two lanes a token, reading half a row each, halve the lines an instruction touches).
 
 // Elements <-> 32-bit words, by value (no type punning through memory: LLVM split punned 16-byte vectors into
 // 2-element stores of bf16 rows and scalar stores of float rows).
@@ -166,7 +176,7 @@ __device__ __forceinline__ void store_words(void* p, const uint32_t (&w)[4]) {
 template <int N, class T, class A>
 __device__ __forceinline__ void load_row(const T* p, A (&x)[N]) {
     constexpr int V = 16 / static_cast<int>(sizeof(T));
-    static_assert(N % V == 0, "rows of whole 16-byte vectors (head widths 8 and 16, their cos / sin rows)");
+    static_assert(N % V == 0, "rows of whole 16-byte vectors (head widths 8 and 16, halves, cos / sin rows)");
     if ((reinterpret_cast<uintptr_t>(p) & 15) == 0) {
 #pragma unroll
         for (int c = 0; c < N; c += V) {
@@ -209,28 +219,31 @@ __device__ __forceinline__ void store_head(void* base, long long sb, long long s
     store_row<D>(static_cast<T*>(base) + b * sb + t * sn + h * D, x);
 }
 
-// The token's cos / sin entries: entry i rotates pair (2i, 2i+1) of each half.
-template <int D, class A>
+// The token's cos / sin entries for part `part` of P of its channels (W = d / P of them, in each half of a 2d-wide
+// map: the rotation pairs adjacent channels, so parts of whole pairs rotate on their own): entry i rotates pair
+// (2i, 2i+1) of the part in each half.
+template <int D, class A, int P = 1>
 struct Rope {
-    A cs[D / 2], sn[D / 2];
-    __device__ __forceinline__ Rope(const void* cos, const void* sin, long long t) {
-        load_row<D / 2>(static_cast<const A*>(cos) + t * (D / 2), cs);
-        load_row<D / 2>(static_cast<const A*>(sin) + t * (D / 2), sn);
+    static constexpr int W = D / P;
+    A cs[W / 2], sn[W / 2];
+    __device__ __forceinline__ Rope(const void* cos, const void* sin, long long t, int part = 0) {
+        load_row<W / 2>(static_cast<const A*>(cos) + t * (D / 2) + part * (W / 2), cs);
+        load_row<W / 2>(static_cast<const A*>(sin) + t * (D / 2) + part * (W / 2), sn);
     }
-    // y = rot(x) on a 2d-wide map: a' = a cos - b sin, b' = a sin + b cos
-    __device__ __forceinline__ void apply(const A (&x)[2 * D], A (&y)[2 * D]) const {
+    // y = rot(x) on the part's 2W entries (W of each half): a' = a cos - b sin, b' = a sin + b cos
+    __device__ __forceinline__ void apply(const A (&x)[2 * W], A (&y)[2 * W]) const {
 #pragma unroll
-        for (int e = 0; e < 2 * D; e += 2) {
-            const int i = (e % D) / 2;
+        for (int e = 0; e < 2 * W; e += 2) {
+            const int i = (e % W) / 2;
             y[e] = x[e] * cs[i] - x[e + 1] * sn[i];
             y[e + 1] = x[e] * sn[i] + x[e + 1] * cs[i];
         }
     }
     // y = rot^T(x): the gradient through apply
-    __device__ __forceinline__ void apply_t(const A (&x)[2 * D], A (&y)[2 * D]) const {
+    __device__ __forceinline__ void apply_t(const A (&x)[2 * W], A (&y)[2 * W]) const {
 #pragma unroll
-        for (int e = 0; e < 2 * D; e += 2) {
-            const int i = (e % D) / 2;
+        for (int e = 0; e < 2 * W; e += 2) {
+            const int i = (e % W) / 2;
             y[e] = x[e] * cs[i] + x[e + 1] * sn[i];
             y[e + 1] = x[e + 1] * cs[i] - x[e] * sn[i];
         }
@@ -372,34 +385,45 @@ __device__ __forceinline__ void stage_head(const void* mat, const void* vec, lon
 // ---------------------------------------------------------------------------------------- token reductions
 
 // One block's sums over its chunk of sum a^T b (2d x d) and sum c (2d), the tile's rows a (2d), b (d), c (2d)
-// staged in shared memory by one thread a token, column-major (token-minor: the threads' writes hit consecutive
-// banks, and the sums read several tokens of a column in one load). Rows up to the next multiple of PAD are
-// staged zero (read by the last load or tensor-core step, adding nothing).
+// staged in shared memory column-major (token-minor: the threads' writes hit consecutive banks, and the sums read
+// several tokens of a column in one load), by one thread a token or by P = 2 threads a token, part p staging
+// entries [p d/2, (p + 1) d/2) of b and of each d-wide half of a and c. Columns come in groups of GW = d/2, GROUP
+// entries apart (16 float banks past a multiple of 32: the two lanes of a token, storing the same entry of their
+// parts, hit other banks). Rows up to the next multiple of PAD are staged zero (read by the last load or
+// tensor-core step, adding nothing).
 
 template <int D, class A, int TILE>
 struct TileStage {
-    static constexpr int E = 2 * D;
+    static constexpr int E = 2 * D, GW = D / 2;
     static constexpr int LD = TILE + 4;  // column stride: 16-byte aligned, and columns e, e + 1 in other banks
+    static constexpr int GROUP = group_stride(GW * LD);
     static_assert(TILE % PAD == 0, "whole vector loads and tensor-core steps");
     A* sa;
     A* sb;
     A* sc;
-    __device__ __forceinline__ explicit TileStage(A* smem) : sa(smem), sb(smem + E * LD), sc(smem + (E + D) * LD) {}
-    __host__ __device__ static constexpr int smem_elems() { return (2 * E + D) * LD; }
-    __device__ __forceinline__ void stage(int row, const A (&a)[E], const A (&b)[D], const A (&c)[E]) {
+    __device__ __forceinline__ explicit TileStage(A* smem)
+        : sa(smem), sb(smem + E / GW * GROUP), sc(smem + (E + D) / GW * GROUP) {}
+    __host__ __device__ static constexpr int smem_elems() { return stage_elems<D>(TILE); }
+    // where column e starts
+    __host__ __device__ static constexpr int col(int e) { return e / GW * GROUP + e % GW * LD; }
+    // token row `row`, part `part` of P = d / NB: a (2 NB), b (NB), c (2 NB)
+    template <int NA, int NB>
+    __device__ __forceinline__ void stage(int row, int part, const A (&a)[NA], const A (&b)[NB], const A (&c)[NA]) {
+        static_assert(NA == 2 * NB && (NB == D || NB == GW), "a whole token or half of it");
+        const int at = row + part * GROUP;  // the part's columns: the next group of each (a part is a group)
 #pragma unroll
-        for (int e = 0; e < E; ++e) {
-            sa[e * LD + row] = a[e];
-            sc[e * LD + row] = c[e];
+        for (int l = 0; l < NA; ++l) {
+            const int e = l / NB * D + l % NB;
+            sa[col(e) + at] = a[l];
+            sc[col(e) + at] = c[l];
         }
 #pragma unroll
-        for (int j = 0; j < D; ++j) sb[j * LD + row] = b[j];
+        for (int j = 0; j < NB; ++j) sb[col(j) + at] = b[j];
     }
-    __device__ __forceinline__ void stage_zero(int row) {
-#pragma unroll
-        for (int e = 0; e < E; ++e) sa[e * LD + row] = sc[e * LD + row] = A(0);
-#pragma unroll
-        for (int j = 0; j < D; ++j) sb[j * LD + row] = A(0);
+    template <int NB>
+    __device__ __forceinline__ void stage_zero(int row, int part) {
+        const A za[2 * NB] = {}, zb[NB] = {};
+        stage(row, part, za, zb, za);
     }
 };
 
@@ -409,7 +433,6 @@ template <int D, class A, int TILE>
 struct TileSums : TileStage<D, A, TILE> {
     using Base = TileStage<D, A, TILE>;
     using Base::E;
-    using Base::LD;
     static constexpr int PER = (E * D + REDUCE_THREADS - 1) / REDUCE_THREADS;
     static_assert(REDUCE_THREADS >= E, "a thread a vector entry");
     A mat[PER];
@@ -423,20 +446,20 @@ struct TileSums : TileStage<D, A, TILE> {
         const int i = threadIdx.x;
         for (int t = 0; t < rows; t += 4) {
             A b4[4];
-            load4(this->sb + (i % D) * LD + t, b4);
+            load4(this->sb + Base::col(i % D) + t, b4);
 #pragma unroll
             for (int r = 0; r < PER; ++r) {
                 const int idx = i + r * REDUCE_THREADS;
                 if (idx < E * D) {
                     A a4[4];
-                    load4(this->sa + (idx / D) * LD + t, a4);
+                    load4(this->sa + Base::col(idx / D) + t, a4);
 #pragma unroll
                     for (int u = 0; u < 4; ++u) mat[r] += a4[u] * b4[u];
                 }
             }
             if (i < E) {
                 A c4[4];
-                load4(this->sc + i * LD + t, c4);
+                load4(this->sc + Base::col(i) + t, c4);
 #pragma unroll
                 for (int u = 0; u < 4; ++u) vec += c4[u];
             }
@@ -477,7 +500,6 @@ template <int D, int TILE>
 struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
     using Base = TileStage<D, float, TILE>;
     using Base::E;
-    using Base::LD;
     static constexpr int WARPS = REDUCE_THREADS / 32, MT = E / 16, NT = D / 8, W = E * D + E;
     static_assert(REDUCE_THREADS % 32 == 0 && E <= 32, "whole warps; a lane a vector entry");
     static_assert(WARPS * W <= Base::smem_elems(), "the warps' sums fit the tile's shared memory");
@@ -493,6 +515,9 @@ struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
     }
     __device__ __forceinline__ void accumulate(int rows) {
         const int lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
+        // entry 8 i + g sits at col(8 i) + col(g): 8 i starts a group (GW is 4 or 8)
+        static_assert(8 % Base::GW == 0, "8-entry steps of whole groups");
+        const int cg = Base::col(g), cl = Base::col(lane);
         for (int t = 8 * (threadIdx.x / 32); t < rows; t += 8 * WARPS) {
             // fragments (PTX ISA, m16n8k8 .tf32): A[m][k] = a of token t + k, entry 16 mt + m: lane holds
             // m = g + 8 (r & 1), k = tq + 4 (r >> 1); B[k][n] = b of token t + k, entry 8 nt + n: n = g, k = tq + 4 r
@@ -501,12 +526,13 @@ struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
             for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
                 for (int r = 0; r < 4; ++r)
-                    split_tf32(this->sa[(16 * mt + g + 8 * (r & 1)) * LD + t + tq + 4 * (r >> 1)], ahi[mt][r],
+                    split_tf32(this->sa[Base::col(16 * mt + 8 * (r & 1)) + cg + t + tq + 4 * (r >> 1)], ahi[mt][r],
                                alo[mt][r]);
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                for (int r = 0; r < 2; ++r) split_tf32(this->sb[(8 * nt + g) * LD + t + tq + 4 * r], bhi[nt][r], blo[nt][r]);
+                for (int r = 0; r < 2; ++r)
+                    split_tf32(this->sb[Base::col(8 * nt) + cg + t + tq + 4 * r], bhi[nt][r], blo[nt][r]);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -517,8 +543,8 @@ struct TileSums<D, float, TILE> : TileStage<D, float, TILE> {
                 }
             if (lane < E) {
                 float c4[4], c8[4];
-                load4(this->sc + lane * LD + t, c4);
-                load4(this->sc + lane * LD + t + 4, c8);
+                load4(this->sc + cl + t, c4);
+                load4(this->sc + cl + t + 4, c8);
 #pragma unroll
                 for (int u = 0; u < 4; ++u) vec += c4[u] + c8[u];
             }
@@ -578,18 +604,23 @@ struct TokenOf {
     }
 };
 
-// Walks the block's chunk in tiles: token(t, sums) stages one token's rows (threads < rows), then every thread
-// adds its entries over the tile; the sums go to the block's partial-sum row.
-template <int D, class A, int TILE, class TokenFn>
+// Walks the block's chunk in tiles: token(t, row, part, sums) stages part `part` of P of token t's rows at tile
+// row `row` (item i = P row + part goes to thread i % REDUCE_THREADS: a warp's lanes take P consecutive parts of
+// each token), then every thread adds its entries over the tile; the sums go to the block's partial-sum row.
+template <int D, class A, int TILE, int P, class TokenFn>
 __device__ __forceinline__ void reduce_chunk(const NalasrNalaArgs& a, const ChunkOf& ch, A* smem, TokenFn token) {
+    constexpr int ROUNDS = (P * TILE + REDUCE_THREADS - 1) / REDUCE_THREADS;
     TileSums<D, A, TILE> sums(smem);
     for (int base = ch.t0; base < ch.t1; base += TILE) {
-        const int rows = min(ch.t1 - base, TILE);
-        const int tid = threadIdx.x;
-        if (tid < rows)
-            token(base + tid, sums);
-        else if (tid < (rows + PAD - 1) / PAD * PAD)
-            sums.stage_zero(tid);
+        const int rows = min(ch.t1 - base, TILE), padded = (rows + PAD - 1) / PAD * PAD;
+#pragma unroll
+        for (int r = 0; r < ROUNDS; ++r) {
+            const int item = threadIdx.x + r * REDUCE_THREADS, row = item / P, part = item % P;
+            if (row < rows)
+                token(base + row, row, part, sums);
+            else if (row < padded)
+                sums.template stage_zero<D / P>(row, part);
+        }
         __syncthreads();
         sums.accumulate(rows);
         __syncthreads();
@@ -610,18 +641,27 @@ __device__ __forceinline__ void per_token(const NalasrNalaArgs& a, long long div
 
 // ------------------------------------------------------------------------------------------------ kernels
 
+// Threads a token of state: two, each half of its channels (the key map and the rotation act on single channels and
+// adjacent pairs), where half a row of k, v and of cos, sin is whole 16-byte vectors: the lane pair then reads
+// whole 32-byte sectors (bf16, d 16), a load instruction spanning 16 tokens' lines instead of 32. Else one (bf16
+// d 8: a 16-byte row, nothing to gain). Every staged entry is computed as with one thread a token.
+template <class T, class A, int D>
+__host__ __device__ constexpr int state_parts() {
+    return D / 2 * sizeof(T) % 16 == 0 && D / 4 * sizeof(A) % 16 == 0 ? 2 : 1;
+}
+
 template <class T, class A, int D>
 __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_state_kernel(const NalasrNalaArgs a) {
-    constexpr int TILE = tile_tokens<A, D>(0);
+    constexpr int TILE = tile_tokens<A, D>(0), P = state_parts<T, A, D>(), W = D / P;
     __shared__ __align__(16) A smem[TileSums<D, A, TILE>::smem_elems()];
     const ChunkOf ch(a);
-    reduce_chunk<D, A, TILE>(a, ch, smem, [&](int t, TileSums<D, A, TILE>& sums) {
-        A k[D], v[D], phi[2 * D], rphi[2 * D];
-        load_head<D, T>(a.k, a.skb, a.skn, ch.b, t, ch.h, k);
-        load_head<D, T>(a.v, a.svb, a.svn, ch.b, t, ch.h, v);
+    reduce_chunk<D, A, TILE, P>(a, ch, smem, [&](int t, int row, int part, TileSums<D, A, TILE>& sums) {
+        A k[W], v[W], phi[2 * W], rphi[2 * W];
+        load_head<W, T>(a.k, a.skb, a.skn, ch.b, t, P * ch.h + part, k);  // part of head h: head P h + part of d/P
+        load_head<W, T>(a.v, a.svb, a.svn, ch.b, t, P * ch.h + part, v);
         key_map(k, phi);
-        Rope<D, A>(a.cos, a.sin, t).apply(phi, rphi);
-        sums.stage(threadIdx.x, rphi, v, phi);
+        Rope<D, A, P>(a.cos, a.sin, t, part).apply(phi, rphi);
+        sums.stage(row, part, rphi, v, phi);
     });
 }
 
@@ -651,7 +691,7 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_k
     const ChunkOf ch(a);
     stage_head<D>(a.s_in, a.m_in, ch.bh, 0, s_mat, s_vec);
     __syncthreads();
-    reduce_chunk<D, A, TILE>(a, ch, smem, [&](int t, TileSums<D, A, TILE>& sums) {
+    reduce_chunk<D, A, TILE, 1>(a, ch, smem, [&](int t, int row, int, TileSums<D, A, TILE>& sums) {
         A q[D], dout[D], phi[2 * D], rphi[2 * D], num[D], g[2 * D], dq[D];
         load_head<D, T>(a.q, a.sqb, a.sqn, ch.b, t, ch.h, q);
         load_head<D, A>(a.dout, a.sdob, a.sdon, ch.b, t, ch.h, dout);
@@ -681,7 +721,7 @@ __global__ void __launch_bounds__(REDUCE_THREADS, REDUCE_MIN_BLOCKS) nala_qbwd_k
         }
         qp.backward(q, g, dq);
         store_head<D, T>(a.dq, a.sdqb, a.sdqn, ch.b, t, ch.h, dq);
-        sums.stage(threadIdx.x, rphi, num, phi);
+        sums.stage(row, 0, rphi, num, phi);
     });
 }
 
