@@ -6,15 +6,18 @@
   3. make_args on chunks of one qkvg tensor: pointers at the chunks' offsets, token strides 4C; chunk counts and
      partial-sum shapes; the tiles of the reducing kernels fit the static shared memory for every instantiation
   4. a torch emulation of the kernels (nala_emulation.py: the same blocks, tiles, per-thread entries and
-     per-token loops over channels, reading through the args' pointers and strides) in float64 (also in the
-     float kernels' structure: the tensor-core sums split over the warps; and with __logf / __expf's error
-     bounds added) vs attention_math.nala_plain: o, dq, dk, dv; every output and partial-sum entry stored once
+     per-token loops over channels, reading through the args' pointers and strides, state two lanes a token,
+     the tiles through the .cu's shared-memory layout) in float64 (also in the float kernels' structure: the
+     tensor-core sums split over the warps; and with __logf / __expf's error bounds added) vs
+     attention_math.nala_plain: o, dq, dk, dv; every output and partial-sum entry stored once, every staged word
+     stored once and read only once stored; state's loads (lines, sector use) against kbwd's, the staging stores
+     free of bank conflicts, and each of nala_emulation.MUTATIONS caught (--mutate NAME plants one everywhere)
   5. the kernels' 32-bit block decode (ChunkOf, TokenOf, as emulated) == exact division at the largest sizes
      geometry_ok lets through, and geometry_ok refuses one token more
   6. nalasr_model / train.py without CUDA: formulation "cuda" raises, --attention-impl cuda falls back to fast
   7. with --nvcc: the .cu compiles for sm_80 and sm_90 without warnings; registers / spills per kernel; the
      built library's own geometry_ok (called through ctypes: it runs before any CUDA call) agrees with 5's
-Usage: /usr/bin/python3 models/check_attention_cuda_cpu.py [--nvcc]   (exit 1 on a failure)
+Usage: /usr/bin/python3 models/check_attention_cuda_cpu.py [--nvcc] [--mutate NAME]   (exit 1 on a failure)
 """
 import argparse
 import ctypes
@@ -31,6 +34,7 @@ import cuda_ext
 import nala_emulation as emu
 
 FAILS = []
+MUTATION = ""  # --mutate: a deliberate staging bug planted in every emulation (the checks must FAIL)
 
 
 def report(name, ok, detail=""):
@@ -112,7 +116,7 @@ def check_args():
         for d in ca.HEAD_DIMS:
             for extra in (0, (2 * d * d + 2 * d) * acc_bytes):
                 tile = emu.tile_tokens(acc_bytes, d, extra)
-                smem = 5 * d * (tile + 4) * acc_bytes + extra
+                smem = emu.stage_elems(d, tile) * acc_bytes + extra
                 report(f"tile: {acc_bytes}-byte math, d {d}, +{extra} B head: {tile} tokens, {smem} B <= 48 kB",
                        smem <= 49152 and tile >= 32)
 
@@ -132,34 +136,77 @@ def check_emulation():
         (1, (9, 31), 4, 16, torch.float64, 40, 64, 64, fs64),
         (1, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, fs64),
         (1, (7, 9), 1, 8, torch.float32, 40, 32, 8, {}),  # float math: the tensor-core sums run whole warps
+        (1, (7, 9), 2, 16, torch.float32, 40, 32, 8, {}),  # state's half rows of two 16-byte vectors
+        (1, (7, 9), 2, 8, torch.float16, 40, 32, 8, {}),  # state one thread a token (16-byte rows)
         (1, (8, 12), 4, 16, torch.bfloat16, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, {}),
         # float64 arithmetic plus the worst-case error of the float kernels' __logf / __expf: must stay 10x
         # below check_cuda_attention's float32 bounds (out 1e-4, gradients 1e-3)
         (2, (9, 31), 4, 16, torch.float64, ca.CHUNK, ca.REDUCE_THREADS, ca.TOKEN_THREADS, dict(fast_math=True)),
     ]
     for b, hw, heads, d, dtype, chunk, threads, token_threads, extra in cases:
-        c = heads * d
-        n = hw[0] * hw[1]
-        g = torch.Generator().manual_seed(b * 100 + n)
-        qkvg = torch.randn(b, n, 4 * c, generator=g, dtype=torch.float64)
-        qkvg[0, 3, 2] = 0.0  # zero channels of q (0^p) and k
-        qkvg[0, 5, c + 1] = 0.0
-        qkvg = qkvg.to(dtype)
-        q, k, v, _ = qkvg.chunk(4, dim=-1)  # strided, as the model passes them
-        go = torch.randn(b, n, c, generator=g, dtype=torch.float64)
-        cos, sin = am.rope_angles(*hw, d, "cpu", torch.float64)
-        geo = emu.Geometry(chunk=chunk, threads=threads, token_threads=token_threads, **extra)
-        o, (dq, dk, dv), counts_ok = emu.forward_backward(q, k, v, go, cos, sin, heads, geo)
-        x64 = [t.detach().double().requires_grad_() for t in (q, k, v)]
-        o0 = am.nala_plain(*x64, heads, *hw)
-        g0 = torch.autograd.grad(o0, x64, go)
-        errs = [rel(o, o0)] + [rel(x, y) for x, y in zip((dq, dk, dv), g0)]
-        tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 4e-3}[dtype]  # bf16: dq, dk, dv stored
-        tol = 1e-5 if geo.fast_math else tol
+        geo = emu.Geometry(chunk=chunk, threads=threads, token_threads=token_threads, mutation=MUTATION, **extra)
+        ok, detail = emulation_case(b, hw, heads, d, dtype, geo)
         structure = " (float structure)" if geo.float_structure else " (fast-math error bounds)" * geo.fast_math
         report(f"emulation {dtype} B {b}, {hw[0]}x{hw[1]}, {heads} heads, d {d}, chunk {chunk}, threads "
-               f"{threads}/{token_threads}{structure} vs plain float64", all(e < tol for e in errs) and counts_ok,
-               "out {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}".format(*errs) + ("" if counts_ok else "; store counts wrong"))
+               f"{threads}/{token_threads}{structure} vs plain float64", ok, detail)
+
+
+def emulation_case(b, hw, heads, d, dtype, geo, inspect=None):
+    """The emulated kernels on random q, k, v (chunks of one qkvg tensor, as the model passes them) vs plain
+    float64 -> (relative errors within the dtype's bound and every store right, detail)."""
+    c = heads * d
+    n = hw[0] * hw[1]
+    g = torch.Generator().manual_seed(b * 100 + n)
+    qkvg = torch.randn(b, n, 4 * c, generator=g, dtype=torch.float64)
+    qkvg[0, 3, 2] = 0.0  # zero channels of q (0^p) and k
+    qkvg[0, 5, c + 1] = 0.0
+    qkvg = qkvg.to(dtype)
+    q, k, v, _ = qkvg.chunk(4, dim=-1)  # strided, as the model passes them
+    go = torch.randn(b, n, c, generator=g, dtype=torch.float64)
+    cos, sin = am.rope_angles(*hw, d, "cpu", torch.float64)
+    o, (dq, dk, dv), counts_ok = emu.forward_backward(q, k, v, go, cos, sin, heads, geo, inspect)
+    x64 = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    o0 = am.nala_plain(*x64, heads, *hw)
+    g0 = torch.autograd.grad(o0, x64, go)
+    errs = [rel(o, o0)] + [rel(x, y) for x, y in zip((dq, dk, dv), g0)]
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 4e-3}[dtype]  # dq, dk, dv stored
+    tol = 1e-5 if geo.fast_math else tol
+    return (all(e < tol for e in errs) and counts_ok,
+            "out {:.1e} dq {:.1e} dk {:.1e} dv {:.1e}".format(*errs) + ("" if counts_ok else "; stores wrong"))
+
+
+def staging_stats(d, heads, mutation):
+    """bf16 at the model's layout, float math: -> (sector_use of the load trace, worst bank conflict of the reducing
+    kernels' staging stores {kernel: n-way})."""
+    found = {}
+
+    def inspect(mem):
+        found["use"] = emu.sector_use(mem.trace)
+        found["banks"] = {kernel: emu.bank_conflicts(stage) for kernel, stage in mem.stages}
+    emulation_case(1, (8, 24), heads, d, torch.bfloat16, emu.Geometry(mutation=mutation), inspect)
+    return found["use"], found["banks"]
+
+
+def check_staging():
+    """state's two lanes a token: its k, v, cos, sin loads against kbwd's (one lane a token, same rows) in 128-byte
+    lines (~ L1 wavefronts) and sector use; the staging stores free of bank conflicts; each MUTATION caught."""
+    for d, heads in ((16, 4), (8, 8)):
+        use, banks = staging_stats(d, heads, MUTATION)
+        lines = {tag: n * ln for tag, (n, ln, _) in use.items()}
+        # d 16: half the lines and whole sectors; d 8: one thread a token (16-byte rows), as kbwd
+        gain = 2 if d == 16 else 1
+        ok = all(lines[f"state {x}"] * gain <= lines[f"kbwd {x}"] for x in ("k", "v", "cos", "sin"))
+        ok = ok and (d != 16 or all(use[f"state {x}"][2] == 1 for x in ("k", "v", "cos", "sin")))
+        report(f"state loads, bf16 d {d}: lines and sector use vs kbwd's one lane a token", ok, ", ".join(
+            f"{x} {lines[f'state {x}']:.0f} / {lines[f'kbwd {x}']:.0f} lines, sectors "
+            f"{use[f'state {x}'][2]:.0%} / {use[f'kbwd {x}'][2]:.0%}" for x in ("k", "v", "cos", "sin")))
+        report(f"staging stores free of bank conflicts (float math, d {d})", all(w == 1 for w in banks.values()),
+               ", ".join(f"{kernel} {w}-way" for kernel, w in banks.items()))
+    ok, detail = emulation_case(2, (9, 17), 2, 16, torch.float64, emu.Geometry(chunk=70, mutation="part-stride"))
+    report("mutation 'part-stride' (mis-indexed staging) fails the float64 comparison", not ok, detail)
+    _, banks = staging_stats(16, 4, "unpadded-groups")
+    report("mutation 'unpadded-groups' fails the bank-conflict check", banks["state"] > 1,
+           ", ".join(f"{kernel} {w}-way" for kernel, w in banks.items()))
 
 
 # (B, heads, N, chunk): the largest sizes geometry_ok lets through along each bound (N + chunk, N + token threads,
@@ -242,11 +289,16 @@ def check_nvcc():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nvcc", action="store_true", help="also compile the .cu for sm_80 and sm_90 (about 3 min)")
+    ap.add_argument("--mutate", choices=sorted(emu.MUTATIONS), default="",
+                    help="plant a deliberate staging bug in the emulation: the checks must FAIL")
     args = ap.parse_args()
+    global MUTATION
+    MUTATION = args.mutate
     check_struct()
     check_build_keys()
     check_args()
     check_emulation()
+    check_staging()
     check_block_decode()
     check_model_without_cuda()
     if args.nvcc:
