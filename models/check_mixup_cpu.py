@@ -38,9 +38,10 @@ def report(name, ok, detail=""):
         FAILS.append(name)
 
 
-def data_before():
+def data_before(commit=BEFORE):
+    """-> data.py as it was at `commit`, imported as a module."""
     here = os.path.dirname(os.path.abspath(__file__))
-    source = subprocess.run(["git", "show", f"{BEFORE}:models/data.py"], cwd=here, check=True,
+    source = subprocess.run(["git", "show", f"{commit}:models/data.py"], cwd=here, check=True,
                             capture_output=True, text=True).stdout
     path = os.path.join(tempfile.mkdtemp(), "data_before.py")
     with open(path, "w") as f:

@@ -4,7 +4,8 @@ All HR images (modcropped to the scale) live in one flat uint8 buffer on the dev
 LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each
 (and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
 transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
-(no per-sample Python loop). With mixup, crop pairs are then blended with other pairs of the batch in two lerps.
+(no per-sample Python loop). With invert, some crop pairs become their negatives; with mixup, crop pairs are then
+blended with other pairs of the batch in two lerps.
 """
 import glob
 import os
@@ -39,7 +40,7 @@ class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
     def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False, mixup=0.0,
-                 mixup_beta=0.2):
+                 mixup_beta=0.2, invert=0.0):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
         wherever one crop still fits: the same scenes at other scales, more distinct patches.
         phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
@@ -49,11 +50,14 @@ class PairBank:
         mixup p: with probability p each crop pair (LR, HR) becomes a * itself + (1 - a) * another pair of the
         batch, a ~ Beta(mixup_beta, mixup_beta) (the same a and partner for LR and HR). Still an exact pair: the
         bicubic downscaling is linear, so the blend of the LRs is the LR of the blend (up to their uint8 storage).
-        0: off, and no random numbers drawn for it."""
+        0: off, and no random numbers drawn for it.
+        invert p: with probability p each crop pair becomes its negative (1 - LR, 1 - HR), before mixup. An exact
+        pair too: the bicubic weights sum to 1, so the LR of 255 - HR is 255 - its LR (clipping and rounding alike,
+        but for rounding ties). 0: off, no random numbers drawn."""
         if not 1 <= phases <= scale:
             raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
         self.scale, self.patch, self.device, self.rgb_perm = scale, lr_patch, device, rgb_perm
-        self.mixup, self.mixup_beta = mixup, mixup_beta
+        self.mixup, self.mixup_beta, self.invert = mixup, mixup_beta, invert
         self.channel_orders = torch.tensor(CHANNEL_ORDERS, device=device)
         offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
         hr_list, lr_list, sizes = [], [], []
@@ -120,6 +124,9 @@ class PairBank:
         else:
             order = torch.zeros(batch_size, dtype=torch.long, device=self.device)
         lr, hr = (t.float().div_(255) for t in self.crops(img, y0, x0, bits, order))
+        if self.invert:
+            negative = (torch.rand(batch_size, device=self.device, generator=gen) < self.invert).view(-1, 1, 1, 1)
+            lr, hr = torch.where(negative, 1 - lr, lr), torch.where(negative, 1 - hr, hr)
         if self.mixup:
             a, j = self.mixup_draws(batch_size, gen)
             a = a.view(-1, 1, 1, 1)

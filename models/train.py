@@ -49,6 +49,8 @@ def parse_args(argv=None):
                          "(LR and HR alike), a ~ Beta(--mixup-beta, --mixup-beta); 0: off")
     ap.add_argument("--mixup-beta", type=float, default=0.2,
                     help="both parameters of mixup's Beta distribution (0.2: a mostly near 0 or 1)")
+    ap.add_argument("--invert", type=float, default=0.0, metavar="P",
+                    help="with probability P each crop pair becomes its negative (1 - LR, 1 - HR), before mixup; 0: off")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="decay of an exponential moving average of the weights (e.g. 0.999), evaluated and "
                          "exported instead of the last weights; 0: off")
@@ -289,6 +291,8 @@ def provenance(args, bank, step, history, results):
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
     if args.rgb_perm:
         extra += "; colour channels in random order"
+    if args.invert:
+        extra += f"; with probability {args.invert} a crop pair inverted (negative)"
     if args.mixup:
         extra += (f"; mixup: with probability {args.mixup} a crop pair blended with another of its batch, "
                   f"weight ~ Beta({args.mixup_beta}, {args.mixup_beta})")
@@ -453,7 +457,7 @@ def main():
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
     bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm,
-                    args.mixup, args.mixup_beta)
+                    args.mixup, args.mixup_beta, args.invert)
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
