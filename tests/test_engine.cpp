@@ -8,6 +8,7 @@
 
 #include "nalasr/engine.h"
 #include "cpu_engine.h"
+#include "progress_log.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -165,17 +166,13 @@ TEST(Engine, ProgressIsMonotonicAndCancelStops) {
     auto engine = test::cpu_engine(model);
     const Image in = random_image(13, 9, 3, SampleType::U8, 9);
 
-    std::vector<std::pair<double, std::string>> reports;
+    test::ProgressLog log;
     UpscaleParams params;
-    params.progress = [&](double f, const char* stage) { reports.emplace_back(f, stage); };
+    log.attach(params);
     Image out;
     ASSERT_TRUE(engine->upscale(in, &out, params, nullptr));
-    ASSERT_FALSE(reports.empty());
-    for (std::size_t i = 1; i < reports.size(); ++i) EXPECT_GE(reports[i].first, reports[i - 1].first);
-    EXPECT_EQ(reports.back().first, 1.0);
-    bool saw_network = false;
-    for (const auto& r : reports) saw_network |= r.second == "network";
-    EXPECT_TRUE(saw_network);
+    log.expect_monotonic_to_one();
+    EXPECT_EQ(log.network_stages(), std::vector<std::string>{"network"});
 
     int polls = 0;
     params.progress = nullptr;

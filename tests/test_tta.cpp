@@ -15,6 +15,7 @@
 #include "cpu_engine.h"
 #include "engine_internal.h"
 #include "nalasr/engine.h"
+#include "progress_log.h"
 #include "random_image.h"
 #include "sample_convert.h"
 #include "test_util.h"
@@ -155,21 +156,13 @@ TEST_P(TtaTest, Upscale8BitImage) {
 
 TEST_P(TtaTest, ProgressIsMonotonicAcrossThePasses) {
     const Image in = random_image(11, 7, 4, SampleType::U16, 3);
-    std::vector<std::pair<double, std::string>> reports;
+    test::ProgressLog log;
     UpscaleParams params = tta_params();
-    params.progress = [&](double fraction, const char* stage) { reports.emplace_back(fraction, stage); };
+    log.attach(params);
     Image out;
     ASSERT_TRUE(engine_->upscale(in, &out, params, nullptr));
-    ASSERT_FALSE(reports.empty());
-    for (std::size_t i = 1; i < reports.size(); ++i)
-        EXPECT_GE(reports[i].first, reports[i - 1].first) << reports[i - 1].second << " → " << reports[i].second;
-    EXPECT_EQ(reports.back().first, 1.0);
-    std::vector<std::string> passes;  // the pass stages in the order they first appear
-    for (const auto& report : reports)
-        if (report.second.rfind("network", 0) == 0 && (passes.empty() || passes.back() != report.second))
-            passes.push_back(report.second);
-    ASSERT_EQ(passes.size(), 8u);
-    for (int k = 0; k < 8; ++k) EXPECT_EQ(passes[k], "network (TTA " + std::to_string(k + 1) + "/8)");
+    log.expect_monotonic_to_one();
+    log.expect_tta_passes();
 }
 
 INSTANTIATE_TEST_SUITE_P(Scales, TtaTest, ::testing::Values(2, 3),

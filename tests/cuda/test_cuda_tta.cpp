@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "../cpu_engine.h"
+#include "../progress_log.h"
 #include "../random_image.h"
 #include "../tiny_model.h"
 #include "backend.h"
@@ -203,25 +204,18 @@ TEST(CudaTta, ProgressNamesThePassesAndCancelStops) {
     const std::unique_ptr<Engine> gpu = cuda_engine(model);
     ASSERT_TRUE(gpu);
     const Image in = random_image(kWidth, kHeight, 3, SampleType::U8, 3);
-    std::vector<std::pair<double, std::string>> reports;
+    ProgressLog log;
     UpscaleParams params;
     params.tta = true;
-    params.progress = [&](double fraction, const char* stage) { reports.emplace_back(fraction, stage); };
+    log.attach(params);
     Image out;
     ASSERT_TRUE(gpu->upscale(in, &out, params, nullptr));
-    ASSERT_FALSE(reports.empty());
-    for (std::size_t i = 1; i < reports.size(); ++i) EXPECT_GE(reports[i].first, reports[i - 1].first);
-    EXPECT_EQ(reports.back().first, 1.0);
-    std::vector<std::string> passes;
-    for (const auto& report : reports)
-        if (report.second.rfind("network", 0) == 0 && (passes.empty() || passes.back() != report.second))
-            passes.push_back(report.second);
-    ASSERT_EQ(passes.size(), 8u);
-    for (int k = 0; k < 8; ++k) EXPECT_EQ(passes[k], "network (TTA " + std::to_string(k + 1) + "/8)");
+    log.expect_monotonic_to_one();
+    log.expect_tta_passes();
 
     // Abort once the third pass has reported: Cancelled, the output untouched.
-    params.progress = [&](double, const char* stage) { reports.emplace_back(0.0, stage); };
-    reports.clear();
+    const auto& reports = log.reports;
+    log.reports.clear();
     params.should_abort = [&] {
         return std::any_of(reports.begin(), reports.end(),
                            [](const auto& r) { return r.second == std::string("network (TTA 3/8)"); });
