@@ -5,13 +5,16 @@ LR versions in another. A batch is B random aligned crops with one of the 8 flip
 (and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
 transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
 (no per-sample Python loop). With invert, some crop pairs become their negatives; with mixup, crop pairs are then
-blended with other pairs of the batch in two lerps.
+blended with other pairs of the batch in two lerps. With rotate_angles, images are also rotated (rotate_valid) before
+their downscaled versions are made.
 """
 import glob
+import math
 import os
 
 import cv2
 import torch
+import torch.nn.functional as F
 
 from matlab_resize import imresize_uint8
 
@@ -36,11 +39,64 @@ def modcrop(img, scale):
     return img[:h - h % scale, :w - w % scale]
 
 
+def inscribed_size(h, w, angle):
+    """-> (height, width) of the largest-area axis-aligned rectangle inside an h x w rectangle rotated by `angle`
+    degrees about its centre (lengths, not pixel counts; closed form). Centred, so any smaller centred rectangle of
+    at most that height and width is inside too. Either two opposite corners touch the long sides ("half
+    constrained": thin rectangles, angles near 45) or all four corners touch a side."""
+    sin_a, cos_a = abs(math.sin(math.radians(angle))), abs(math.cos(math.radians(angle)))
+    long_side, short_side = max(h, w), min(h, w)
+    if short_side <= 2 * sin_a * cos_a * long_side or abs(sin_a - cos_a) < 1e-10:
+        half = short_side / 2
+        return (half / cos_a, half / sin_a) if w >= h else (half / sin_a, half / cos_a)
+    cos_2a = cos_a * cos_a - sin_a * sin_a
+    return (h * cos_a - w * sin_a) / cos_2a, (w * cos_a - h * sin_a) / cos_2a
+
+
+def rotated_valid_size(h, w, angle):
+    """-> (rows, cols) of rotate_valid's output for an h x w image: the most pixels whose bicubic taps (4 x 4 source
+    pixels around the sample point) all lie in the image. So the sample points, pixel centres of the output, must
+    lie in the rectangle of source pixel centres 1..w-2 x 1..h-2 ((w - 3) x (h - 3) long) rotated, and n output
+    pixels span n - 1 from their first centre to their last."""
+    if min(h, w) < 4:
+        return 0, 0
+    rows, cols = inscribed_size(h - 3, w - 3, angle)
+    return math.floor(rows + 1e-9) + 1, math.floor(cols + 1e-9) + 1
+
+
+def rotation_grid(h, w, angle, size=None, device="cpu"):
+    """-> (rows, cols, 2) float64 source coordinates (x, y in pixel centres: 0 is the first pixel's centre) of the
+    output pixels of an h x w image rotated by `angle` degrees counter-clockwise (as displayed; torch.rot90's
+    direction at 90) about its centre, the output `size` (rows, cols; default rotated_valid_size) centred on it."""
+    rows, cols = size or rotated_valid_size(h, w, angle)
+    a = math.radians(angle)
+    c, s = math.cos(a), math.sin(a)
+    oy = (torch.arange(rows, dtype=torch.float64, device=device) - (rows - 1) / 2).view(-1, 1)
+    ox = (torch.arange(cols, dtype=torch.float64, device=device) - (cols - 1) / 2).view(1, -1)
+    # output offset o (x right, y down) shows the source at R(-angle) o: east of the centre turns to north
+    sx = c * ox - s * oy + (w - 1) / 2
+    sy = s * ox + c * oy + (h - 1) / 2
+    return torch.stack((sx, sy), dim=-1)
+
+
+def rotate_valid(img, angle, size=None):
+    """img (H, W, C) uint8 (or float) -> float32 (rows, cols, C): the image rotated by `angle` degrees
+    counter-clockwise, bicubic (grid_sample's, a = -0.75) and cropped to the largest centred rectangle of pixels made
+    of source pixels only (rotated_valid_size; no tap in the zero padding). Not rounded: the caller downscales it."""
+    h, w, _ = img.shape
+    grid = rotation_grid(h, w, angle, size, img.device)
+    norm = torch.tensor((2 / w, 2 / h), dtype=torch.float64, device=img.device)
+    grid = (grid * norm + norm / 2 - 1).float().unsqueeze(0)  # align_corners=False: pixel i spans [i, i + 1]
+    src = img.permute(2, 0, 1).unsqueeze(0).float()
+    out = F.grid_sample(src, grid, mode="bicubic", padding_mode="zeros", align_corners=False)
+    return out[0].permute(1, 2, 0)
+
+
 class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
     def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False, mixup=0.0,
-                 mixup_beta=0.2, invert=0.0):
+                 mixup_beta=0.2, invert=0.0, rotate_angles=(), rotate_max_factor=0.8):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
         wherever one crop still fits: the same scenes at other scales, more distinct patches.
         phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
@@ -53,26 +109,50 @@ class PairBank:
         0: off, and no random numbers drawn for it.
         invert p: with probability p each crop pair becomes its negative (1 - LR, 1 - HR), before mixup. An exact
         pair too: the bicubic weights sum to 1, so the LR of 255 - HR is 255 - its LR (clipping and rounding alike,
-        but for rounding ties). 0: off, no random numbers drawn."""
+        but for rounding ties). 0: off, no random numbers drawn.
+        rotate_angles: also make the versions of the factors f <= rotate_max_factor (of 1 and extra_scales) from
+        the image rotated by each of these angles (degrees, counter-clockwise; 0 makes nothing): edge orientations
+        that the 8 flips/quarter turns of the crops never give. Rotated once per image and angle, at full resolution
+        (rotate_valid: bicubic, cropped to the largest rectangle of source pixels), then downscaled by each f
+        (imresize_uint8, antialiased: it drops the band above f times the original Nyquist frequency, where the
+        interpolation softens most; along one axis, averaged over sub-pixel positions, grid_sample's bicubic keeps
+        0.99 of the amplitude at 0.5 of Nyquist, 0.94 at 0.6, 0.86 at 0.7, 0.77 at 0.8) and treated like any version
+        (phases, modcrop, LR, skipped if too small for one crop). Images none of whose rotated versions would hold a
+        crop are not rotated. Nothing random: the batches draw the same numbers as without; with no angle (or only
+        0) the bank is the same."""
         if not 1 <= phases <= scale:
             raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
         self.scale, self.patch, self.device, self.rgb_perm = scale, lr_patch, device, rgb_perm
         self.mixup, self.mixup_beta, self.invert = mixup, mixup_beta, invert
         self.channel_orders = torch.tensor(CHANNEL_ORDERS, device=device)
         offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
+        factors = (1.0, *extra_scales)
+        rotated = [(a, tuple(f for f in factors if f <= rotate_max_factor)) for a in rotate_angles if a != 0]
         hr_list, lr_list, sizes = [], [], []
-        for path in list_images(root):
+        self.versions = []  # (image index, factor, angle, dy, dx) of each version
+        for index, path in enumerate(list_images(root)):
             full = torch.from_numpy(read_rgb(path).copy()).to(device)
-            for factor in (1.0, *extra_scales):
-                version = full if factor == 1.0 else imresize_uint8(full, factor)
-                for dy, dx in offsets:
-                    hr = modcrop(version[dy:, dx:], scale).contiguous()
-                    h, w = hr.shape[0] // scale, hr.shape[1] // scale
-                    if min(h, w) < lr_patch:
-                        continue  # too small for one crop
-                    hr_list.append(hr)
-                    lr_list.append(imresize_uint8(hr, 1.0 / scale))
-                    sizes.append((h, w))
+            for angle, angle_factors in ((0, factors), *rotated):
+                if angle:
+                    rows, cols = rotated_valid_size(*full.shape[:2], angle)
+                    if not angle_factors or math.ceil(min(rows, cols) * max(angle_factors)) < lr_patch * scale:
+                        continue  # no version of it would hold one crop: not rotated at all
+                    source = rotate_valid(full, angle)  # once for all its factors
+                for factor in angle_factors:
+                    if not angle:
+                        version = full if factor == 1.0 else imresize_uint8(full, factor)
+                    else:
+                        version = (source.round().clamp(0, 255).to(torch.uint8) if factor == 1.0 else
+                                   imresize_uint8(source, factor))  # (imresize_uint8 reads floats too)
+                    for dy, dx in offsets:
+                        hr = modcrop(version[dy:, dx:], scale).contiguous()
+                        h, w = hr.shape[0] // scale, hr.shape[1] // scale
+                        if min(h, w) < lr_patch:
+                            continue  # too small for one crop
+                        hr_list.append(hr)
+                        lr_list.append(imresize_uint8(hr, 1.0 / scale))
+                        sizes.append((h, w))
+                        self.versions.append((index, factor, angle, dy, dx))
         if not sizes:
             raise ValueError(f"no training image in {root} is at least {lr_patch * scale} px on each side")
         self.count = len(sizes)
@@ -86,6 +166,8 @@ class PairBank:
         # Every crop position of every image equally likely (large photos are sampled more often).
         self.weights = ((lr_h - lr_patch + 1) * (lr_w - lr_patch + 1)).double()
         self.hr_pixels = int(self.hr.numel() // 3)
+        self.rotated_count = sum(1 for v in self.versions if v[2])
+        self.rotated_hr_pixels = sum(h * w for v, (h, w) in zip(self.versions, sizes) if v[2]) * scale * scale
 
     def _gather(self, buf, base, width, y0, x0, flip_y, flip_x, swap, channels, size):
         """Crops (B, size, size, 3) at (y0, x0) of images (base, width), dihedral-transformed, their colour
