@@ -40,6 +40,15 @@ def parse_args(argv=None):
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--scale-aug", default="", type=lambda v: tuple(float(f) for f in v.split(",") if f),
                     help="comma list of factors < 1: each training image also downscaled by them (e.g. 0.8,0.6)")
+    ap.add_argument("--rotate-aug", default="", metavar="ANGLES",
+                    type=lambda v: tuple(float(a) for a in v.split(",") if a),
+                    help="comma list of angles in degrees, -45..45 (e.g. 15,30,45; 0 adds nothing): the versions of "
+                         "the --scale-aug factors <= --rotate-max-factor are also made from each image rotated by "
+                         "them (counter-clockwise, bicubic, cropped to the largest rectangle of image pixels)")
+    ap.add_argument("--rotate-max-factor", type=float, default=0.8, metavar="MAXF",
+                    help="--rotate-aug rotates only the versions downscaled by factors <= MAXF, so that the downscale "
+                         "removes the rotation's softening near the original Nyquist frequency (1: the full-size "
+                         "image too)")
     ap.add_argument("--phase-aug", type=int, default=1, metavar="K",
                     help="LR of every image version also made at K x K sampling phases (HR shifted by scale/K px)")
     ap.add_argument("--rgb-perm", action="store_true",
@@ -109,6 +118,16 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.mixup and args.batch < 2:
         ap.error("--mixup needs --batch 2 or more (a crop is mixed with another crop of its batch)")
+    if not all(math.isfinite(a) and -45 <= a <= 45 for a in args.rotate_aug):
+        ap.error("--rotate-aug angles must lie in -45..45 degrees (an angle and the angle +- 90 give the same crops "
+                 "up to the 8 flips/90-degree rotations)")
+    angles = [a for a in args.rotate_aug if a != 0]
+    if len({a % 90 for a in angles}) < len(angles):
+        ap.error("--rotate-aug: an angle given twice (modulo 90 degrees: -45 and 45 are the same)")
+    if not 0 < args.rotate_max_factor <= 1:
+        ap.error("--rotate-max-factor must lie in (0, 1]")
+    if angles and not any(f <= args.rotate_max_factor for f in (1.0, *args.scale_aug)):
+        ap.error("--rotate-aug rotates only the versions of the --scale-aug factors <= --rotate-max-factor: none is")
     return args
 
 
@@ -287,6 +306,10 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history, averag
 
 def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
+    angles = [a for a in args.rotate_aug if a != 0]
+    if angles:
+        extra += (f"; the versions downscaled by factors <= {args.rotate_max_factor} also made from the image rotated "
+                  f"by {', '.join(f'{a:g}' for a in angles)} degrees (bicubic, largest rectangle of image pixels)")
     if args.phase_aug > 1:
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
     if args.rgb_perm:
@@ -457,8 +480,11 @@ def main():
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
     bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm,
-                    args.mixup, args.mixup_beta, args.invert)
-    print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR, ready at {time.time() - start:.1f} s")
+                    args.mixup, args.mixup_beta, args.invert, args.rotate_aug, args.rotate_max_factor)
+    rotated = (f" ({bank.rotated_count} rotated, {bank.rotated_hr_pixels / 1e6:.1f} MPx)"
+               if bank.rotated_count else "")
+    print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR{rotated}, "
+          f"ready at {time.time() - start:.1f} s")
 
     model = build_model(cfg, device, "shift")
     use_depthwise(model, args.depthwise, device)
@@ -516,7 +542,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "invert": args.invert, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "invert": args.invert, "rotate_aug": list(args.rotate_aug), "rotate_max_factor": args.rotate_max_factor, "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
