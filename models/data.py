@@ -4,7 +4,8 @@ All HR images (modcropped to the scale) live in one flat uint8 buffer on the dev
 LR versions in another. A batch is B random aligned crops with one of the 8 flips/90-degree rotations each
 (and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
 transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
-(no per-sample Python loop). With invert, some crop pairs become their negatives; with mixup, crop pairs are then
+(no per-sample Python loop). With channel_mix, some crops' colours become a blend of two channel orders; with
+invert, some crop pairs become their negatives; with mixup, crop pairs are then
 blended with other pairs of the batch in two lerps. With rotate_angles, images are also rotated (rotate_valid) before
 their downscaled versions are made.
 """
@@ -96,7 +97,7 @@ class PairBank:
     """HR/LR training pairs resident on `device`; `batch` samples augmented aligned crops."""
 
     def __init__(self, root, scale, lr_patch, device, extra_scales=(), phases=1, rgb_perm=False, mixup=0.0,
-                 mixup_beta=0.2, invert=0.0, rotate_angles=(), rotate_max_factor=0.8):
+                 mixup_beta=0.2, invert=0.0, rotate_angles=(), rotate_max_factor=0.8, channel_mix=0.0):
         """extra_scales: also train on each image downscaled by these factors (MATLAB bicubic, antialiased)
         wherever one crop still fits: the same scenes at other scales, more distinct patches.
         phases k > 1: also make each version's LR from its HR shifted by k x k sub-LR-pixel offsets (multiples
@@ -110,6 +111,10 @@ class PairBank:
         invert p: with probability p each crop pair becomes its negative (1 - LR, 1 - HR), before mixup. An exact
         pair too: the bicubic weights sum to 1, so the LR of 255 - HR is 255 - its LR (clipping and rounding alike,
         but for rounding ties). 0: off, no random numbers drawn.
+        channel_mix p: with probability p a crop's colours (LR and HR alike) become a * its colours + (1 - a) *
+        the same colours in one of the 6 channel orders, a ~ U(0, 1): a row-stochastic colour matrix, so values stay
+        in [0, 1], and colourings between rgb_perm's six. Exact: a per-pixel linear map commutes with the
+        downscaling. Applied before invert (with which it commutes). 0: off, no random numbers drawn.
         rotate_angles: also make the versions of the factors f <= rotate_max_factor (of 1 and extra_scales) from
         the image rotated by each of these angles (degrees, counter-clockwise; 0 makes nothing): edge orientations
         that the 8 flips/quarter turns of the crops never give. Rotated once per image and angle, at full resolution
@@ -123,7 +128,7 @@ class PairBank:
         if not 1 <= phases <= scale:
             raise ValueError(f"phases must be 1..{scale} at x{scale}, not {phases}")
         self.scale, self.patch, self.device, self.rgb_perm = scale, lr_patch, device, rgb_perm
-        self.mixup, self.mixup_beta, self.invert = mixup, mixup_beta, invert
+        self.mixup, self.mixup_beta, self.invert, self.channel_mix = mixup, mixup_beta, invert, channel_mix
         self.channel_orders = torch.tensor(CHANNEL_ORDERS, device=device)
         offsets = [(a * scale // phases, b * scale // phases) for a in range(phases) for b in range(phases)]
         factors = (1.0, *extra_scales)
@@ -206,6 +211,9 @@ class PairBank:
         else:
             order = torch.zeros(batch_size, dtype=torch.long, device=self.device)
         lr, hr = (t.float().div_(255) for t in self.crops(img, y0, x0, bits, order))
+        if self.channel_mix:
+            a, other = self.channel_mix_draws(batch_size, gen)
+            lr, hr = (torch.lerp(t.gather(3, other.expand_as(t)), t, a) for t in (lr, hr))  # a own + (1 - a) reordered
         if self.invert:
             negative = (torch.rand(batch_size, device=self.device, generator=gen) < self.invert).view(-1, 1, 1, 1)
             lr, hr = torch.where(negative, 1 - lr, lr), torch.where(negative, 1 - hr, hr)
@@ -214,6 +222,16 @@ class PairBank:
             a = a.view(-1, 1, 1, 1)
             lr, hr = torch.lerp(lr[j], lr, a), torch.lerp(hr[j], hr, a)  # a * own + (1 - a) * partner's
         return lr, hr
+
+    def channel_mix_draws(self, batch_size, gen):
+        """-> (a, other): (B, 1, 1, 1) weights (1 for the crops left alone) and (B, 1, 1, 3) channel indices, for
+        crop i = a[i] * crop i + (1 - a[i]) * crop i's channels in order other[i]."""
+        dev = self.device
+        mixed = torch.rand(batch_size, device=dev, generator=gen) < self.channel_mix
+        a = torch.rand(batch_size, device=dev, generator=gen)
+        order = torch.randint(0, len(CHANNEL_ORDERS), (batch_size,), device=dev, generator=gen)
+        a = torch.where(mixed, a, torch.ones_like(a)).view(-1, 1, 1, 1)
+        return a, self.channel_orders[order].view(-1, 1, 1, 3)
 
     def mixup_draws(self, batch_size, gen):
         """-> (a, j), (B,) each: crop i is to become a[i] * crop i + (1 - a[i]) * crop j[i], j[i] != i; a[i] = 1

@@ -58,6 +58,9 @@ def parse_args(argv=None):
                          "(LR and HR alike), a ~ Beta(--mixup-beta, --mixup-beta); 0: off")
     ap.add_argument("--mixup-beta", type=float, default=0.2,
                     help="both parameters of mixup's Beta distribution (0.2: a mostly near 0 or 1)")
+    ap.add_argument("--channel-mix", type=float, default=0.0, metavar="P",
+                    help="with probability P a crop's colours become a * themselves + (1 - a) * the same in another "
+                         "channel order, a ~ U(0, 1) (LR and HR alike); 0: off")
     ap.add_argument("--invert", type=float, default=0.0, metavar="P",
                     help="with probability P each crop pair becomes its negative (1 - LR, 1 - HR), before mixup; 0: off")
     ap.add_argument("--ema", type=float, default=0.0,
@@ -314,6 +317,8 @@ def provenance(args, bank, step, history, results):
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
     if args.rgb_perm:
         extra += "; colour channels in random order"
+    if args.channel_mix:
+        extra += f"; with probability {args.channel_mix} a crop's colours blended with another channel order of them"
     if args.invert:
         extra += f"; with probability {args.invert} a crop pair inverted (negative)"
     if args.mixup:
@@ -480,7 +485,8 @@ def main():
                                                                 ffn_ratio=args.ffn_ratio, blocks=args.blocks)
     torch.manual_seed(args.seed)
     bank = PairBank(args.train, cfg.scale, args.patch, device, args.scale_aug, args.phase_aug, args.rgb_perm,
-                    args.mixup, args.mixup_beta, args.invert, args.rotate_aug, args.rotate_max_factor)
+                    args.mixup, args.mixup_beta, args.invert, args.rotate_aug, args.rotate_max_factor,
+                    args.channel_mix)
     rotated = (f" ({bank.rotated_count} rotated, {bank.rotated_hr_pixels / 1e6:.1f} MPx)"
                if bank.rotated_count else "")
     print(f"data: {bank.count} images, {bank.hr_pixels / 1e6:.1f} MPx HR{rotated}, "
@@ -542,7 +548,7 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "invert": args.invert, "rotate_aug": list(args.rotate_aug), "rotate_max_factor": args.rotate_max_factor, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "invert": args.invert, "channel_mix": args.channel_mix, "rotate_aug": list(args.rotate_aug), "rotate_max_factor": args.rotate_max_factor, "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
