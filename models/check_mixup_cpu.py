@@ -38,6 +38,26 @@ def report(name, ok, detail=""):
         FAILS.append(name)
 
 
+def report_half(name, count, total):
+    """Reports whether `count` of `total` independent p = 0.5 events lies within 4 standard deviations of half."""
+    frac = count / total
+    report(name, abs(frac - 0.5) < 4 * (0.25 / total) ** 0.5, f"{count} of {total} = {frac:.3f}")
+
+
+def run(bank_checks, other_checks=()):
+    """Runs each of `bank_checks` on the checks' bank (x4 versions of TRAIN, 2x2 phases, colour orders), then each of
+    `other_checks`; prints the tally and exits 1 on a failure."""
+    torch.manual_seed(0)
+    bank = PairBank(TRAIN, SCALE, PATCH, "cpu", (), PHASES, True)
+    print(f"{bank.count} x{SCALE} image versions of {TRAIN}, {PATCH}px LR crops, batches of {BATCH}")
+    for check in bank_checks:
+        check(bank)
+    for check in other_checks:
+        check()
+    print("FAILED: " + ", ".join(FAILS) if FAILS else "all passed")
+    sys.exit(1 if FAILS else 0)
+
+
 def data_before(commit=BEFORE):
     """-> data.py as it was at `commit`, imported as a module."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -133,9 +153,7 @@ def check_half_mixup(bank):
         unmixed_same &= torch.equal(lr[keep], lr0[keep]) and torch.equal(hr[keep], hr0[keep])
         mixed, total = mixed + int((~keep).sum()), total + BATCH
     report("mixup 0.5: unmixed crops bit-identical to the crops without mixup", unmixed_same)
-    frac = mixed / total
-    report("mixup 0.5: fraction of crops mixed", abs(frac - 0.5) < 4 * (0.25 / total) ** 0.5,
-           f"{mixed} of {total} = {frac:.3f}")
+    report_half("mixup 0.5: fraction of crops mixed", mixed, total)
     bank.mixup = 1.0
     a = torch.cat([bank.mixup_draws(1000, generator(seed))[0] for seed in range(100)]).double()
     beta = bank.mixup_beta
@@ -187,16 +205,7 @@ def check_batch_one_refused():
 
 
 def main():
-    torch.manual_seed(0)
-    bank = PairBank(TRAIN, SCALE, PATCH, "cpu", (), PHASES, True)
-    print(f"{bank.count} x{SCALE} image versions of {TRAIN}, {PATCH}px LR crops, batches of {BATCH}")
-    check_off_is_unchanged(bank)
-    check_full_mixup(bank)
-    check_half_mixup(bank)
-    check_exact_pair()
-    check_batch_one_refused()
-    print("FAILED: " + ", ".join(FAILS) if FAILS else "all passed")
-    sys.exit(1 if FAILS else 0)
+    run((check_off_is_unchanged, check_full_mixup, check_half_mixup), (check_exact_pair, check_batch_one_refused))
 
 
 if __name__ == "__main__":
