@@ -44,6 +44,28 @@ def report_half(name, count, total):
     report(name, abs(frac - 0.5) < 4 * (0.25 / total) ** 0.5, f"{count} of {total} = {frac:.3f}")
 
 
+def report_unchanged(option, old, batch, commit, seeds=10):
+    """`batch(seed)` -> ((lr, hr), the generator's state after) of the bank under test with `option` off. Reports
+    whether it gives the batches of `old` (data.py of `commit`, same settings) bit for bit over `seeds` seeds, and
+    leaves the generator where that left it."""
+    same = stream = True
+    for seed in range(seeds):
+        (lr, hr), state = batch(seed)
+        gen = generator(seed)
+        lr0, hr0 = old.batch(BATCH, gen)
+        same &= torch.equal(lr, lr0) and torch.equal(hr, hr0)
+        stream &= torch.equal(state, gen.get_state())
+    report(f"{option}: {seeds} batches identical to data.py of {commit}", same)
+    report(f"{option}: the generator is where the old code left it", stream)
+
+
+def report_no_further(name, made, own):
+    """made, own: stacked |errors| in grey levels of LRs made from stored LRs, and of stored LRs, against exact LRs."""
+    report(name, made.mean() <= own.mean() and made.max() <= own.max(),
+           f"mean {made.mean().item():.3f} vs {own.mean().item():.3f}, max {made.max().item():.2f} vs "
+           f"{own.max().item():.2f} grey levels")
+
+
 def run(bank_checks, other_checks=()):
     """Runs each of `bank_checks` on the checks' bank (x4 versions of TRAIN, 2x2 phases, colour orders), then each of
     `other_checks`; prints the tally and exits 1 on a failure."""
@@ -187,10 +209,8 @@ def check_exact_pair():
     mixed, own = torch.stack(mixed), torch.stack(own)
     report("bicubic downscaling is linear: LR(a X + (1 - a) Y) = a LR(X) + (1 - a) LR(Y)", lin < 1e-9,
            f"max |difference| {lin:.1e} grey levels, {len(hrs) - 1} pairs of {size}px HR crops, float64")
-    report("blend of stored LRs vs exact LR of the HR blend: no further than a stored LR from its exact LR",
-           mixed.mean() <= own.mean() and mixed.max() <= own.max(),
-           f"mean {mixed.mean().item():.3f} vs {own.mean().item():.3f}, max {mixed.max().item():.2f} vs "
-           f"{own.max().item():.2f} grey levels")
+    report_no_further("blend of stored LRs vs exact LR of the HR blend: no further than a stored LR from its exact LR",
+                      mixed, own)
 
 
 def check_batch_one_refused():
