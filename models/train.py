@@ -34,6 +34,11 @@ from nalasr_model import ModelConfig, NalaSR, parameter_count
 from weight_average import WeightAverage
 
 
+# The options that shape the training pairs, recorded in each chunk's log under their own names.
+DATA_OPTIONS = ("scale_aug", "phase_aug", "rgb_perm", "mixup", "mixup_beta", "invert", "channel_mix", "rotate_aug",
+                "rotate_max_factor")
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", default="nala", choices=("nala", "pola", "softmax"))
@@ -124,7 +129,7 @@ def parse_args(argv=None):
     if not all(math.isfinite(a) and -45 <= a <= 45 for a in args.rotate_aug):
         ap.error("--rotate-aug angles must lie in -45..45 degrees (an angle and the angle +- 90 give the same crops "
                  "up to the 8 flips/90-degree rotations)")
-    angles = [a for a in args.rotate_aug if a != 0]
+    args.rotate_aug = angles = tuple(a for a in args.rotate_aug if a != 0)  # 0 adds nothing
     if len({a % 90 for a in angles}) < len(angles):
         ap.error("--rotate-aug: an angle given twice (modulo 90 degrees: -45 and 45 are the same)")
     if not 0 < args.rotate_max_factor <= 1:
@@ -309,10 +314,9 @@ def save_checkpoint(path, model, opt, step, args, cfg, data_gen, history, averag
 
 def provenance(args, bank, step, history, results):
     extra = f"; also downscaled by {', '.join(map(str, args.scale_aug))}" if args.scale_aug else ""
-    angles = [a for a in args.rotate_aug if a != 0]
-    if angles:
+    if args.rotate_aug:
         extra += (f"; the versions downscaled by factors <= {args.rotate_max_factor} also made from the image rotated "
-                  f"by {', '.join(f'{a:g}' for a in angles)} degrees (bicubic, largest rectangle of image pixels)")
+                  f"by {', '.join(f'{a:g}' for a in args.rotate_aug)} degrees (bicubic, largest rectangle of image pixels)")
     if args.phase_aug > 1:
         extra += f"; LR at {args.phase_aug}x{args.phase_aug} sampling phases"
     if args.rgb_perm:
@@ -548,7 +552,9 @@ def main():
         "loop_minutes": round(loop_s / 60, 2), "chunk_minutes": round((time.time() - start) / 60, 2),
         "compile_s": round(chunk.compile_s or 0, 1), "steps_per_s": round(steps_per_s, 2),
         "loss_last": round(chunk.losses[-1], 5) if chunk.losses else None,
-        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch, "scale_aug": list(args.scale_aug), "phase_aug": args.phase_aug, "rgb_perm": args.rgb_perm, "mixup": args.mixup, "mixup_beta": args.mixup_beta, "invert": args.invert, "channel_mix": args.channel_mix, "rotate_aug": list(args.rotate_aug), "rotate_max_factor": args.rotate_max_factor, "ema": args.ema,
+        "lr_end": learning_rate(step, args), "init_from": args.init_from, "batch": args.batch, "patch": args.patch,
+        **{name: getattr(args, name) for name in DATA_OPTIONS},  # (tuples become JSON lists)
+        "ema": args.ema,
         "last_weights_psnr": {name: v["psnr"] for name, v in last.items()} if last else None, "eval_s": round(eval_s, 1), "curve": chunk.curve,
         **{f"{k}_{name}": v[k] for name, v in results.items() for k in ("psnr", "ssim")}})
     save(step)
