@@ -213,15 +213,21 @@ def check_exact_pair():
                       mixed, own)
 
 
-def check_batch_one_refused():
+def parse_refused(argv):
+    """-> train.py's error message for the options `argv` (after --minutes 1), or None if it accepts them."""
     import train
     message = io.StringIO()
     try:
         with contextlib.redirect_stderr(message):
-            train.parse_args(["--minutes", "1", "--mixup", "0.5", "--batch", "1"])
-        report("train.py refuses --mixup with --batch 1", False, "it did not")
+            train.parse_args(["--minutes", "1", *argv])
     except SystemExit:
-        report("train.py refuses --mixup with --batch 1", True, message.getvalue().splitlines()[-1])
+        return message.getvalue().splitlines()[-1]
+    return None
+
+
+def check_batch_one_refused():
+    error = parse_refused(["--mixup", "0.5", "--batch", "1"])
+    report("train.py refuses --mixup with --batch 1", error is not None, error or "it did not")
 
 
 def main():
