@@ -5,9 +5,8 @@ LR versions in another. A batch is B random aligned crops with one of the 8 flip
 (and, with rgb_perm, one of the 6 orders of the colour channels), made in a handful of batched ops: the dihedral
 transform is applied to the crop's coordinate grid, and one gather per buffer reads the transformed crops directly
 (no per-sample Python loop). With channel_mix, some crops' colours become a blend of two channel orders; with
-invert, some crop pairs become their negatives; with mixup, crop pairs are then
-blended with other pairs of the batch in two lerps. With rotate_angles, images are also rotated (rotate_valid) before
-their downscaled versions are made.
+invert, some crop pairs become their negatives; with mixup, crop pairs are then blended with other pairs of the batch
+in two lerps. With rotate_angles, images are also rotated (rotate_valid) before their downscaled versions are made.
 """
 import glob
 import math
